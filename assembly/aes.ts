@@ -1,0 +1,283 @@
+// AES encryption (FIPS 197) for 128-, 192- and 256-bit keys, constant time by construction.
+//
+// Formulation: Mike Hamburg's vector-permute AES ("Accelerating AES with Vector Permute
+// Instructions", CHES 2009), the design behind OpenSSL's and Botan's vpaes. The state is kept
+// in a transformed basis where the S-box splits into GF(2^4) inversions, each done as 16-entry
+// table look-ups through `i8x16.swizzle` indexed by nibbles. A swizzle reads all 16 table
+// lanes at once from a register, so no memory address and no branch depends on the key, the
+// plaintext or the counter: the usual cache-timing leaks of T-table or S-box AES cannot occur.
+// ShiftRows is folded into the key schedule and MixColumns into fixed byte rotations.
+//
+// Why this and not a bitsliced form: EAX's OMAC is one serial chain of single blocks, so the
+// engine needs a fast *single-block* constant-time AES; vector-permute gives that, and two
+// independent blocks (the OMAC block and a CTR block) are interleaved per step so the CPU
+// overlaps their latencies (see eax.ts).
+//
+// Round keys live in linear memory (15 x 16 bytes) in the transformed basis; only encryption
+// is provided because CTR, OMAC and EAX never need the inverse cipher.
+
+// Input and S-box basis transforms and the GF(2^4) inversion tables (public constants).
+const IPT1 = i32x4(0x5A2A7000, 0xC2B2E898, 0x52227808, 0xCABAE090);
+const IPT2 = i32x4(0x317C4D00, 0x4C01307D, 0xB0FDCC81, 0xCD80B1FC);
+const INV1 = i32x4(0x0D080180, 0x0E05060F, 0x0A0B0C02, 0x04070309);
+const INV2 = i32x4(0x0F0B0780, 0x01040A06, 0x02050809, 0x030D0E0C);
+const SB1U = i32x4(0xCB503E00, 0xB19BE18F, 0x142AF544, 0xA5DF7A6E);
+const SB1T = i32x4(0xFAE22300, 0x3618D415, 0x0D2ED9EF, 0x3BF7CCC1);
+const SB2U = i32x4(0x0B712400, 0xE27A93C6, 0xBC982FCD, 0x5EB7E955);
+const SB2T = i32x4(0x0AE12900, 0x69EB8840, 0xAB82234A, 0xC2A163C8);
+const SBOU = i32x4(0x6FBDC700, 0xD0D26D17, 0xC502A878, 0x15AABF7A);
+const SBOT = i32x4(0x5FBB6A00, 0xCFE474A5, 0x412B35FA, 0x8E1E90D1);
+// Key-schedule output transform for the last round key.
+const OUT_TR1 = i32x4(0xD6B66000, 0xFF9F4929, 0xDEBE6808, 0xF7974121);
+const OUT_TR2 = i32x4(0x50BCEC00, 0x01EDBD51, 0xB05C0CE0, 0xE10D5DB1);
+const NIBBLE = i8x16(15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15);
+const S63 = i8x16(0x5b, 0x5b, 0x5b, 0x5b, 0x5b, 0x5b, 0x5b, 0x5b, 0x5b, 0x5b, 0x5b, 0x5b, 0x5b, 0x5b, 0x5b, 0x5b);
+
+// ShiftRows permutations sr[0..3] and round constants (in the transformed basis) as byte tables,
+// for the key schedule, where the round number is a run-time (public) value.
+const SR_TABLE = memory.data<u8>([
+  0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+  0, 5, 10, 15, 4, 9, 14, 3, 8, 13, 2, 7, 12, 1, 6, 11,
+  0, 9, 2, 11, 4, 13, 6, 15, 8, 1, 10, 3, 12, 5, 14, 7,
+  0, 13, 10, 7, 4, 1, 14, 11, 8, 5, 2, 15, 12, 9, 6, 3,
+], 16);
+const RCON = memory.data<u8>([0x70, 0x2a, 0x98, 0x08, 0x4d, 0x7c, 0x7d, 0x81, 0x1f, 0x83]);
+
+export const ROUND_KEYS_SIZE: i32 = 15 * 16;
+
+@inline function lo(x: v128): v128 {
+  return v128.and(x, NIBBLE);
+}
+
+@inline function hi(x: v128): v128 {
+  return v128.and(i32x4.shr_u(x, 4), NIBBLE);
+}
+
+@inline function look(table: v128, index: v128): v128 {
+  return i8x16.swizzle(table, index);
+}
+
+@inline function xor3(a: v128, b: v128, c: v128): v128 {
+  return v128.xor(v128.xor(a, b), c);
+}
+
+// MixColumns byte rotations for round r, selected by m = r % 4 (a compile-time constant after
+// inlining, so each becomes one fixed shuffle).
+@inline function mcForward(x: v128, m: i32): v128 {
+  if (m == 0) return i8x16.shuffle(x, x, 1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12);
+  if (m == 1) return i8x16.shuffle(x, x, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12, 1, 2, 3, 0);
+  if (m == 2) return i8x16.shuffle(x, x, 9, 10, 11, 8, 13, 14, 15, 12, 1, 2, 3, 0, 5, 6, 7, 4);
+  return i8x16.shuffle(x, x, 13, 14, 15, 12, 1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8);
+}
+
+@inline function mcBackward(x: v128, m: i32): v128 {
+  if (m == 0) return i8x16.shuffle(x, x, 3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14);
+  if (m == 1) return i8x16.shuffle(x, x, 15, 12, 13, 14, 3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10);
+  if (m == 2) return i8x16.shuffle(x, x, 11, 8, 9, 10, 15, 12, 13, 14, 3, 0, 1, 2, 7, 4, 5, 6);
+  return i8x16.shuffle(x, x, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14, 3, 0, 1, 2);
+}
+
+@inline function firstRound(x: v128, k: v128): v128 {
+  return xor3(look(IPT1, lo(x)), look(IPT2, hi(x)), k);
+}
+
+// One middle round: SubBytes through the GF(2^4) tower (io = t5, jo = t6), then the S-box output
+// transforms fused with MixColumns and AddRoundKey.
+@inline function middleRound(b: v128, k: v128, m: i32): v128 {
+  const bh = hi(b);
+  let bl = lo(b);
+  const t2 = look(INV2, bl);
+  bl = v128.xor(bl, bh);
+  const io = v128.xor(bl, look(INV1, v128.xor(t2, look(INV1, bh))));
+  const jo = v128.xor(bh, look(INV1, v128.xor(t2, look(INV1, bl))));
+  const a = xor3(look(SB1T, jo), look(SB1U, io), k);
+  const a2 = xor3(look(SB2T, jo), look(SB2U, io), mcForward(a, m));
+  return xor3(mcForward(a2, m), mcBackward(a, m), a2);
+}
+
+// The last round: SubBytes, AddRoundKey and the deferred ShiftRows (sr[nr % 4]; nr % 4 is 2 for
+// 10 and 14 rounds, 0 for 12).
+@inline function lastRound(b: v128, k: v128, nr: i32): v128 {
+  const bh = hi(b);
+  let bl = lo(b);
+  const t2 = look(INV2, bl);
+  bl = v128.xor(bl, bh);
+  const io = v128.xor(bl, look(INV1, v128.xor(t2, look(INV1, bh))));
+  const jo = v128.xor(bh, look(INV1, v128.xor(t2, look(INV1, bl))));
+  const x = xor3(look(SBOU, io), look(SBOT, jo), k);
+  if (nr == 12) return x;
+  return i8x16.shuffle(x, x, 0, 9, 2, 11, 4, 13, 6, 15, 8, 1, 10, 3, 12, 5, 14, 7);
+}
+
+@inline function rk(keys: usize, r: i32): v128 {
+  return v128.load(keys + (<usize>r << 4));
+}
+
+/** Encipher one block under the round keys at `keys` with `nr` rounds (10, 12 or 14). */
+export function encryptBlock(x: v128, keys: usize, nr: i32): v128 {
+  let b = firstRound(x, rk(keys, 0));
+  b = middleRound(b, rk(keys, 1), 1);
+  b = middleRound(b, rk(keys, 2), 2);
+  b = middleRound(b, rk(keys, 3), 3);
+  b = middleRound(b, rk(keys, 4), 0);
+  b = middleRound(b, rk(keys, 5), 1);
+  b = middleRound(b, rk(keys, 6), 2);
+  b = middleRound(b, rk(keys, 7), 3);
+  b = middleRound(b, rk(keys, 8), 0);
+  b = middleRound(b, rk(keys, 9), 1);
+  if (nr > 10) {
+    b = middleRound(b, rk(keys, 10), 2);
+    b = middleRound(b, rk(keys, 11), 3);
+    if (nr > 12) {
+      b = middleRound(b, rk(keys, 12), 0);
+      b = middleRound(b, rk(keys, 13), 1);
+    }
+  }
+  return lastRound(b, rk(keys, nr), nr);
+}
+
+// Results of encryptPair (AssemblyScript has no multi-value returns).
+export let pairA: v128 = i64x2(0, 0);
+export let pairB: v128 = i64x2(0, 0);
+
+/**
+ * Encipher two independent blocks with their rounds interleaved, so the CPU overlaps the two
+ * dependency chains (used for the OMAC block + CTR block of each EAX step, and for CTR pairs).
+ * Results in pairA and pairB.
+ */
+export function encryptPair(x: v128, y: v128, keys: usize, nr: i32): void {
+  let k = rk(keys, 0);
+  let a = firstRound(x, k);
+  let b = firstRound(y, k);
+  k = rk(keys, 1); a = middleRound(a, k, 1); b = middleRound(b, k, 1);
+  k = rk(keys, 2); a = middleRound(a, k, 2); b = middleRound(b, k, 2);
+  k = rk(keys, 3); a = middleRound(a, k, 3); b = middleRound(b, k, 3);
+  k = rk(keys, 4); a = middleRound(a, k, 0); b = middleRound(b, k, 0);
+  k = rk(keys, 5); a = middleRound(a, k, 1); b = middleRound(b, k, 1);
+  k = rk(keys, 6); a = middleRound(a, k, 2); b = middleRound(b, k, 2);
+  k = rk(keys, 7); a = middleRound(a, k, 3); b = middleRound(b, k, 3);
+  k = rk(keys, 8); a = middleRound(a, k, 0); b = middleRound(b, k, 0);
+  k = rk(keys, 9); a = middleRound(a, k, 1); b = middleRound(b, k, 1);
+  if (nr > 10) {
+    k = rk(keys, 10); a = middleRound(a, k, 2); b = middleRound(b, k, 2);
+    k = rk(keys, 11); a = middleRound(a, k, 3); b = middleRound(b, k, 3);
+    if (nr > 12) {
+      k = rk(keys, 12); a = middleRound(a, k, 0); b = middleRound(b, k, 0);
+      k = rk(keys, 13); a = middleRound(a, k, 1); b = middleRound(b, k, 1);
+    }
+  }
+  k = rk(keys, nr);
+  pairA = lastRound(a, k, nr);
+  pairB = lastRound(b, k, nr);
+}
+
+// ---- Key schedule (in the transformed basis, after Hamburg's vpaes_schedule_core) ----
+
+@inline function transform(x: v128, t1: v128, t2: v128): v128 {
+  return v128.xor(look(t1, lo(x)), look(t2, hi(x)));
+}
+
+@inline function sr(x: v128, m: i32): v128 {
+  return look(x, v128.load(SR_TABLE + (<usize>(m & 3) << 4)));
+}
+
+// Turn a schedule word into a round key: undo the S-box constant and pre-apply MixColumns'
+// rotations and the accumulated ShiftRows.
+function mangle(k: v128, m: i32): v128 {
+  let t = mcForward(v128.xor(k, S63), 0);
+  let t2 = t;
+  t = mcForward(t, 0);
+  t2 = xor3(t, t2, mcForward(t, 0));
+  return sr(t2, m);
+}
+
+function mangleLast(k: v128, m: i32): v128 {
+  return transform(v128.xor(sr(k, m), S63), OUT_TR1, OUT_TR2);
+}
+
+// One schedule step: SubWord of `w` (already rotated as needed) smeared into `prev`.
+function scheduleRound(w: v128, prev: v128): v128 {
+  let smeared = v128.xor(prev, i8x16.shuffle(i64x2(0, 0), prev, 0, 1, 2, 3, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27));
+  smeared = v128.xor(smeared, i8x16.shuffle(i64x2(0, 0), smeared, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23));
+  smeared = v128.xor(smeared, S63);
+  const bh = hi(w);
+  let bl = lo(w);
+  const t2 = look(INV2, bl);
+  bl = v128.xor(bl, bh);
+  const io = v128.xor(bl, look(INV1, v128.xor(t2, look(INV1, bh))));
+  const jo = v128.xor(bh, look(INV1, v128.xor(t2, look(INV1, bl))));
+  return xor3(smeared, look(SB1U, io), look(SB1T, jo));
+}
+
+// RotWord of the last column plus the round constant.
+function scheduleRoundRcon(i: i32, w: v128, prev: v128): v128 {
+  const rcon = i32x4.replace_lane(i64x2(0, 0), 0, <i32>load<u8>(RCON + <usize>i));
+  return scheduleRound(i8x16.shuffle(w, w, 13, 14, 15, 12, 13, 14, 15, 12, 13, 14, 15, 12, 13, 14, 15, 12), v128.xor(prev, rcon));
+}
+
+function smear192(x: v128, y: v128): v128 {
+  const masked = v128.and(y, i32x4(0, 0, -1, -1));
+  return xor3(
+    masked,
+    i8x16.shuffle(x, x, 8, 9, 10, 11, 12, 13, 14, 15, 12, 13, 14, 15, 12, 13, 14, 15),
+    i8x16.shuffle(masked, masked, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 8, 9, 10, 11),
+  );
+}
+
+/**
+ * Expand a 16-, 24- or 32-byte key at `key` into round keys at `keys`. Returns the number of
+ * rounds (10, 12, 14), or 0 for an unsupported key length.
+ */
+export function expandKey(key: usize, keyLength: i32, keys: usize): i32 {
+  if (keyLength == 16) {
+    let k = transform(v128.load(key), IPT1, IPT2);
+    v128.store(keys, k);
+    for (let i = 1; i < 10; i++) {
+      k = scheduleRoundRcon(i - 1, k, k);
+      v128.store(keys + (<usize>i << 4), mangle(k, (12 - i) & 3));
+    }
+    k = scheduleRoundRcon(9, k, k);
+    v128.store(keys + 160, mangleLast(k, 2));
+    return 10;
+  }
+  if (keyLength == 24) {
+    let k1 = transform(v128.load(key), IPT1, IPT2);
+    let k2 = transform(v128.load(key + 8), IPT1, IPT2);
+    v128.store(keys, k1);
+    for (let i = 0; i < 4; i++) {
+      let t = k2;
+      k2 = scheduleRoundRcon(2 * i, k2, k1);
+      const k2t = i8x16.shuffle(t, k2, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23);
+      v128.store(keys + (<usize>(3 * i + 1) << 4), mangle(k2t, (i + 3) & 3));
+      t = smear192(k2, t);
+      v128.store(keys + (<usize>(3 * i + 2) << 4), mangle(t, (i + 2) & 3));
+      k2 = scheduleRoundRcon(2 * i + 1, t, k2);
+      if (i == 3) {
+        v128.store(keys + 192, mangleLast(k2, (i + 1) & 3));
+      } else {
+        v128.store(keys + (<usize>(3 * i + 3) << 4), mangle(k2, (i + 1) & 3));
+      }
+      k1 = k2;
+      k2 = smear192(k2, t);
+    }
+    return 12;
+  }
+  if (keyLength == 32) {
+    let k1 = transform(v128.load(key), IPT1, IPT2);
+    let k2 = transform(v128.load(key + 16), IPT1, IPT2);
+    v128.store(keys, k1);
+    v128.store(keys + 16, mangle(k2, 3));
+    for (let i = 2; i < 14; i += 2) {
+      const kt = k2;
+      k2 = scheduleRoundRcon(i / 2 - 1, k2, k1);
+      k1 = k2;
+      v128.store(keys + (<usize>i << 4), mangle(k2, i & 3));
+      k2 = scheduleRound(i8x16.shuffle(k2, k2, 12, 13, 14, 15, 12, 13, 14, 15, 12, 13, 14, 15, 12, 13, 14, 15), kt);
+      v128.store(keys + (<usize>(i + 1) << 4), mangle(k2, (i - 1) & 3));
+    }
+    k2 = scheduleRoundRcon(6, k2, k1);
+    v128.store(keys + 224, mangleLast(k2, 2));
+    return 14;
+  }
+  return 0;
+}

@@ -1,0 +1,150 @@
+// EAX (Bellare, Rogaway, Wagner, FSE 2004): N = OMAC^0(nonce), H = OMAC^1(header),
+// C = CTR_N(M), tag = N ^ H ^ OMAC^2(C). State is incremental: header and data may arrive in
+// pieces of any size and give the same result as one call.
+//
+// Speed: OMAC over the ciphertext is one serial chain of block encryptions. Each step of the main
+// loop enciphers the pending OMAC block and the next CTR block together (encryptPair), so the CTR
+// work fills the gaps in the OMAC chain's latency instead of adding to it.
+import { encryptPair, encryptBlock, pairA, pairB } from './aes';
+import { counterBlock } from './ctr';
+import { rounds } from './key';
+import { OMAC_ANY, OMAC_BUF, OMAC_LEN, OMAC_MAC, omacFinal, omacInit, omacUpdate } from './omac';
+
+export const MSG_N: usize = 0; // OMAC^0(nonce), also the initial counter
+export const MSG_H: usize = 16; // OMAC^1 state over the header (48 bytes)
+export const MSG_C: usize = 64; // OMAC^2 state over the ciphertext (48 bytes)
+export const MSG_CTR_HI: usize = 112; // u64, next counter block, high half
+export const MSG_CTR_LO: usize = 120; // u64, low half
+export const MSG_KS: usize = 128; // keystream of the current partial block
+export const MSG_KS_USED: usize = 144; // i32: bytes of MSG_KS used; 16 = none left
+export const MESSAGE_CONTEXT_SIZE: i32 = 160;
+
+/** Begin a message: the nonce follows through eaxNonce (in pieces), then eaxStart. */
+export function eaxInit(k: usize, m: usize): void {
+  omacInit(k, m + MSG_H, 0);
+}
+
+export function eaxNonce(k: usize, m: usize, data: usize, length: i32): void {
+  omacUpdate(k, m + MSG_H, data, length);
+}
+
+/** Close the nonce (N = OMAC^0(nonce) is the first counter block) and open header and data. */
+export function eaxStart(k: usize, m: usize): void {
+  const h = m + MSG_H;
+  const n = omacFinal(k, h, 0);
+  v128.store(m + MSG_N, n);
+  store<u64>(m + MSG_CTR_HI, bswap<u64>(i64x2.extract_lane(n, 0)));
+  store<u64>(m + MSG_CTR_LO, bswap<u64>(i64x2.extract_lane(n, 1)));
+  omacInit(k, h, 1);
+  omacInit(k, m + MSG_C, 2);
+  v128.store(m + MSG_KS, i64x2(0, 0));
+  store<i32>(m + MSG_KS_USED, 16);
+}
+
+export function eaxHeader(k: usize, m: usize, data: usize, length: i32): void {
+  omacUpdate(k, m + MSG_H, data, length);
+}
+
+// Encrypt (encrypting = true) or decrypt `length` bytes from `input` to `output` (may be equal).
+// OMAC^2 always runs over the ciphertext: the output when encrypting, the input when decrypting.
+// Invariant: bytes done so far = n; the keystream and the pending OMAC block are both aligned
+// to n, so MSG_KS_USED == OMAC_LEN == n % 16 inside a block, and on a block boundary
+// MSG_KS_USED == 16 and OMAC_LEN is 16 (or 0 before any data).
+@inline function crypt(k: usize, m: usize, input: usize, output: usize, length: i32, encrypting: bool): void {
+  if (length <= 0) return;
+  const c = m + MSG_C;
+  store<i32>(c + OMAC_ANY, 1);
+  let used = load<i32>(m + MSG_KS_USED);
+  let pendingLength = load<i32>(c + OMAC_LEN);
+  let i = 0;
+  // Finish a partial block left by the previous call, byte by byte.
+  while (used < 16 && i < length) {
+    const x = load<u8>(input + <usize>i);
+    const y = x ^ load<u8>(m + MSG_KS + <usize>used);
+    store<u8>(output + <usize>i, y);
+    store<u8>(c + OMAC_BUF + <usize>pendingLength, encrypting ? y : x);
+    used++;
+    pendingLength++;
+    i++;
+  }
+  if (i == length) {
+    store<i32>(m + MSG_KS_USED, used);
+    store<i32>(c + OMAC_LEN, pendingLength);
+    return;
+  }
+  // Block-aligned from here on.
+  const nr = rounds(k);
+  let hi = load<u64>(m + MSG_CTR_HI);
+  let lo = load<u64>(m + MSG_CTR_LO);
+  let mac = v128.load(c + OMAC_MAC);
+  let pending = v128.load(c + OMAC_BUF);
+  let ks: v128;
+  if (pendingLength == 0) {
+    // The very first block of the message: nothing pending for OMAC yet.
+    ks = encryptBlock(counterBlock(hi, lo), k, nr);
+  } else {
+    encryptPair(v128.xor(mac, pending), counterBlock(hi, lo), k, nr);
+    mac = pairA;
+    ks = pairB;
+  }
+  lo += 1;
+  hi += <u64>(lo == 0);
+  while (length - i >= 16) {
+    const x = v128.load(input + <usize>i);
+    const y = v128.xor(x, ks);
+    v128.store(output + <usize>i, y);
+    pending = encrypting ? y : x;
+    i += 16;
+    if (i == length) break;
+    // More data follows, so `pending` is not the last block: chain it, with the next keystream.
+    encryptPair(v128.xor(mac, pending), counterBlock(hi, lo), k, nr);
+    mac = pairA;
+    ks = pairB;
+    lo += 1;
+    hi += <u64>(lo == 0);
+  }
+  if (i == length) {
+    // Ended on a block boundary: every keystream block computed was used, and the last
+    // ciphertext block stays pending for OMAC until we know whether more data follows.
+    used = 16;
+    pendingLength = 16;
+  } else {
+    // 1..15 bytes remain; ks covers them.
+    v128.store(m + MSG_KS, ks);
+    pending = i64x2(0, 0);
+    used = 0;
+    pendingLength = 0;
+    v128.store(c + OMAC_BUF, pending);
+    while (i < length) {
+      const x = load<u8>(input + <usize>i);
+      const y = x ^ load<u8>(m + MSG_KS + <usize>used);
+      store<u8>(output + <usize>i, y);
+      store<u8>(c + OMAC_BUF + <usize>pendingLength, encrypting ? y : x);
+      used++;
+      pendingLength++;
+      i++;
+    }
+    pending = v128.load(c + OMAC_BUF);
+  }
+  v128.store(c + OMAC_MAC, mac);
+  v128.store(c + OMAC_BUF, pending);
+  store<i32>(c + OMAC_LEN, pendingLength);
+  store<i32>(m + MSG_KS_USED, used);
+  store<u64>(m + MSG_CTR_HI, hi);
+  store<u64>(m + MSG_CTR_LO, lo);
+}
+
+export function eaxEncrypt(k: usize, m: usize, input: usize, output: usize, length: i32): void {
+  crypt(k, m, input, output, length, true);
+}
+
+export function eaxDecrypt(k: usize, m: usize, input: usize, output: usize, length: i32): void {
+  crypt(k, m, input, output, length, false);
+}
+
+/** Write the full 16-byte tag to `tag`. */
+export function eaxFinal(k: usize, m: usize, tag: usize): void {
+  const h = omacFinal(k, m + MSG_H, 1);
+  const c = omacFinal(k, m + MSG_C, 2);
+  v128.store(tag, v128.xor(v128.xor(v128.load(m + MSG_N), h), c));
+}

@@ -1,0 +1,180 @@
+import { createCipheriv, type Cipher } from 'node:crypto';
+import type { CipherBackend, EaxState } from './types.js';
+
+/**
+ * The node:crypto twin: CTR from aes-*-ctr (OpenSSL increments the whole 16-byte block, as EAX
+ * requires) and OMAC from aes-*-cbc with a zero IV plus the CMAC subkeys. It is the reference the
+ * WASM engine is checked and benchmarked against. It uses AES-NI where OpenSSL does.
+ */
+
+const ZERO_BLOCK = new Uint8Array(16);
+
+/** Doubling in GF(2^128) with the CMAC polynomial, branch-free. */
+export function dbl(block: Uint8Array): Uint8Array {
+  const out = new Uint8Array(16);
+  const msb = block[0]! >> 7;
+  for (let i = 0; i < 15; i++) out[i] = ((block[i]! << 1) | (block[i + 1]! >> 7)) & 0xff;
+  out[15] = ((block[15]! << 1) & 0xff) ^ (0x87 & -msb);
+  return out;
+}
+
+class NativeOmac {
+  private readonly cbc: Cipher;
+  private pending = new Uint8Array(16);
+  private pendingLength: number;
+
+  /** `tweak` is EAX's t (0, 1, 2), or -1 for plain CMAC with no tweak block. */
+  constructor(
+    private readonly backend: NativeBackend,
+    tweak: number,
+  ) {
+    this.cbc = createCipheriv(backend.cbcName, backend.key, ZERO_BLOCK).setAutoPadding(false);
+    if (tweak >= 0) {
+      this.pending[15] = tweak;
+      this.pendingLength = 16;
+    } else {
+      this.pendingLength = 0;
+    }
+  }
+
+  update(data: Uint8Array): void {
+    let offset = 0;
+    while (offset < data.length) {
+      if (this.pendingLength === 16) {
+        // More data follows, so the pending block is not the last one: chain it through CBC.
+        const run = data.length - offset > 16 ? (data.length - offset - 1) & ~15 : 0;
+        const input = new Uint8Array(16 + run);
+        input.set(this.pending);
+        input.set(data.subarray(offset, offset + run), 16);
+        this.cbc.update(input).fill(0);
+        offset += run;
+        this.pendingLength = 0;
+      }
+      const take = Math.min(16 - this.pendingLength, data.length - offset);
+      this.pending.set(data.subarray(offset, offset + take), this.pendingLength);
+      this.pendingLength += take;
+      offset += take;
+    }
+  }
+
+  digest(): Uint8Array {
+    const last = new Uint8Array(16);
+    if (this.pendingLength === 16) {
+      const k1 = this.backend.subkeys()[0];
+      for (let i = 0; i < 16; i++) last[i] = this.pending[i]! ^ k1[i]!;
+    } else {
+      const k2 = this.backend.subkeys()[1];
+      last.set(this.pending.subarray(0, this.pendingLength));
+      last[this.pendingLength] = 0x80;
+      for (let i = 0; i < 16; i++) last[i]! ^= k2[i]!;
+    }
+    const mac = new Uint8Array(this.cbc.update(last));
+    this.cbc.final();
+    last.fill(0);
+    this.pending.fill(0);
+    return mac;
+  }
+}
+
+class NativeEax implements EaxState {
+  private readonly n: Uint8Array;
+  private readonly h: NativeOmac;
+  private readonly c: NativeOmac;
+  private readonly ctr: Cipher;
+
+  constructor(backend: NativeBackend, nonce: Uint8Array) {
+    const omacN = new NativeOmac(backend, 0);
+    omacN.update(nonce);
+    this.n = omacN.digest();
+    this.h = new NativeOmac(backend, 1);
+    this.c = new NativeOmac(backend, 2);
+    this.ctr = createCipheriv(backend.ctrName, backend.key, this.n);
+  }
+
+  header(data: Uint8Array): void {
+    this.h.update(data);
+  }
+
+  encrypt(data: Uint8Array): Uint8Array {
+    const out = new Uint8Array(this.ctr.update(data));
+    this.c.update(out);
+    return out;
+  }
+
+  decrypt(data: Uint8Array): Uint8Array {
+    this.c.update(data);
+    return new Uint8Array(this.ctr.update(data));
+  }
+
+  tag(): Uint8Array {
+    const h = this.h.digest();
+    const c = this.c.digest();
+    const t = new Uint8Array(16);
+    for (let i = 0; i < 16; i++) t[i] = this.n[i]! ^ h[i]! ^ c[i]!;
+    this.ctr.final();
+    return t;
+  }
+
+  dispose(): void {
+    this.n.fill(0);
+  }
+}
+
+export class NativeBackend implements CipherBackend {
+  readonly engine = 'native' as const;
+  readonly keyLength: 16 | 24 | 32;
+  readonly key: Uint8Array;
+  readonly cbcName: string;
+  readonly ctrName: string;
+  private readonly ecbName: string;
+  private k1k2: [Uint8Array, Uint8Array] | undefined;
+
+  constructor(key: Uint8Array) {
+    this.key = new Uint8Array(key);
+    this.keyLength = key.length as 16 | 24 | 32;
+    const bits = key.length * 8;
+    this.cbcName = `aes-${bits}-cbc`;
+    this.ctrName = `aes-${bits}-ctr`;
+    this.ecbName = `aes-${bits}-ecb`;
+  }
+
+  /** CMAC subkeys K1 = dbl(L), K2 = dbl(K1) with L = E_K(0^128). */
+  subkeys(): [Uint8Array, Uint8Array] {
+    if (!this.k1k2) {
+      const l = this.encryptBlocks(ZERO_BLOCK);
+      const k1 = dbl(l);
+      this.k1k2 = [k1, dbl(k1)];
+      l.fill(0);
+    }
+    return this.k1k2;
+  }
+
+  encryptBlocks(blocks: Uint8Array): Uint8Array {
+    const ecb = createCipheriv(this.ecbName, this.key, null).setAutoPadding(false);
+    const out = new Uint8Array(ecb.update(blocks));
+    ecb.final();
+    return out;
+  }
+
+  ctr(counter: Uint8Array, data: Uint8Array): Uint8Array {
+    const c = createCipheriv(this.ctrName, this.key, counter);
+    const out = new Uint8Array(c.update(data));
+    c.final();
+    return out;
+  }
+
+  cmac(message: Uint8Array): Uint8Array {
+    const omac = new NativeOmac(this, -1);
+    omac.update(message);
+    return omac.digest();
+  }
+
+  eax(nonce: Uint8Array): EaxState {
+    return new NativeEax(this, nonce);
+  }
+
+  dispose(): void {
+    this.key.fill(0);
+    if (this.k1k2) for (const k of this.k1k2) k.fill(0);
+  }
+}

@@ -1,0 +1,36 @@
+/** The two interchangeable implementations behind the binding. */
+export type EngineName = 'wasm' | 'native';
+export const ENGINES: readonly EngineName[] = ['wasm', 'native'];
+
+/**
+ * One EAX message in progress on a concrete engine. The binding (eax.ts) owns validation,
+ * ordering rules, tag truncation and comparison; a backend only computes.
+ */
+export interface EaxState {
+  /** Absorb associated data (the EAX "header"); any number of calls, any sizes. */
+  header(data: Uint8Array): void;
+  /** CTR-encrypt and absorb the ciphertext; returns ciphertext of the same length. */
+  encrypt(data: Uint8Array): Uint8Array;
+  /** Absorb the ciphertext and CTR-decrypt it; the caller must not release the result unverified. */
+  decrypt(data: Uint8Array): Uint8Array;
+  /** The full 16-byte tag N ^ H ^ C. Ends the message. */
+  tag(): Uint8Array;
+  /** Wipe the message state. Safe to call more than once. */
+  dispose(): void;
+}
+
+/** AES under one key, with the modes EAX is built from exposed for vectors and benchmarks. */
+export interface CipherBackend {
+  readonly engine: EngineName;
+  readonly keyLength: 16 | 24 | 32;
+  /** ECB-encipher whole 16-byte blocks (each on its own). */
+  encryptBlocks(blocks: Uint8Array): Uint8Array;
+  /** CTR with the whole 16-byte block as a big-endian counter (mod 2^128), as EAX uses it. */
+  ctr(counter: Uint8Array, data: Uint8Array): Uint8Array;
+  /** OMAC1/CMAC (NIST SP 800-38B), full 16-byte tag. */
+  cmac(message: Uint8Array): Uint8Array;
+  /** Begin an EAX message; the nonce may be empty at this level. */
+  eax(nonce: Uint8Array): EaxState;
+  /** Wipe the key schedule. */
+  dispose(): void;
+}

@@ -1,0 +1,247 @@
+import { readFileSync } from 'node:fs';
+import { SealcamError } from '../errors.js';
+import { wasmPath } from '../paths.js';
+import type { CipherBackend, EaxState } from './types.js';
+
+/**
+ * The binding to the AssemblyScript engine (assembly/). One instance per thread; all buffers
+ * live in its linear memory at fixed places so the hot path allocates nothing:
+ *
+ *   [heapBase]  IO region (CHUNK bytes): input is copied in, processed in place, copied out
+ *   [scratch]   64 bytes for counters and tags
+ *   [slots]     key and message contexts, SLOT bytes each, reused through a free list
+ */
+
+interface Exports {
+  memory: WebAssembly.Memory;
+  heapBase(): number;
+  keyContextSize(): number;
+  messageContextSize(): number;
+  omacStateSize(): number;
+  setKey(k: number, key: number, length: number): number;
+  encryptBlocks(k: number, input: number, output: number, blocks: number): void;
+  ctrXor(k: number, counter: number, input: number, output: number, length: number): void;
+  cmacInit(k: number, state: number): void;
+  cmacUpdate(k: number, state: number, data: number, length: number): void;
+  cmacFinal(k: number, state: number, tag: number): void;
+  eaxInit(k: number, m: number): void;
+  eaxNonce(k: number, m: number, data: number, length: number): void;
+  eaxStart(k: number, m: number): void;
+  eaxHeader(k: number, m: number, data: number, length: number): void;
+  eaxEncrypt(k: number, m: number, input: number, output: number, length: number): void;
+  eaxDecrypt(k: number, m: number, input: number, output: number, length: number): void;
+  eaxFinal(k: number, m: number, tag: number): void;
+}
+
+/** Bytes processed per call into the engine (a multiple of 16). */
+export const CHUNK = 1 << 20;
+const SLOT = 512;
+const PAGE = 65536;
+
+let compiled: WebAssembly.Module | undefined;
+
+/** The compiled engine, compiled once per process; workers may be handed it instead. */
+export function wasmModule(): WebAssembly.Module {
+  if (!compiled) {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(wasmPath);
+    } catch {
+      throw new SealcamError('ENOWASM', `the WASM engine is not built (${wasmPath} is missing): run npm run build`);
+    }
+    compiled = new WebAssembly.Module(bytes);
+  }
+  return compiled;
+}
+
+export function useWasmModule(module: WebAssembly.Module): void {
+  compiled = module;
+}
+
+class Runtime {
+  readonly x: Exports;
+  readonly io: number;
+  readonly scratch: number;
+  private view: Uint8Array;
+  private nextSlot: number;
+  private readonly freeSlots: number[] = [];
+
+  constructor() {
+    this.x = new WebAssembly.Instance(wasmModule(), { env: { abort: abortFromWasm } }).exports as unknown as Exports;
+    if (Math.max(this.x.keyContextSize(), this.x.messageContextSize(), this.x.omacStateSize()) > SLOT) {
+      throw new Error('sealcam: engine contexts outgrew the binding slot size');
+    }
+    this.io = align(this.x.heapBase(), 64);
+    this.scratch = this.io + CHUNK + 64;
+    this.nextSlot = this.scratch + 64;
+    this.ensure(this.nextSlot + 16 * SLOT);
+    this.view = new Uint8Array(this.x.memory.buffer);
+  }
+
+  /** A view of linear memory, renewed after the memory grew. */
+  get u8(): Uint8Array {
+    if (this.view.buffer !== this.x.memory.buffer) this.view = new Uint8Array(this.x.memory.buffer);
+    return this.view;
+  }
+
+  private ensure(end: number): void {
+    const have = this.x.memory.buffer.byteLength;
+    if (end > have) this.x.memory.grow(Math.ceil((end - have) / PAGE));
+  }
+
+  alloc(): number {
+    const reused = this.freeSlots.pop();
+    if (reused !== undefined) return reused;
+    const slot = this.nextSlot;
+    this.nextSlot += SLOT;
+    this.ensure(this.nextSlot);
+    return slot;
+  }
+
+  free(slot: number): void {
+    this.u8.fill(0, slot, slot + SLOT);
+    this.freeSlots.push(slot);
+  }
+
+  /** Run `fn` over `data` in CHUNK pieces through the IO region; returns the processed bytes. */
+  stream(data: Uint8Array, fn: (io: number, length: number) => void, produce: boolean): Uint8Array {
+    const out = produce ? new Uint8Array(data.length) : EMPTY;
+    for (let offset = 0; offset < data.length; offset += CHUNK) {
+      const piece = data.subarray(offset, offset + CHUNK);
+      this.u8.set(piece, this.io);
+      fn(this.io, piece.length);
+      if (produce) out.set(this.u8.subarray(this.io, this.io + piece.length), offset);
+    }
+    this.u8.fill(0, this.io, this.io + Math.min(data.length, CHUNK));
+    return out;
+  }
+
+  /** Copy 16 bytes out of scratch and wipe them. */
+  takeBlock(at: number): Uint8Array {
+    const block = this.u8.slice(at, at + 16);
+    this.u8.fill(0, at, at + 16);
+    return block;
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function align(n: number, to: number): number {
+  return Math.ceil(n / to) * to;
+}
+
+function abortFromWasm(): never {
+  throw new Error('sealcam: the WASM engine aborted (a bug: please report it)');
+}
+
+let runtime: Runtime | undefined;
+function rt(): Runtime {
+  return (runtime ??= new Runtime());
+}
+
+// Slots of backends that were garbage-collected without dispose(): wipe and reuse them.
+const orphans = new FinalizationRegistry<number>((slot) => runtime?.free(slot));
+
+class WasmEax implements EaxState {
+  private m: number;
+
+  constructor(
+    private readonly backend: WasmBackend,
+    nonce: Uint8Array,
+  ) {
+    const r = rt();
+    const k = backend.slot();
+    this.m = r.alloc();
+    r.x.eaxInit(k, this.m);
+    r.stream(nonce, (io, n) => r.x.eaxNonce(k, this.m, io, n), false);
+    r.x.eaxStart(k, this.m);
+  }
+
+  header(data: Uint8Array): void {
+    const r = rt();
+    const k = this.backend.slot();
+    r.stream(data, (io, n) => r.x.eaxHeader(k, this.m, io, n), false);
+  }
+
+  encrypt(data: Uint8Array): Uint8Array {
+    const r = rt();
+    const k = this.backend.slot();
+    return r.stream(data, (io, n) => r.x.eaxEncrypt(k, this.m, io, io, n), true);
+  }
+
+  decrypt(data: Uint8Array): Uint8Array {
+    const r = rt();
+    const k = this.backend.slot();
+    return r.stream(data, (io, n) => r.x.eaxDecrypt(k, this.m, io, io, n), true);
+  }
+
+  tag(): Uint8Array {
+    const r = rt();
+    r.x.eaxFinal(this.backend.slot(), this.m, r.scratch);
+    return r.takeBlock(r.scratch);
+  }
+
+  dispose(): void {
+    if (this.m !== 0) rt().free(this.m);
+    this.m = 0;
+  }
+}
+
+export class WasmBackend implements CipherBackend {
+  readonly engine = 'wasm' as const;
+  readonly keyLength: 16 | 24 | 32;
+  private k: number;
+
+  constructor(key: Uint8Array) {
+    const r = rt();
+    this.keyLength = key.length as 16 | 24 | 32;
+    this.k = r.alloc();
+    r.u8.set(key, r.scratch);
+    const status = r.x.setKey(this.k, r.scratch, key.length);
+    r.u8.fill(0, r.scratch, r.scratch + 64);
+    if (status !== 0) throw new Error('sealcam: the WASM engine refused a key the binding accepted');
+    orphans.register(this, this.k, this);
+  }
+
+  slot(): number {
+    if (this.k === 0) throw new SealcamError('EDISPOSED', 'this key was disposed');
+    return this.k;
+  }
+
+  encryptBlocks(blocks: Uint8Array): Uint8Array {
+    const r = rt();
+    const k = this.slot();
+    return r.stream(blocks, (io, n) => r.x.encryptBlocks(k, io, io, n >>> 4), true);
+  }
+
+  ctr(counter: Uint8Array, data: Uint8Array): Uint8Array {
+    const r = rt();
+    const k = this.slot();
+    r.u8.set(counter, r.scratch);
+    const out = r.stream(data, (io, n) => r.x.ctrXor(k, r.scratch, io, io, n), true);
+    r.u8.fill(0, r.scratch, r.scratch + 16);
+    return out;
+  }
+
+  cmac(message: Uint8Array): Uint8Array {
+    const r = rt();
+    const k = this.slot();
+    const s = r.alloc();
+    r.x.cmacInit(k, s);
+    r.stream(message, (io, n) => r.x.cmacUpdate(k, s, io, n), false);
+    r.x.cmacFinal(k, s, r.scratch);
+    r.free(s);
+    return r.takeBlock(r.scratch);
+  }
+
+  eax(nonce: Uint8Array): EaxState {
+    return new WasmEax(this, nonce);
+  }
+
+  dispose(): void {
+    if (this.k === 0) return;
+    orphans.unregister(this);
+    rt().free(this.k);
+    this.k = 0;
+  }
+}

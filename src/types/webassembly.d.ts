@@ -1,0 +1,16 @@
+// The WebAssembly JS API subset sealcam uses. TypeScript declares it only in lib.dom, which
+// would also bring browser globals into a Node program.
+declare namespace WebAssembly {
+  class Module {
+    constructor(bytes: BufferSource);
+  }
+  class Instance {
+    constructor(module: Module, imports?: Record<string, Record<string, unknown>>);
+    readonly exports: Record<string, unknown>;
+  }
+  class Memory {
+    readonly buffer: ArrayBuffer;
+    grow(pages: number): number;
+  }
+}
+type BufferSource = ArrayBufferView | ArrayBuffer;
