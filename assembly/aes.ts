@@ -16,22 +16,32 @@
 // Round keys live in linear memory (15 x 16 bytes) in the transformed basis; only encryption
 // is provided because CTR, OMAC and EAX never need the inverse cipher.
 
-// Input and S-box basis transforms and the GF(2^4) inversion tables (public constants).
-const IPT1 = i32x4(0x5A2A7000, 0xC2B2E898, 0x52227808, 0xCABAE090);
-const IPT2 = i32x4(0x317C4D00, 0x4C01307D, 0xB0FDCC81, 0xCD80B1FC);
-const INV1 = i32x4(0x0D080180, 0x0E05060F, 0x0A0B0C02, 0x04070309);
-const INV2 = i32x4(0x0F0B0780, 0x01040A06, 0x02050809, 0x030D0E0C);
-const SB1U = i32x4(0xCB503E00, 0xB19BE18F, 0x142AF544, 0xA5DF7A6E);
-const SB1T = i32x4(0xFAE22300, 0x3618D415, 0x0D2ED9EF, 0x3BF7CCC1);
-const SB2U = i32x4(0x0B712400, 0xE27A93C6, 0xBC982FCD, 0x5EB7E955);
-const SB2T = i32x4(0x0AE12900, 0x69EB8840, 0xAB82234A, 0xC2A163C8);
-const SBOU = i32x4(0x6FBDC700, 0xD0D26D17, 0xC502A878, 0x15AABF7A);
-const SBOT = i32x4(0x5FBB6A00, 0xCFE474A5, 0x412B35FA, 0x8E1E90D1);
-// Key-schedule output transform for the last round key.
-const OUT_TR1 = i32x4(0xD6B66000, 0xFF9F4929, 0xDEBE6808, 0xF7974121);
-const OUT_TR2 = i32x4(0x50BCEC00, 0x01EDBD51, 0xB05C0CE0, 0xE10D5DB1);
-const NIBBLE = i8x16(15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15);
-const S63 = i8x16(0x5b, 0x5b, 0x5b, 0x5b, 0x5b, 0x5b, 0x5b, 0x5b, 0x5b, 0x5b, 0x5b, 0x5b, 0x5b, 0x5b, 0x5b, 0x5b);
+// Input and S-box basis transforms and the GF(2^4) inversion tables (public constants), kept in
+// linear memory: V8 builds a v128.const from scalar moves at every use, while a load is one
+// instruction.
+const TABLES = memory.data<u32>([
+  0x5A2A7000, 0xC2B2E898, 0x52227808, 0xCABAE090, // 0 IPT1: input transform, low nibbles
+  0x317C4D00, 0x4C01307D, 0xB0FDCC81, 0xCD80B1FC, // 1 IPT2: input transform, high nibbles
+  0x0D080180, 0x0E05060F, 0x0A0B0C02, 0x04070309, // 2 INV1: GF(2^4) inverse
+  0x0F0B0780, 0x01040A06, 0x02050809, 0x030D0E0C, // 3 INV2: GF(2^4) division
+  0xCB503E00, 0xB19BE18F, 0x142AF544, 0xA5DF7A6E, // 4 SB1U: S-box output, times 1
+  0xFAE22300, 0x3618D415, 0x0D2ED9EF, 0x3BF7CCC1, // 5 SB1T
+  0x0B712400, 0xE27A93C6, 0xBC982FCD, 0x5EB7E955, // 6 SB2U: S-box output, times 2
+  0x0AE12900, 0x69EB8840, 0xAB82234A, 0xC2A163C8, // 7 SB2T
+  0x6FBDC700, 0xD0D26D17, 0xC502A878, 0x15AABF7A, // 8 SBOU: last-round S-box output
+  0x5FBB6A00, 0xCFE474A5, 0x412B35FA, 0x8E1E90D1, // 9 SBOT
+  0xD6B66000, 0xFF9F4929, 0xDEBE6808, 0xF7974121, // 10 OUT_TR1: last round key transform
+  0x50BCEC00, 0x01EDBD51, 0xB05C0CE0, 0xE10D5DB1, // 11 OUT_TR2
+  0x0F0F0F0F, 0x0F0F0F0F, 0x0F0F0F0F, 0x0F0F0F0F, // 12 NIBBLE mask
+  0x5B5B5B5B, 0x5B5B5B5B, 0x5B5B5B5B, 0x5B5B5B5B, // 13 S63: the S-box constant in this basis
+], 16);
+
+@inline function table(i: i32): v128 {
+  return v128.load(TABLES + (<usize>i << 4));
+}
+
+const IPT1 = 0, IPT2 = 1, INV1 = 2, INV2 = 3, SB1U = 4, SB1T = 5, SB2U = 6, SB2T = 7;
+const SBOU = 8, SBOT = 9, OUT_TR1 = 10, OUT_TR2 = 11, NIBBLE = 12, S63 = 13;
 
 // ShiftRows permutations sr[0..3] and round constants (in the transformed basis) as byte tables,
 // for the key schedule, where the round number is a run-time (public) value.
@@ -46,35 +56,49 @@ const RCON = memory.data<u8>([0x70, 0x2a, 0x98, 0x08, 0x4d, 0x7c, 0x7d, 0x81, 0x
 export const ROUND_KEYS_SIZE: i32 = 15 * 16;
 
 @inline function lo(x: v128): v128 {
-  return v128.and(x, NIBBLE);
+  return v128.and(x, table(NIBBLE));
 }
 
 @inline function hi(x: v128): v128 {
-  return v128.and(i32x4.shr_u(x, 4), NIBBLE);
+  return v128.and(i32x4.shr_u(x, 4), table(NIBBLE));
 }
 
-@inline function look(table: v128, index: v128): v128 {
-  return i8x16.swizzle(table, index);
+// Every index here is either below 16 or has its top bit set, where relaxed_swizzle is defined
+// to give the same result as swizzle (0), so the relaxed build skips the range fix-up V8 adds
+// around each swizzle on x86. Both are a single in-register permute: no memory is indexed.
+@inline function look(t: i32, index: v128): v128 {
+  return permute(table(t), index);
 }
 
 @inline function xor3(a: v128, b: v128, c: v128): v128 {
   return v128.xor(v128.xor(a, b), c);
 }
 
-// MixColumns byte rotations for round r, selected by m = r % 4 (a compile-time constant after
-// inlining, so each becomes one fixed shuffle).
+// MixColumns byte rotations for round r, selected by m = r % 4: forward (m = 0..3) and backward
+// (m = 4..7) masks. Loaded from memory like the tables: V8 rebuilds an i8x16.shuffle mask from
+// scalar moves at each use. All indices are below 16, so relaxed_swizzle is exact here.
+const MIX = memory.data<u8>([
+  1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12,
+  5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12, 1, 2, 3, 0,
+  9, 10, 11, 8, 13, 14, 15, 12, 1, 2, 3, 0, 5, 6, 7, 4,
+  13, 14, 15, 12, 1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8,
+  3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14,
+  15, 12, 13, 14, 3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10,
+  11, 8, 9, 10, 15, 12, 13, 14, 3, 0, 1, 2, 7, 4, 5, 6,
+  7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14, 3, 0, 1, 2,
+], 16);
+
+@inline function permute(x: v128, mask: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i8x16.relaxed_swizzle(x, mask);
+  return i8x16.swizzle(x, mask);
+}
+
 @inline function mcForward(x: v128, m: i32): v128 {
-  if (m == 0) return i8x16.shuffle(x, x, 1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12);
-  if (m == 1) return i8x16.shuffle(x, x, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12, 1, 2, 3, 0);
-  if (m == 2) return i8x16.shuffle(x, x, 9, 10, 11, 8, 13, 14, 15, 12, 1, 2, 3, 0, 5, 6, 7, 4);
-  return i8x16.shuffle(x, x, 13, 14, 15, 12, 1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8);
+  return permute(x, v128.load(MIX + (<usize>m << 4)));
 }
 
 @inline function mcBackward(x: v128, m: i32): v128 {
-  if (m == 0) return i8x16.shuffle(x, x, 3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14);
-  if (m == 1) return i8x16.shuffle(x, x, 15, 12, 13, 14, 3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10);
-  if (m == 2) return i8x16.shuffle(x, x, 11, 8, 9, 10, 15, 12, 13, 14, 3, 0, 1, 2, 7, 4, 5, 6);
-  return i8x16.shuffle(x, x, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14, 3, 0, 1, 2);
+  return permute(x, v128.load(MIX + (<usize>(m + 4) << 4)));
 }
 
 @inline function firstRound(x: v128, k: v128): v128 {
@@ -173,18 +197,18 @@ export function encryptPair(x: v128, y: v128, keys: usize, nr: i32): void {
 
 // ---- Key schedule (in the transformed basis, after Hamburg's vpaes_schedule_core) ----
 
-@inline function transform(x: v128, t1: v128, t2: v128): v128 {
+@inline function transform(x: v128, t1: i32, t2: i32): v128 {
   return v128.xor(look(t1, lo(x)), look(t2, hi(x)));
 }
 
 @inline function sr(x: v128, m: i32): v128 {
-  return look(x, v128.load(SR_TABLE + (<usize>(m & 3) << 4)));
+  return i8x16.swizzle(x, v128.load(SR_TABLE + (<usize>(m & 3) << 4)));
 }
 
 // Turn a schedule word into a round key: undo the S-box constant and pre-apply MixColumns'
 // rotations and the accumulated ShiftRows.
 function mangle(k: v128, m: i32): v128 {
-  let t = mcForward(v128.xor(k, S63), 0);
+  let t = mcForward(v128.xor(k, table(S63)), 0);
   let t2 = t;
   t = mcForward(t, 0);
   t2 = xor3(t, t2, mcForward(t, 0));
@@ -192,14 +216,14 @@ function mangle(k: v128, m: i32): v128 {
 }
 
 function mangleLast(k: v128, m: i32): v128 {
-  return transform(v128.xor(sr(k, m), S63), OUT_TR1, OUT_TR2);
+  return transform(v128.xor(sr(k, m), table(S63)), OUT_TR1, OUT_TR2);
 }
 
 // One schedule step: SubWord of `w` (already rotated as needed) smeared into `prev`.
 function scheduleRound(w: v128, prev: v128): v128 {
   let smeared = v128.xor(prev, i8x16.shuffle(i64x2(0, 0), prev, 0, 1, 2, 3, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27));
   smeared = v128.xor(smeared, i8x16.shuffle(i64x2(0, 0), smeared, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23));
-  smeared = v128.xor(smeared, S63);
+  smeared = v128.xor(smeared, table(S63));
   const bh = hi(w);
   let bl = lo(w);
   const t2 = look(INV2, bl);

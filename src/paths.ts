@@ -13,5 +13,8 @@ export const packageRoot: string = (() => {
   return dir;
 })();
 
-export const wasmPath = join(packageRoot, 'build', 'sealcam.wasm');
+/** The engine builds (see asconfig.json): `simd` is WebAssembly SIMD 1.0, `relaxed` adds relaxed SIMD. */
+export function wasmPath(variant: 'simd' | 'relaxed'): string {
+  return join(packageRoot, 'build', variant === 'simd' ? 'sealcam.wasm' : 'sealcam-relaxed.wasm');
+}
 export const vectorsDir = join(packageRoot, 'vectors');

@@ -14,3 +14,6 @@ declare namespace WebAssembly {
   }
 }
 type BufferSource = ArrayBufferView | ArrayBuffer;
+declare namespace WebAssembly {
+  function validate(bytes: BufferSource): boolean;
+}

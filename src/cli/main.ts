@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { SealcamError } from '../errors.js';
+
+/**
+ * The sealcam command line. Each command lives in its own module, loaded only when that command
+ * runs, so start-up stays lean. Errors print as one line, `sealcam: <what went wrong>`, and exit
+ * non-zero; SEALCAM_DEBUG=1 adds the stack.
+ */
+
+export function buildProgram(): Command {
+  const program = new Command('sealcam')
+    .description('Seal camera images at the edge: AES-EAX in constant-time WebAssembly')
+    .version('0.1.0')
+    .showHelpAfterError('(run sealcam --help for usage)')
+    .exitOverride();
+
+  program
+    .command('vectors')
+    .description('check every published test vector on both engines; exit 1 on any failure')
+    .option('--engine <engine>', 'wasm, native or all', 'all')
+    .option('--json', 'print the results as JSON')
+    .action(async (opts) => (await import('./vectors.js')).run(opts));
+
+  program
+    .command('keygen')
+    .description('write a random AES key to a new file (mode 0600)')
+    .requiredOption('-o, --output <file>', 'key file to create')
+    .option('--bits <n>', 'key size: 128, 192 or 256', '128')
+    .option('--force', 'overwrite an existing file')
+    .action(async (opts) => (await import('./keygen.js')).run(opts));
+
+  program
+    .command('encrypt')
+    .description('seal a file')
+    .argument('<input>', 'file to encrypt')
+    .requiredOption('-o, --output <file>', 'where to write the sealed file')
+    .requiredOption('-k, --key-file <file>', 'key file (raw 16/24/32 bytes, or hex)')
+    .option('--format <format>', 'raw: nonce(16) || tag(16) || ciphertext, as pycryptodome writes', 'raw')
+    .option('--engine <engine>', 'wasm or native', 'wasm')
+    .option('--force', 'overwrite an existing output file')
+    .action(async (input, opts) => (await import('./crypt.js')).encrypt(input, opts));
+
+  program
+    .command('decrypt')
+    .description('verify and open a sealed file; nothing is written unless the tag verifies')
+    .argument('<input>', 'sealed file')
+    .requiredOption('-o, --output <file>', 'where to write the plaintext')
+    .requiredOption('-k, --key-file <file>', 'key file (raw 16/24/32 bytes, or hex)')
+    .option('--format <format>', 'raw', 'raw')
+    .option('--engine <engine>', 'wasm or native', 'wasm')
+    .option('--force', 'overwrite an existing output file')
+    .action(async (input, opts) => (await import('./crypt.js')).decrypt(input, opts));
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander already printed its message (usage errors, --help, --version).
+      return err.exitCode;
+    }
+    if (process.env.SEALCAM_DEBUG) console.error(err);
+    if (err instanceof SealcamError) {
+      console.error(`sealcam: ${err.message}`);
+      return 1;
+    }
+    const e = err as NodeJS.ErrnoException;
+    if (e && typeof e.code === 'string' && typeof e.message === 'string' && e.syscall) {
+      // File-system errors: name the file and the problem, not a stack.
+      console.error(`sealcam: ${e.syscall} ${e.path ?? ''}: ${e.code}`.replace(/\s+:/, ':'));
+      return 1;
+    }
+    console.error(`sealcam: unexpected error: ${e?.message ?? String(err)} (SEALCAM_DEBUG=1 shows details)`);
+    return 70;
+  }
+}
+
+main(process.argv).then((code) => {
+  process.exitCode = code;
+});
