@@ -1,0 +1,154 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createEax } from '../src/engine/eax.js';
+import { ENGINES } from '../src/engine/types.js';
+import { packageRoot, vectorsDir } from '../src/paths.js';
+import { encryptBlock, expandKey } from '../src/vectors/reference.js';
+import { listVectorFiles, loadVectorFile, runFile, type EaxVector, type VectorFile } from '../src/vectors/run.js';
+
+/**
+ * Driven by the files in vectors/: the list and the counts are read here, independently of the
+ * runner, so a file or vector the runner silently skipped fails a test.
+ */
+
+interface Expected {
+  file: string;
+  count: number;
+}
+
+function expectedFiles(): Expected[] {
+  const files = (readdirSync(vectorsDir, { recursive: true }) as string[])
+    .map((f) => f.split('\\').join('/'))
+    .filter((f) => f.endsWith('.json'))
+    .sort();
+  return files.map((file) => {
+    const doc = JSON.parse(readFileSync(join(vectorsDir, file), 'utf8'));
+    if (Array.isArray(doc.testGroups)) {
+      // Wycheproof: the declared total must match the tests actually present.
+      const present = doc.testGroups.reduce((n: number, g: { tests: unknown[] }) => n + g.tests.length, 0);
+      if (present !== doc.numberOfTests) throw new Error(`${file}: numberOfTests ${doc.numberOfTests}, present ${present}`);
+      return { file, count: present };
+    }
+    if (doc.vectors.length !== doc.count) throw new Error(`${file}: count ${doc.count}, present ${doc.vectors.length}`);
+    return { file, count: doc.count };
+  });
+}
+
+const EXPECTED = expectedFiles();
+
+const loaded = new Map<string, VectorFile>();
+function load(file: string): VectorFile {
+  let vf = loaded.get(file);
+  if (!vf) loaded.set(file, (vf = loadVectorFile(file)));
+  return vf;
+}
+
+describe('vector files', () => {
+  it('are all found by the runner (14 project files and the 2 Wycheproof originals)', () => {
+    expect(listVectorFiles()).toEqual(EXPECTED.map((e) => e.file));
+    expect(EXPECTED.filter((e) => e.file.startsWith('wycheproof/'))).toHaveLength(2);
+    expect(EXPECTED).toHaveLength(16);
+  });
+});
+
+describe.each(ENGINES)('engine %s', (engine) => {
+  it.each(EXPECTED)('$file: all $count vectors pass', ({ file, count }) => {
+    const r = runFile(load(file), engine);
+    expect(r.failures).toEqual([]);
+    expect(r.failed).toBe(0);
+    expect(r.passed).toBe(count);
+  });
+});
+
+describe('the harness can fail', () => {
+  // Each case corrupts a freshly loaded copy, never the cached one.
+  it.each(ENGINES)('a flipped ciphertext bit in a block vector is reported (%s)', (engine) => {
+    const vf = loadVectorFile('aes-fips197.json');
+    const v = vf.vectors[1]!;
+    if (v.kind !== 'block') throw new Error('expected a block vector');
+    v.ct[5]! ^= 0x01;
+    const r = runFile(vf, engine);
+    expect(r.failed).toBe(1);
+    expect(r.passed).toBe(vf.vectors.length - 1);
+    expect(r.failures).toEqual([{ id: v.id, reason: 'ct differs at byte 5' }]);
+  });
+
+  it.each(ENGINES)('an invalid EAX case that carries the genuine tag is reported (%s)', (engine) => {
+    const vf = loadVectorFile('eax-wycheproof.json');
+    const v = vf.vectors.find((x): x is EaxVector => x.kind === 'eax' && !x.valid && x.nonce.length > 0);
+    if (!v) throw new Error('expected an invalid EAX vector');
+    const eax = createEax(v.key, { engine: 'native' });
+    const sealed = eax.encrypt(v.nonce, v.msg, { header: v.header, tagLength: v.tagLength });
+    eax.dispose();
+    expect(sealed.ciphertext).toEqual(v.ct);
+    v.tag.set(sealed.tag);
+    const r = runFile(vf, engine);
+    expect(r.failed).toBe(1);
+    expect(r.failures[0]!.id).toBe(v.id);
+    expect(r.failures[0]!.reason).toMatch(/released/);
+  });
+
+  it.each(ENGINES)('a changed FIPS 197 round key word is reported (%s)', (engine) => {
+    const vf = loadVectorFile('aes-fips197-keyexp.json');
+    const v = vf.vectors[2]!;
+    if (v.kind !== 'keyexp') throw new Error('expected a keyexp vector');
+    v.roundKeys[59]! ^= 0x100;
+    expect(runFile(vf, engine).failures).toEqual([{ id: v.id, reason: 'reference key expansion differs from the vector at w[59]' }]);
+  });
+
+  it('a file holding fewer vectors than it declares is reported', () => {
+    const vf = loadVectorFile('ctr-rfc3686.json');
+    const r = runFile({ ...vf, vectors: vf.vectors.slice(1) }, 'native');
+    expect(r.failed).toBe(1);
+    expect(r.failures[0]!.id).toBeNull();
+  });
+});
+
+describe('reference AES (test-only)', () => {
+  it('enciphers the FIPS 197 known answers from its own key expansion', () => {
+    const vf = load('aes-fips197.json');
+    for (const v of vf.vectors) {
+      if (v.kind !== 'block') throw new Error('expected block vectors');
+      expect(encryptBlock(expandKey(v.key), v.pt)).toEqual(v.ct);
+    }
+  });
+});
+
+describe('sealcam vectors (built CLI)', () => {
+  const main = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
+
+  function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
+    if (!existsSync(join(packageRoot, 'dist', 'src', 'cli', 'vectors.js'))) {
+      throw new Error('the CLI is not built: run npm run build first');
+    }
+    const env = { ...process.env, SEALCAM_WASM: 'simd' };
+    return spawnSync(process.execPath, [main, ...args], { cwd: packageRoot, env, encoding: 'utf8' });
+  }
+
+  it('passes every file on both engines with the baseline (non-relaxed) WASM build', () => {
+    const { status, stdout, stderr } = cli(['vectors']);
+    expect(stderr).toBe('');
+    expect(status).toBe(0);
+    expect(stdout).toMatch(/WASM build: simd/);
+    const rows = new Map<string, { passed: number; failed: number }>();
+    for (const line of stdout.split('\n')) {
+      const m = /^(\S+\.json)\s+(wasm|native)\s+(\d+)\s+(\d+)$/.exec(line);
+      if (m) rows.set(`${m[1]} ${m[2]}`, { passed: Number(m[3]), failed: Number(m[4]) });
+    }
+    expect(rows.size).toBe(EXPECTED.length * ENGINES.length);
+    for (const { file, count } of EXPECTED) {
+      for (const engine of ENGINES) expect(rows.get(`${file} ${engine}`), `${file} ${engine}`).toEqual({ passed: count, failed: 0 });
+    }
+  });
+
+  it('--json gives the same results as data', () => {
+    const { status, stdout } = cli(['vectors', '--engine', 'native', '--json']);
+    expect(status).toBe(0);
+    const out = JSON.parse(stdout) as { wasmBuild: string | null; failed: number; results: { file: string; engine: string; passed: number }[] };
+    expect(out.wasmBuild).toBeNull();
+    expect(out.failed).toBe(0);
+    expect(out.results.map((r) => [r.file, r.engine, r.passed])).toEqual(EXPECTED.map((e) => [e.file, 'native', e.count]));
+  });
+});
