@@ -164,6 +164,12 @@ export function encryptBlock(x: v128, keys: usize, nr: i32): v128 {
 export let pairA: v128 = i64x2(0, 0);
 export let pairB: v128 = i64x2(0, 0);
 
+/** Forget the last pair of blocks (keystream or MAC state) once a context is disposed. */
+export function clearPair(): void {
+  pairA = i64x2(0, 0);
+  pairB = i64x2(0, 0);
+}
+
 /**
  * Encipher two independent blocks with their rounds interleaved, so the CPU overlaps the two
  * dependency chains (used for the OMAC block + CTR block of each EAX step, and for CTR pairs).

@@ -3,6 +3,9 @@
 import { encryptBlock, encryptPair, pairA, pairB } from './aes';
 import { rounds } from './key';
 
+// Scratch for a final partial block; ctrXor wipes it after use.
+const CTR_TAIL = memory.data(16, 16);
+
 // The counter is held as two native u64 halves so the increment is two adds and a carry,
 // computed without a branch.
 @inline export function counterBlock(hi: u64, lo: u64): v128 {
@@ -48,7 +51,7 @@ export function ctrXor(k: usize, counter: usize, input: usize, output: usize, le
       i += 16;
     } else {
       // Final partial block: go through a zero-padded copy so nothing past the end is touched.
-      const tail = memory.data(16, 16);
+      const tail = CTR_TAIL;
       memory.copy(tail, input + <usize>i, <usize>(length - i));
       v128.store(tail, v128.xor(v128.load(tail), ks));
       memory.copy(output + <usize>i, tail, <usize>(length - i));

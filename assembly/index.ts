@@ -1,7 +1,7 @@
 // The sealcam WASM engine: a few plain functions over linear memory. The TypeScript binding
 // (src/engine/wasm.ts) owns all allocation; it passes pointers to a key context, a message
 // context and input/output buffers, and nothing here allocates.
-import { encryptBlock, encryptPair, pairA, pairB } from './aes';
+import { clearPair, encryptBlock, encryptPair, pairA, pairB } from './aes';
 import { rounds, KEY_CONTEXT_SIZE } from './key';
 import { OMAC_STATE_SIZE, omacFinal, omacInit, omacUpdate } from './omac';
 import { MESSAGE_CONTEXT_SIZE } from './eax';
@@ -49,6 +49,11 @@ export function cmacFinal(k: usize, state: usize, tag: usize): void {
 
 export function omacStateSize(): i32 {
   return <i32>OMAC_STATE_SIZE;
+}
+
+/** Wipe the engine's own scratch (the last enciphered pair), called when a context is disposed. */
+export function wipeScratch(): void {
+  clearPair();
 }
 
 /** First byte of linear memory the binding may use. */

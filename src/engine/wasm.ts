@@ -32,6 +32,7 @@ interface Exports {
   eaxEncrypt(k: number, m: number, input: number, output: number, length: number): void;
   eaxDecrypt(k: number, m: number, input: number, output: number, length: number): void;
   eaxFinal(k: number, m: number, tag: number): void;
+  wipeScratch(): void;
 }
 
 /** Bytes processed per call into the engine (a multiple of 16). */
@@ -137,8 +138,10 @@ class Runtime {
     return slot;
   }
 
+  /** Wipe a context (and the engine's last-pair scratch, which may hold its state) and reuse it. */
   free(slot: number): void {
     this.u8.fill(0, slot, slot + SLOT);
+    this.x.wipeScratch();
     this.freeSlots.push(slot);
   }
 
