@@ -1,0 +1,125 @@
+import { randomBytes } from 'node:crypto';
+import { lstat, link, open, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { SealcamError } from '../errors.js';
+
+/**
+ * Atomic file output: the data goes to a fresh temp file beside the target, is fsynced, and only
+ * then takes the target's name. A reader never sees half a file, a crash leaves at most a temp
+ * file (never a truncated target), and a failure removes the temp file.
+ */
+
+export interface AtomicWriteOptions {
+  /** Replace an existing target. Without it an existing target is an error and stays untouched. */
+  force?: boolean;
+  /** Permission bits for a new file (the umask still applies, so it can only get stricter). */
+  mode?: number;
+}
+
+/** Names a file-system failure in one line: the file we meant and the errno, never a stack. */
+export function fsError(err: unknown, what: string, path: string): SealcamError {
+  if (err instanceof SealcamError) return err;
+  const code = (err as NodeJS.ErrnoException)?.code;
+  const reason: Record<string, string> = {
+    ENOENT: 'no such file or directory',
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+    EISDIR: 'is a directory',
+    ENOTDIR: 'a path component is not a directory',
+    ENOSPC: 'no space left on device',
+    EROFS: 'read-only file system',
+    EEXIST: 'file exists',
+  };
+  const why = code ? (reason[code] ?? code) : String((err as Error)?.message ?? err);
+  return new SealcamError(code ?? 'EIO', `cannot ${what} ${path}: ${why}`);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw fsError(err, 'check output file', path);
+  }
+}
+
+function existsError(path: string): SealcamError {
+  return new SealcamError('EEXIST', `output file ${path} exists; use --force to overwrite`);
+}
+
+/** Fails early (before any work) when `path` exists and force is off. */
+export async function assertWritable(path: string, force = false): Promise<void> {
+  if (!force && (await exists(path))) throw existsError(path);
+}
+
+/** A unique hidden name in the target's directory, so the final rename never crosses devices. */
+export function tempPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  // Makes the rename itself durable; some platforms cannot open a directory, which is harmless.
+  try {
+    const fd = await open(dir, 'r');
+    try {
+      await fd.sync();
+    } finally {
+      await fd.close();
+    }
+  } catch {
+    /* best effort */
+  }
+}
+
+/**
+ * Puts the finished temp file at `path`. Without force this is link(2), which fails if the target
+ * appeared meanwhile, so an existing file is never replaced; rename(2) replaces atomically.
+ */
+async function publish(temp: string, path: string, force: boolean): Promise<void> {
+  if (force) {
+    await rename(temp, path);
+    return;
+  }
+  try {
+    await link(temp, path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw existsError(path);
+    // File systems without hard links: re-check, then rename (a narrow race, but no worse).
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err;
+    if (await exists(path)) throw existsError(path);
+    await rename(temp, path);
+    return;
+  }
+  // The target is in place; a temp name that cannot be removed is only a stray hard link.
+  await unlink(temp).catch(() => undefined);
+}
+
+/** Writes `data` to `path` atomically; see the module comment. */
+export async function writeFileAtomic(path: string, data: Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
+  if (typeof path !== 'string' || path.length === 0) throw new SealcamError('EINPUT', 'output path must be a non-empty string');
+  if (!(data instanceof Uint8Array)) throw new SealcamError('EINPUT', 'data must be a Uint8Array');
+  const force = options.force === true;
+  const mode = options.mode ?? 0o666;
+  await assertWritable(path, force);
+
+  const temp = tempPathFor(path);
+  let created = false;
+  try {
+    const fd = await open(temp, 'wx', mode);
+    created = true;
+    try {
+      await fd.writeFile(data);
+      await fd.sync();
+    } finally {
+      await fd.close();
+    }
+    await publish(temp, path, force);
+    created = false;
+    await syncDirectory(dirname(path));
+  } catch (err) {
+    if (created) await unlink(temp).catch(() => undefined);
+    throw fsError(err, 'write', path);
+  }
+}

@@ -1,0 +1,116 @@
+import { open } from 'node:fs/promises';
+import { SealcamError } from '../errors.js';
+import { fsError, writeFileAtomic } from '../io/atomic.js';
+
+/**
+ * Key files: a raw AES key of 16, 24 or 32 bytes (what `get_random_bytes(16)` written to a file
+ * gives), or the same key as hex text with an optional trailing newline. A key file must be
+ * private to its owner. Error messages name the file and sizes, never key material.
+ */
+
+const KEY_SIZES = [16, 24, 32] as const;
+/** Anything larger is certainly not a key; we do not read it into memory. */
+const MAX_KEY_FILE = 4096;
+
+function isKeySize(n: number): n is 16 | 24 | 32 {
+  return (KEY_SIZES as readonly number[]).includes(n);
+}
+
+function isHexDigit(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+}
+
+function hexValue(c: number): number {
+  return c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x61 + 10;
+}
+
+/** The length of `data` without one trailing "\n" or "\r\n". */
+function withoutNewline(data: Uint8Array): number {
+  let n = data.length;
+  if (n > 0 && data[n - 1] === 0x0a) {
+    n--;
+    if (n > 0 && data[n - 1] === 0x0d) n--;
+  }
+  return n;
+}
+
+/**
+ * Hex text is tried first: 32 hex digits are also 32 bytes, the size of a raw AES-256 key, but a
+ * random raw key consists only of hex digit characters with probability (22/256)^32 < 1e-34.
+ */
+function parseKey(data: Uint8Array, path: string): Uint8Array {
+  const n = withoutNewline(data);
+  let hex = true;
+  for (let i = 0; i < n && hex; i++) hex = isHexDigit(data[i]!);
+  if (hex && n % 2 === 0 && isKeySize(n / 2)) {
+    const key = new Uint8Array(n / 2);
+    for (let i = 0; i < key.length; i++) key[i] = (hexValue(data[2 * i]!) << 4) | hexValue(data[2 * i + 1]!);
+    return key;
+  }
+  // A copy: the caller wipes `data`, and Buffer#slice would only be a view of it.
+  if (isKeySize(data.length)) return Uint8Array.from(data);
+  const hint = hex && n > 0 ? ` (${n} hex digits)` : '';
+  throw new SealcamError(
+    'EKEYSIZE',
+    `key file ${path} holds ${data.length} bytes${hint}; expected a raw AES key of 16, 24 or 32 bytes, or 32, 48 or 64 hex digits`,
+  );
+}
+
+/** Reads and checks an AES key file; see the module comment for what it accepts. */
+export async function readKeyFile(path: string): Promise<Uint8Array> {
+  if (typeof path !== 'string' || path.length === 0) throw new SealcamError('EINPUT', 'key file path must be a non-empty string');
+  let fd;
+  try {
+    fd = await open(path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SealcamError('ENOENT', `key file ${path} not found`);
+    throw fsError(err, 'read key file', path);
+  }
+  let data: Uint8Array | undefined;
+  try {
+    // fstat on the open descriptor checks the very file we read, not whatever the path names later.
+    const st = await fd.stat();
+    if (!st.isFile()) throw new SealcamError('EKEYFILE', `key file ${path} is not a regular file`);
+    if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
+      const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+      throw new SealcamError(
+        'EKEYPERM',
+        `key file ${path} is readable or writable by group or others (mode ${mode}); restrict it with: chmod 600 ${path}`,
+      );
+    }
+    if (st.size > MAX_KEY_FILE) {
+      throw new SealcamError(
+        'EKEYSIZE',
+        `key file ${path} holds ${st.size} bytes; expected a raw AES key of 16, 24 or 32 bytes, or 32, 48 or 64 hex digits`,
+      );
+    }
+    data = await fd.readFile();
+    return parseKey(data, path);
+  } catch (err) {
+    throw fsError(err, 'read key file', path);
+  } finally {
+    data?.fill(0);
+    await fd.close();
+  }
+}
+
+export interface WriteKeyOptions {
+  /** Replace an existing file; without it an existing file is never touched. */
+  force?: boolean;
+}
+
+/** Writes a raw key to a new file with mode 0600, atomically (temp file beside it, then rename). */
+export async function writeKeyFile(path: string, key: Uint8Array, options: WriteKeyOptions = {}): Promise<void> {
+  if (!(key instanceof Uint8Array) || !isKeySize(key.length)) {
+    const size = key instanceof Uint8Array ? `${key.length} bytes` : typeof key;
+    throw new SealcamError('EINPUT', `key must be a Uint8Array of 16, 24 or 32 bytes, got ${size}`);
+  }
+  try {
+    await writeFileAtomic(path, key, { force: options.force === true, mode: 0o600 });
+  } catch (err) {
+    if (err instanceof SealcamError && err.code === 'EEXIST') {
+      throw new SealcamError('EEXIST', `key file ${path} exists; use --force to overwrite`);
+    }
+    throw err;
+  }
+}
