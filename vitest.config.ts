@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // --expose-gc: the API test checks that abandoned WASM contexts are reclaimed after GC.
+    execArgv: ['--expose-gc'],
   },
 });

@@ -133,8 +133,9 @@ class Decryptor implements EaxDecryptor {
     this.total += part.length;
   }
   verify(tag: Uint8Array): Uint8Array {
-    this.life.finish();
+    this.life.check();
     check.tag(tag);
+    this.life.finish();
     const full = this.state.tag();
     this.state.dispose();
     const ok = tagsEqual(full, tag);
@@ -169,6 +170,7 @@ class EaxCipher implements Eax {
   encrypt(nonce: Uint8Array, plaintext: Uint8Array, options: EncryptOptions = {}): Sealed {
     const tagLength = check.tagLength(options.tagLength);
     check.bytes(plaintext, 'plaintext');
+    if (options.header !== undefined) check.bytes(options.header, 'header');
     const enc = this.start(nonce, { tagLength });
     if (options.header !== undefined) enc.updateHeader(options.header);
     const ciphertext = enc.update(plaintext);
@@ -178,6 +180,7 @@ class EaxCipher implements Eax {
   decrypt(nonce: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, options: DecryptOptions = {}): Uint8Array {
     check.bytes(ciphertext, 'ciphertext');
     check.tag(tag);
+    if (options.header !== undefined) check.bytes(options.header, 'header');
     const dec = this.startDecrypt(nonce);
     if (options.header !== undefined) dec.updateHeader(options.header);
     dec.update(ciphertext);

@@ -1,4 +1,5 @@
 import { createCipheriv, type Cipher } from 'node:crypto';
+import { SealcamError } from '../errors.js';
 import type { CipherBackend, EaxState } from './types.js';
 
 /**
@@ -77,12 +78,14 @@ class NativeOmac {
 }
 
 class NativeEax implements EaxState {
+  private readonly backend: NativeBackend;
   private readonly n: Uint8Array;
   private readonly h: NativeOmac;
   private readonly c: NativeOmac;
   private readonly ctr: Cipher;
 
   constructor(backend: NativeBackend, nonce: Uint8Array) {
+    this.backend = backend;
     const omacN = new NativeOmac(backend, 0);
     omacN.update(nonce);
     this.n = omacN.digest();
@@ -92,21 +95,25 @@ class NativeEax implements EaxState {
   }
 
   header(data: Uint8Array): void {
+    this.backend.live();
     this.h.update(data);
   }
 
   encrypt(data: Uint8Array): Uint8Array {
+    this.backend.live();
     const out = new Uint8Array(this.ctr.update(data));
     this.c.update(out);
     return out;
   }
 
   decrypt(data: Uint8Array): Uint8Array {
+    this.backend.live();
     this.c.update(data);
     return new Uint8Array(this.ctr.update(data));
   }
 
   tag(): Uint8Array {
+    this.backend.live();
     const h = this.h.digest();
     const c = this.c.digest();
     const t = new Uint8Array(16);
@@ -128,6 +135,7 @@ export class NativeBackend implements CipherBackend {
   readonly ctrName: string;
   private readonly ecbName: string;
   private k1k2: [Uint8Array, Uint8Array] | undefined;
+  private disposed = false;
 
   constructor(key: Uint8Array) {
     this.key = new Uint8Array(key);
@@ -136,6 +144,11 @@ export class NativeBackend implements CipherBackend {
     this.cbcName = `aes-${bits}-cbc`;
     this.ctrName = `aes-${bits}-ctr`;
     this.ecbName = `aes-${bits}-ecb`;
+  }
+
+  /** Refuses use after dispose(), as the WASM engine does (its key schedule is gone). */
+  live(): void {
+    if (this.disposed) throw new SealcamError('EDISPOSED', 'this key was disposed');
   }
 
   /** CMAC subkeys K1 = dbl(L), K2 = dbl(K1) with L = E_K(0^128). */
@@ -150,6 +163,7 @@ export class NativeBackend implements CipherBackend {
   }
 
   encryptBlocks(blocks: Uint8Array): Uint8Array {
+    this.live();
     const ecb = createCipheriv(this.ecbName, this.key, null).setAutoPadding(false);
     const out = new Uint8Array(ecb.update(blocks));
     ecb.final();
@@ -157,6 +171,7 @@ export class NativeBackend implements CipherBackend {
   }
 
   ctr(counter: Uint8Array, data: Uint8Array): Uint8Array {
+    this.live();
     const c = createCipheriv(this.ctrName, this.key, counter);
     const out = new Uint8Array(c.update(data));
     c.final();
@@ -164,16 +179,19 @@ export class NativeBackend implements CipherBackend {
   }
 
   cmac(message: Uint8Array): Uint8Array {
+    this.live();
     const omac = new NativeOmac(this, -1);
     omac.update(message);
     return omac.digest();
   }
 
   eax(nonce: Uint8Array): EaxState {
+    this.live();
     return new NativeEax(this, nonce);
   }
 
   dispose(): void {
+    this.disposed = true;
     this.key.fill(0);
     if (this.k1k2) for (const k of this.k1k2) k.fill(0);
   }

@@ -181,7 +181,7 @@ function rt(): Runtime {
   return (runtime ??= new Runtime());
 }
 
-// Slots of backends that were garbage-collected without dispose(): wipe and reuse them.
+// Slots of keys and messages that were garbage-collected without dispose(): wipe and reuse them.
 const orphans = new FinalizationRegistry<number>((slot) => runtime?.free(slot));
 
 class WasmEax implements EaxState {
@@ -194,6 +194,7 @@ class WasmEax implements EaxState {
     const r = rt();
     const k = backend.slot();
     this.m = r.alloc();
+    orphans.register(this, this.m, this);
     r.x.eaxInit(k, this.m);
     r.stream(nonce, (io, n) => r.x.eaxNonce(k, this.m, io, n), false);
     r.x.eaxStart(k, this.m);
@@ -224,7 +225,9 @@ class WasmEax implements EaxState {
   }
 
   dispose(): void {
-    if (this.m !== 0) rt().free(this.m);
+    if (this.m === 0) return;
+    orphans.unregister(this);
+    rt().free(this.m);
     this.m = 0;
   }
 }

@@ -1,0 +1,466 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import {
+  AuthenticationError,
+  createBackend,
+  createEax,
+  ENGINES,
+  InputError,
+  SealcamError,
+  type Eax,
+  type EngineName,
+} from '../src/index.js';
+
+/**
+ * The binding's contract, on both engines: bad input is refused with an InputError naming the
+ * problem (never a WebAssembly trap), finished or disposed objects refuse further use, a tag that
+ * does not verify releases no plaintext, and WASM memory stays bounded over many keys and messages.
+ */
+
+// The binding grows WASM memory from JS (Memory.prototype.grow); the engine never allocates. Watching
+// grow from the first line of this file sees every growth of the instance and hands us its memory.
+const grow = vi.spyOn(WebAssembly.Memory.prototype, 'grow');
+afterAll(() => grow.mockRestore());
+
+const KEY = Uint8Array.from({ length: 16 }, (_, i) => i);
+const NONCE = Uint8Array.from({ length: 16 }, (_, i) => 0xa0 + i);
+const HEADER = new TextEncoder().encode('camera-7 2024-06-01T12:00:00Z');
+const PLAINTEXT = Uint8Array.from({ length: 100 }, (_, i) => (i * 7) & 0xff);
+
+/** Anything that is not a Uint8Array, as a caller from plain JS might pass it. */
+const NOT_BYTES: ReadonlyArray<[string, unknown]> = [
+  ['string', 'secret'],
+  ['an array', [1, 2, 3]],
+  ['null', null],
+  ['undefined', undefined],
+  ['number', 16],
+];
+
+const bad = (value: unknown): Uint8Array => value as Uint8Array;
+
+// What a trap in the engine would surface as (sealcam's WebAssembly typings leave it out).
+const RuntimeError = (WebAssembly as unknown as { RuntimeError: ErrorConstructor }).RuntimeError;
+
+function caught(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+function expectInputError(fn: () => unknown, message: RegExp): void {
+  const error = caught(fn);
+  expect(error, 'expected an InputError to be thrown').toBeInstanceOf(InputError);
+  expect(error).toBeInstanceOf(SealcamError);
+  expect(error).not.toBeInstanceOf(RuntimeError);
+  expect((error as InputError).code).toBe('EINPUT');
+  expect((error as Error).message).toMatch(message);
+}
+
+function expectAuthFailure(fn: () => unknown): void {
+  const error = caught(fn);
+  expect(error, 'expected an AuthenticationError').toBeInstanceOf(AuthenticationError);
+  expect((error as AuthenticationError).code).toBe('EAUTH');
+}
+
+function flip(bytes: Uint8Array, index: number, bit = 0): Uint8Array {
+  const out = bytes.slice();
+  out[index]! ^= 1 << bit;
+  return out;
+}
+
+function withEax<T>(engine: EngineName, fn: (eax: Eax) => T, key: Uint8Array = KEY): T {
+  const eax = createEax(key, { engine });
+  try {
+    return fn(eax);
+  } finally {
+    eax.dispose();
+  }
+}
+
+describe('engine selection', () => {
+  it("an unknown engine name ('gpu') is an InputError naming it", () => {
+    expectInputError(() => createEax(KEY, { engine: 'gpu' as EngineName }), /engine.*gpu/);
+    expectInputError(() => createBackend(KEY, 'gpu' as EngineName), /engine.*gpu/);
+  });
+});
+
+describe.each(ENGINES)('input validation (%s)', (engine) => {
+  it.each([
+    [15, /15 bytes/],
+    [0, /0 bytes/],
+    [17, /17 bytes/],
+    [64, /64 bytes/],
+  ])('a %i-byte key is refused', (length, message) => {
+    expectInputError(() => createEax(new Uint8Array(length), { engine }), message);
+    expectInputError(() => createEax(new Uint8Array(length), { engine }), /16, 24 or 32 bytes/);
+    expectInputError(() => createBackend(new Uint8Array(length), engine), message);
+  });
+
+  it.each(NOT_BYTES)('a key that is %s is refused', (got, value) => {
+    expectInputError(() => createEax(bad(value), { engine }), new RegExp(`key must be a Uint8Array.*got ${got}`));
+    expectInputError(() => createBackend(bad(value), engine), /key must be a Uint8Array/);
+  });
+
+  it.each([0, 17, 1.5, -1, Number.NaN, '16'])('tag length %s is refused', (tagLength) => {
+    withEax(engine, (eax) => {
+      const t = tagLength as number;
+      expectInputError(() => eax.encrypt(NONCE, PLAINTEXT, { tagLength: t }), /tag length/);
+      expectInputError(() => eax.start(NONCE, { tagLength: t }), /tag length/);
+    });
+  });
+
+  it('an empty nonce is refused by every entry point', () => {
+    withEax(engine, (eax) => {
+      const empty = new Uint8Array(0);
+      expectInputError(() => eax.encrypt(empty, PLAINTEXT), /nonce must be at least 1 byte/);
+      expectInputError(() => eax.decrypt(empty, PLAINTEXT, new Uint8Array(16)), /nonce must be at least 1 byte/);
+      expectInputError(() => eax.start(empty), /nonce must be at least 1 byte/);
+      expectInputError(() => eax.startDecrypt(empty), /nonce must be at least 1 byte/);
+    });
+  });
+
+  it.each(NOT_BYTES)('a nonce, plaintext, ciphertext, header or tag that is %s is refused', (got, value) => {
+    withEax(engine, (eax) => {
+      const x = bad(value);
+      const { ciphertext, tag } = eax.encrypt(NONCE, PLAINTEXT);
+      const named = (what: string) => new RegExp(`${what} must be a Uint8Array.*got ${got}`);
+
+      expectInputError(() => eax.encrypt(x, PLAINTEXT), named('nonce'));
+      expectInputError(() => eax.decrypt(x, ciphertext, tag), named('nonce'));
+      expectInputError(() => eax.start(x), named('nonce'));
+      expectInputError(() => eax.startDecrypt(x), named('nonce'));
+
+      expectInputError(() => eax.encrypt(NONCE, x), named('plaintext'));
+      expectInputError(() => eax.start(NONCE).update(x), named('plaintext'));
+      expectInputError(() => eax.decrypt(NONCE, x, tag), named('ciphertext'));
+      expectInputError(() => eax.startDecrypt(NONCE).update(x), named('ciphertext'));
+
+      // `undefined` means "no header" in the options object, so it is accepted there.
+      if (value !== undefined) {
+        expectInputError(() => eax.encrypt(NONCE, PLAINTEXT, { header: x }), named('header'));
+        expectInputError(() => eax.decrypt(NONCE, ciphertext, tag, { header: x }), named('header'));
+      }
+      expectInputError(() => eax.start(NONCE).updateHeader(x), named('header'));
+      expectInputError(() => eax.startDecrypt(NONCE).updateHeader(x), named('header'));
+
+      expectInputError(() => eax.decrypt(NONCE, ciphertext, x), named('tag'));
+      const dec = eax.startDecrypt(NONCE);
+      dec.update(ciphertext);
+      expectInputError(() => dec.verify(x), named('tag'));
+    });
+  });
+
+  it('a tag of 0 or 17 bytes is refused', () => {
+    withEax(engine, (eax) => {
+      const { ciphertext } = eax.encrypt(NONCE, PLAINTEXT);
+      expectInputError(() => eax.decrypt(NONCE, ciphertext, new Uint8Array(0)), /tag must be 1 to 16 bytes, got 0 bytes/);
+      expectInputError(() => eax.decrypt(NONCE, ciphertext, new Uint8Array(17)), /got 17 bytes/);
+      const dec = eax.startDecrypt(NONCE);
+      dec.update(ciphertext);
+      expectInputError(() => dec.verify(new Uint8Array(17)), /got 17 bytes/);
+    });
+  });
+
+  it('a Buffer works for key, nonce, header, plaintext and tag', () => {
+    const expected = withEax(engine, (eax) => eax.encrypt(NONCE, PLAINTEXT, { header: HEADER, tagLength: 12 }));
+    // Buffer.from on small inputs slices Node's shared pool, so these also have a non-zero byteOffset.
+    const buf = (u: Uint8Array) => Buffer.from(Buffer.from(u).toString('hex'), 'hex');
+    withEax(
+      engine,
+      (eax) => {
+        const got = eax.encrypt(buf(NONCE), buf(PLAINTEXT), { header: buf(HEADER), tagLength: 12 });
+        expect(got.ciphertext).toEqual(expected.ciphertext);
+        expect(got.tag).toEqual(expected.tag);
+        const plain = eax.decrypt(buf(NONCE), buf(got.ciphertext), buf(got.tag), { header: buf(HEADER) });
+        expect(plain).toEqual(PLAINTEXT);
+      },
+      buf(KEY),
+    );
+  });
+});
+
+describe.each(ENGINES)('lifecycle (%s)', (engine) => {
+  it('an encryptor refuses use after final()', () => {
+    withEax(engine, (eax) => {
+      const enc = eax.start(NONCE);
+      enc.update(PLAINTEXT);
+      enc.final();
+      expectInputError(() => enc.update(PLAINTEXT), /already finished/);
+      expectInputError(() => enc.updateHeader(HEADER), /already finished/);
+      expectInputError(() => enc.final(), /already finished/);
+    });
+  });
+
+  it('a decryptor refuses use after verify(), whether it verified or not', () => {
+    withEax(engine, (eax) => {
+      const { ciphertext, tag } = eax.encrypt(NONCE, PLAINTEXT);
+      for (const t of [tag, flip(tag, 0)]) {
+        const dec = eax.startDecrypt(NONCE);
+        dec.update(ciphertext);
+        caught(() => dec.verify(t));
+        expectInputError(() => dec.update(ciphertext), /already finished/);
+        expectInputError(() => dec.updateHeader(HEADER), /already finished/);
+        expectInputError(() => dec.verify(tag), /already finished/);
+      }
+    });
+  });
+
+  it('a disposed EAX object refuses every call, and dispose() twice is harmless', () => {
+    const eax = createEax(KEY, { engine });
+    const { ciphertext, tag } = eax.encrypt(NONCE, PLAINTEXT);
+    eax.dispose();
+    eax.dispose();
+    expectInputError(() => eax.encrypt(NONCE, PLAINTEXT), /disposed/);
+    expectInputError(() => eax.decrypt(NONCE, ciphertext, tag), /disposed/);
+    expectInputError(() => eax.start(NONCE), /disposed/);
+    expectInputError(() => eax.startDecrypt(NONCE), /disposed/);
+  });
+
+  // dispose() wipes the key schedule, so a message still in progress must refuse to go on (it
+  // would otherwise compute a wrong tag on zeroed keys without saying so).
+  it('a message in progress refuses use after its EAX object is disposed', () => {
+    const eax = createEax(KEY, { engine });
+    const enc = eax.start(NONCE);
+    enc.update(PLAINTEXT.subarray(0, 10));
+    eax.dispose();
+    const error = caught(() => {
+      enc.update(PLAINTEXT.subarray(10));
+      enc.final();
+    });
+    expect(error).toBeInstanceOf(SealcamError);
+    expect((error as Error).message).toMatch(/disposed/);
+  });
+});
+
+describe.each(ENGINES)('authentication (%s)', (engine) => {
+  const sealed = () => withEax(engine, (eax) => eax.encrypt(NONCE, PLAINTEXT, { header: HEADER }));
+
+  /** One-shot decrypt must throw (so it returns nothing); the incremental one must never return plaintext. */
+  function expectRejected(nonce: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, header: Uint8Array, key: Uint8Array = KEY): void {
+    withEax(
+      engine,
+      (eax) => {
+        let returned: Uint8Array | undefined;
+        expectAuthFailure(() => {
+          returned = eax.decrypt(nonce, ciphertext, tag, { header });
+        });
+        expect(returned).toBeUndefined();
+
+        const dec = eax.startDecrypt(nonce);
+        dec.updateHeader(header);
+        for (let i = 0; i < ciphertext.length; i += 33) {
+          expect(dec.update(ciphertext.subarray(i, i + 33))).toBeUndefined();
+        }
+        let verified: Uint8Array | undefined;
+        expectAuthFailure(() => {
+          verified = dec.verify(tag);
+        });
+        expect(verified).toBeUndefined();
+      },
+      key,
+    );
+  }
+
+  it('the untouched message opens (one call and incremental)', () => {
+    const { ciphertext, tag } = sealed();
+    withEax(engine, (eax) => {
+      expect(eax.decrypt(NONCE, ciphertext, tag, { header: HEADER })).toEqual(PLAINTEXT);
+      const dec = eax.startDecrypt(NONCE);
+      dec.updateHeader(HEADER);
+      expect(dec.update(ciphertext.subarray(0, 50))).toBeUndefined();
+      expect(dec.update(ciphertext.subarray(50))).toBeUndefined();
+      expect(dec.verify(tag)).toEqual(PLAINTEXT);
+    });
+  });
+
+  it('a wrong tag is rejected (any flipped bit, first or last byte)', () => {
+    const { ciphertext, tag } = sealed();
+    for (const [i, bit] of [[0, 0], [0, 7], [15, 0], [15, 7], [8, 3]] as const) {
+      expectRejected(NONCE, ciphertext, flip(tag, i, bit), HEADER);
+    }
+  });
+
+  it('a flipped ciphertext bit is rejected', () => {
+    const { ciphertext, tag } = sealed();
+    for (const i of [0, 15, 16, 50, ciphertext.length - 1]) expectRejected(NONCE, flip(ciphertext, i, 5), tag, HEADER);
+  });
+
+  it('a truncated or extended ciphertext is rejected', () => {
+    const { ciphertext, tag } = sealed();
+    expectRejected(NONCE, ciphertext.subarray(0, ciphertext.length - 1), tag, HEADER);
+    expectRejected(NONCE, new Uint8Array([...ciphertext, 0]), tag, HEADER);
+  });
+
+  it('a wrong, missing or extra header is rejected', () => {
+    const { ciphertext, tag } = sealed();
+    expectRejected(NONCE, ciphertext, tag, flip(HEADER, 3));
+    expectRejected(NONCE, ciphertext, tag, new Uint8Array(0));
+    expectRejected(NONCE, ciphertext, tag, new Uint8Array([...HEADER, 0]));
+  });
+
+  it('a wrong nonce or a wrong key is rejected', () => {
+    const { ciphertext, tag } = sealed();
+    expectRejected(flip(NONCE, 15), ciphertext, tag, HEADER);
+    expectRejected(NONCE.subarray(0, 15), ciphertext, tag, HEADER);
+    expectRejected(NONCE, ciphertext, tag, HEADER, flip(KEY, 0));
+  });
+
+  it('an empty message with a wrong tag is rejected', () => {
+    const { tag } = withEax(engine, (eax) => eax.encrypt(NONCE, new Uint8Array(0)));
+    expectRejected(NONCE, new Uint8Array(0), flip(tag, 4), new Uint8Array(0));
+  });
+
+  it('a truncated tag verifies when it is a prefix of the full tag, and only then', () => {
+    const { ciphertext, tag: full } = sealed();
+    withEax(engine, (eax) => {
+      for (let length = 1; length <= 16; length++) {
+        const short = eax.encrypt(NONCE, PLAINTEXT, { header: HEADER, tagLength: length });
+        expect(short.tag).toEqual(full.subarray(0, length));
+        expect(eax.decrypt(NONCE, ciphertext, full.subarray(0, length), { header: HEADER })).toEqual(PLAINTEXT);
+        const enc = eax.start(NONCE, { tagLength: length });
+        enc.updateHeader(HEADER);
+        enc.update(PLAINTEXT);
+        expect(enc.final()).toEqual(full.subarray(0, length));
+      }
+    });
+    for (let length = 1; length <= 16; length++) {
+      expectRejected(NONCE, ciphertext, flip(full.subarray(0, length), length - 1), HEADER);
+    }
+  });
+});
+
+describe('WASM memory stays bounded', () => {
+  /** Bytes WASM memory has grown by since the start of this file. */
+  const grown = () => grow.mock.calls.reduce((sum, [pages]) => sum + pages * 65536, 0);
+  /** The instance's memory, if its first growth happened in this file (it does: one process per file). */
+  const memory = () => grow.mock.contexts.find((c): c is WebAssembly.Memory => c instanceof WebAssembly.Memory);
+
+  /** One key's life: several messages (including a rejected one and refused input), then dispose. */
+  function cycle(i: number): void {
+    const key = Uint8Array.from(KEY, (b) => b ^ i);
+    const eax = createEax(key);
+    const { ciphertext, tag } = eax.encrypt(NONCE, PLAINTEXT, { header: HEADER });
+    eax.decrypt(NONCE, ciphertext, tag, { header: HEADER });
+    caught(() => eax.decrypt(NONCE, ciphertext, flip(tag, 0), { header: HEADER }));
+    caught(() => eax.encrypt(new Uint8Array(0), PLAINTEXT));
+    const enc = eax.start(NONCE);
+    enc.update(PLAINTEXT);
+    enc.final();
+    eax.dispose();
+  }
+
+  it('20,000 createEax/encrypt/decrypt/dispose cycles reuse slots: no growth at all', () => {
+    cycle(0); // the runtime exists from here on
+    const before = { grown: grown(), bytes: memory()?.buffer.byteLength };
+    for (let i = 1; i <= 20_000; i++) cycle(i);
+    expect(grown()).toBe(before.grown);
+    // And a second run of the same size: still nothing.
+    for (let i = 1; i <= 20_000; i++) cycle(i);
+    expect(grown()).toBe(before.grown);
+    expect(memory()?.buffer.byteLength).toBe(before.bytes);
+  });
+
+  /** Growth (bytes) of WASM memory while `fn` runs 5,000 times. */
+  function growthOver(fn: (eax: Eax) => void): number {
+    const eax = createEax(KEY);
+    fn(eax); // make sure the runtime exists
+    const before = grown();
+    for (let i = 0; i < 5000; i++) fn(eax);
+    eax.dispose();
+    return grown() - before;
+  }
+
+  // encrypt()/decrypt() must validate the header before start() takes a WASM message slot.
+  it('refused headers do not leak message slots', () => {
+    expect(growthOver((eax) => caught(() => eax.encrypt(NONCE, PLAINTEXT, { header: bad('x') })))).toBe(0);
+  });
+
+  // verify() checks the tag's type and size before it finishes the message, so a refused tag
+  // leaves the decryptor usable, and verifying with a real tag then releases its slot.
+  it('refused tags in verify() do not leak message slots', () => {
+    expect(
+      growthOver((eax) => {
+        const dec = eax.startDecrypt(NONCE);
+        caught(() => dec.verify(new Uint8Array(0)));
+        caught(() => dec.verify(new Uint8Array(16)));
+      }),
+    ).toBe(0);
+  });
+
+  // A message that is started but never finished (an abandoned stream) holds a WASM slot until it
+  // is garbage-collected; then the slot is wiped and reused. Needs --expose-gc (vitest.config.ts).
+  it('abandoned messages are reclaimed after garbage collection', async () => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    expect(gc, 'run with --expose-gc').toBeTypeOf('function');
+    const eax = createEax(KEY);
+    const round = () => {
+      for (let i = 0; i < 2000; i++) eax.start(NONCE).update(PLAINTEXT);
+    };
+    round();
+    gc!();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const before = grown();
+    for (let r = 0; r < 10; r++) {
+      round();
+      gc!();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    eax.dispose();
+    // 20,000 abandoned messages hold 10 MB of slots if none is reclaimed; reuse keeps it to one round.
+    expect(grown() - before).toBeLessThanOrEqual(2000 * 512);
+  });
+});
+
+describe('both WASM builds', () => {
+  const entry = fileURLToPath(new URL('../dist/src/index.js', import.meta.url));
+
+  // A child process picks its build once at start-up; this prints which one and one EAX result
+  // (a 1 MiB + 3 message, so the binding's chunking is in it too, hashed to keep the output short).
+  const script = `
+    const { createEax, wasmVariant } = await import(process.env.SEALCAM_ENTRY);
+    const key = Uint8Array.from({ length: 32 }, (_, i) => i * 3);
+    const nonce = Uint8Array.from({ length: 16 }, (_, i) => 255 - i);
+    const header = new TextEncoder().encode('header');
+    const plaintext = Uint8Array.from({ length: (1 << 20) + 3 }, (_, i) => (i * 31) >>> 3);
+    const eax = createEax(key);
+    const { ciphertext, tag } = eax.encrypt(nonce, plaintext, { header, tagLength: 16 });
+    const { createHash } = await import('node:crypto');
+    console.log(JSON.stringify({
+      variant: wasmVariant(),
+      ciphertext: createHash('sha256').update(ciphertext).digest('hex'),
+      tag: Buffer.from(tag).toString('hex'),
+    }));
+  `;
+
+  function run(variant: 'simd' | undefined): { variant: string; ciphertext: string; tag: string } {
+    const env: NodeJS.ProcessEnv = { ...process.env, SEALCAM_ENTRY: pathToFileURL(entry).href };
+    if (variant === undefined) delete env.SEALCAM_WASM;
+    else env.SEALCAM_WASM = variant;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { env, encoding: 'utf8' });
+    return JSON.parse(out.trim().split('\n').at(-1)!);
+  }
+
+  it("SEALCAM_WASM=simd runs 'simd', the default runs 'relaxed', and they agree with native", () => {
+    expect(existsSync(entry), `${entry} is missing: run npm run build first`).toBe(true);
+    const simd = run('simd');
+    const relaxed = run(undefined);
+    expect(simd.variant).toBe('simd');
+    expect(relaxed.variant).toBe('relaxed');
+    expect(relaxed.ciphertext).toBe(simd.ciphertext);
+    expect(relaxed.tag).toBe(simd.tag);
+
+    const key = Uint8Array.from({ length: 32 }, (_, i) => i * 3);
+    const nonce = Uint8Array.from({ length: 16 }, (_, i) => 255 - i);
+    const plaintext = Uint8Array.from({ length: (1 << 20) + 3 }, (_, i) => (i * 31) >>> 3);
+    const header = new TextEncoder().encode('header');
+    const native = withEax('native', (eax) => eax.encrypt(nonce, plaintext, { header }), key);
+    expect(simd.ciphertext).toBe(createHash('sha256').update(native.ciphertext).digest('hex'));
+    expect(simd.tag).toBe(Buffer.from(native.tag).toString('hex'));
+  });
+});
