@@ -1,0 +1,44 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * Object storage for sealed blobs. Blob metadata holds only non-secret fields; sealcam's own
+ * metadata is inside the authenticated sealed header (or, for the sidecar layout, in a separate
+ * metadata blob).
+ */
+export interface BlobInfo {
+  name: string;
+  size: number;
+  lastModified: Date;
+  /** Non-secret fields only: format, device id, capture time. */
+  metadata: Record<string, string>;
+  contentType?: string;
+}
+
+export interface PutOptions {
+  metadata?: Record<string, string>;
+  contentType?: string;
+  /** Bytes expected, when known (lets stores pick single-shot or multipart uploads). */
+  size?: number;
+  /** Called as bytes are sent. */
+  onProgress?: (sentBytes: number) => void;
+}
+
+export interface ListOptions {
+  prefix?: string;
+  /** Only blobs of this device (blob names are `<device>/<yyyy>/<mm>/<dd>/<name>`). */
+  device?: string;
+  /** At most this many, newest first. */
+  limit?: number;
+}
+
+export interface BlobStore {
+  readonly kind: string;
+  /** Stream `body` to `name`; nothing becomes visible under `name` unless the whole upload succeeded. */
+  put(name: string, body: Readable | Uint8Array, options?: PutOptions): Promise<BlobInfo>;
+  get(name: string): Promise<Readable>;
+  head(name: string): Promise<BlobInfo | undefined>;
+  list(options?: ListOptions): Promise<BlobInfo[]>;
+  delete(name: string): Promise<void>;
+  /** A time-limited, read-only URL (or file URL for `local`). */
+  link(name: string, expiresInSeconds: number): Promise<string>;
+}
