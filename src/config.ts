@@ -1,0 +1,191 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { SealcamError } from './errors.js';
+
+/**
+ * sealcam's configuration: embedded defaults, then `sealcam.config.json`, then SEALCAM_*
+ * environment variables, then command-line flags (later wins). Secrets are never stored here:
+ * the config names where they are (a key file, an environment variable, a Key Vault), and the
+ * Azure and AWS SDKs read their own credentials (az login, managed identity, AWS_* variables).
+ */
+
+export type KeyProviderKind = 'local' | 'azure-keyvault';
+export type StoreKind = 'local' | 'azure' | 's3';
+export type SseMode = 'none' | 's3' | 'kms' | 'c';
+
+export interface SealcamConfig {
+  keys: {
+    provider: KeyProviderKind;
+    /** The key-encryption key's name (Key Vault secret name for Azure). */
+    name: string;
+    /** Keyring directory for `local`. */
+    dir: string;
+    /** https://<vault>.vault.azure.net for `azure-keyvault`. */
+    vaultUrl?: string;
+  };
+  store: {
+    kind: StoreKind;
+    /** Root directory for `local`. */
+    dir: string;
+    /** Container (Azure) or bucket (S3). */
+    container: string;
+    /** Azure: an account URL (credential from DefaultAzureCredential) ... */
+    accountUrl?: string;
+    /** ... or a connection string taken from this environment variable (never from the file). */
+    connectionStringEnv: string;
+    /** S3: region, endpoint and path-style addressing for S3-compatible stores. */
+    region?: string;
+    endpoint?: string;
+    forcePathStyle: boolean;
+    /** Server-side encryption on top of sealcam's own. */
+    sse: SseMode;
+    /** SSE-KMS key id or ARN. */
+    kmsKeyId?: string;
+    /** SSE-C: the name of the 32-byte customer key in the key provider. */
+    sseCustomerKeyName: string;
+    /** Where sealed files wait when the store is unreachable. */
+    outboxDir: string;
+  };
+  device: { id: string };
+  seal: { segmentSize: number; jobs: number; engine: 'wasm' | 'native' };
+}
+
+export const DEFAULTS: SealcamConfig = {
+  keys: { provider: 'local', name: 'sealcam-kek', dir: '.sealcam/keys' },
+  store: {
+    kind: 'local',
+    dir: '.sealcam/store',
+    container: 'sealcam',
+    connectionStringEnv: 'AZURE_STORAGE_CONNECTION_STRING',
+    forcePathStyle: false,
+    sse: 'none',
+    sseCustomerKeyName: 'sealcam-sse-c',
+    outboxDir: '.sealcam/outbox',
+  },
+  device: { id: 'cam-01' },
+  seal: { segmentSize: 65536, jobs: 0, engine: 'wasm' },
+};
+
+export const CONFIG_FILE = 'sealcam.config.json';
+
+/** SEALCAM_* variables and the config path each sets. */
+export const ENV_VARS: Record<string, string> = {
+  SEALCAM_KEY_PROVIDER: 'keys.provider',
+  SEALCAM_KEY_NAME: 'keys.name',
+  SEALCAM_KEYS_DIR: 'keys.dir',
+  SEALCAM_VAULT_URL: 'keys.vaultUrl',
+  SEALCAM_STORE: 'store.kind',
+  SEALCAM_STORE_DIR: 'store.dir',
+  SEALCAM_CONTAINER: 'store.container',
+  SEALCAM_AZURE_ACCOUNT_URL: 'store.accountUrl',
+  SEALCAM_AZURE_CONNECTION_STRING_ENV: 'store.connectionStringEnv',
+  SEALCAM_S3_REGION: 'store.region',
+  SEALCAM_S3_ENDPOINT: 'store.endpoint',
+  SEALCAM_S3_PATH_STYLE: 'store.forcePathStyle',
+  SEALCAM_SSE: 'store.sse',
+  SEALCAM_SSE_KMS_KEY_ID: 'store.kmsKeyId',
+  SEALCAM_SSE_C_KEY_NAME: 'store.sseCustomerKeyName',
+  SEALCAM_OUTBOX_DIR: 'store.outboxDir',
+  SEALCAM_DEVICE_ID: 'device.id',
+  SEALCAM_SEGMENT_SIZE: 'seal.segmentSize',
+  SEALCAM_JOBS: 'seal.jobs',
+  SEALCAM_ENGINE: 'seal.engine',
+};
+
+type Patch = Record<string, unknown>;
+
+function configError(message: string): SealcamError {
+  return new SealcamError('ECONFIG', message);
+}
+
+/** Set `path` (a.b) in a nested plain object, converting to the type the default has. */
+function setPath(target: SealcamConfig, path: string, raw: unknown, source: string): void {
+  const [section, field] = path.split('.') as [keyof SealcamConfig, string];
+  const defaults = DEFAULTS[section] as Record<string, unknown>;
+  const slot = target[section] as Record<string, unknown>;
+  const expected = typeof defaults[field];
+  let value = raw;
+  if (expected === 'number' && typeof raw === 'string') value = Number(raw);
+  if (expected === 'boolean' && typeof raw === 'string') value = raw === 'true' || raw === '1';
+  if (expected !== 'undefined' && typeof value !== expected) {
+    throw configError(`${source}: ${path} must be a ${expected}, got ${JSON.stringify(raw)}`);
+  }
+  if (expected === 'number' && !Number.isFinite(value as number)) throw configError(`${source}: ${path} must be a number, got ${String(raw)}`);
+  slot[field] = value;
+}
+
+function applyFile(config: SealcamConfig, file: Patch, source: string): void {
+  for (const [section, fields] of Object.entries(file)) {
+    if (section === '$schema' || section === '//') continue;
+    if (!(section in DEFAULTS)) throw configError(`${source}: unknown section '${section}' (known: ${Object.keys(DEFAULTS).join(', ')})`);
+    if (typeof fields !== 'object' || fields === null) throw configError(`${source}: '${section}' must be an object`);
+    for (const [field, value] of Object.entries(fields as Patch)) {
+      const known = Object.keys(DEFAULTS[section as keyof SealcamConfig]).concat(['vaultUrl', 'accountUrl', 'region', 'endpoint', 'kmsKeyId']);
+      if (!known.includes(field)) throw configError(`${source}: unknown setting '${section}.${field}'`);
+      setPath(config, `${section}.${field}`, value, source);
+    }
+  }
+}
+
+export interface LoadOptions {
+  /** Config file; default sealcam.config.json in the working directory, if present. */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Flag values by config path, e.g. { 'store.kind': 's3' }; undefined entries are ignored. */
+  flags?: Record<string, unknown>;
+}
+
+export function loadConfig(options: LoadOptions = {}): SealcamConfig {
+  const config = structuredClone(DEFAULTS);
+  const file = options.file ?? (existsSync(CONFIG_FILE) ? CONFIG_FILE : undefined);
+  if (file !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(resolve(file), 'utf8'));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw configError(code === 'ENOENT' ? `config file ${file} not found` : `config file ${file} is not valid JSON`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw configError(`config file ${file} must hold a JSON object`);
+    applyFile(config, parsed as Patch, file);
+  }
+  const env = options.env ?? process.env;
+  for (const [name, path] of Object.entries(ENV_VARS)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') setPath(config, path, value, name);
+  }
+  for (const [path, value] of Object.entries(options.flags ?? {})) {
+    if (value !== undefined) setPath(config, path, value, `--${path.split('.')[1]}`);
+  }
+  return config;
+}
+
+/** Problems in plain words (empty when the configuration can work); never echoes secret values. */
+export function checkConfig(config: SealcamConfig, env: NodeJS.ProcessEnv = process.env): string[] {
+  const problems: string[] = [];
+  const oneOf = (path: string, value: string, allowed: readonly string[]) => {
+    if (!allowed.includes(value)) problems.push(`${path} is '${value}'; use one of: ${allowed.join(', ')}`);
+  };
+  oneOf('keys.provider', config.keys.provider, ['local', 'azure-keyvault']);
+  oneOf('store.kind', config.store.kind, ['local', 'azure', 's3']);
+  oneOf('store.sse', config.store.sse, ['none', 's3', 'kms', 'c']);
+  oneOf('seal.engine', config.seal.engine, ['wasm', 'native']);
+  if (config.keys.provider === 'azure-keyvault' && !config.keys.vaultUrl) {
+    problems.push('keys.vaultUrl is missing: set it to https://<your-vault>.vault.azure.net (or SEALCAM_VAULT_URL)');
+  }
+  if (config.store.kind === 'azure' && !config.store.accountUrl && !env[config.store.connectionStringEnv]) {
+    problems.push(
+      `Azure Blob needs store.accountUrl (https://<account>.blob.core.windows.net, with az login or a managed identity) or a connection string in $${config.store.connectionStringEnv}`,
+    );
+  }
+  if (config.store.kind === 's3' && !config.store.region && !env.AWS_REGION && !config.store.endpoint) {
+    problems.push('S3 needs a region: set store.region, SEALCAM_S3_REGION or AWS_REGION');
+  }
+  if (config.store.kind !== 's3' && config.store.sse !== 'none') problems.push(`store.sse '${config.store.sse}' applies to S3 only`);
+  if (config.store.sse === 'kms' && !config.store.kmsKeyId) problems.push('store.sse is kms but store.kmsKeyId (a KMS key id or ARN) is missing');
+  const size = config.seal.segmentSize;
+  if (!Number.isInteger(Math.log2(size)) || size < 4096 || size > 1 << 24) problems.push(`seal.segmentSize ${size} must be a power of two from 4096 to 16777216`);
+  if (!Number.isInteger(config.seal.jobs) || config.seal.jobs < 0) problems.push('seal.jobs must be 0 (one per core) or a positive integer');
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(config.device.id)) problems.push(`device.id '${config.device.id}' must be 1-64 letters, digits, '.', '_' or '-'`);
+  return problems;
+}
