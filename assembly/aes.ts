@@ -105,30 +105,30 @@ const MIX = memory.data<u8>([
   return xor3(look(IPT1, lo(x)), look(IPT2, hi(x)), k);
 }
 
-// One middle round: SubBytes through the GF(2^4) tower (io = t5, jo = t6), then the S-box output
-// transforms fused with MixColumns and AddRoundKey.
-@inline function middleRound(b: v128, k: v128, m: i32): v128 {
+// SubBytes through the GF(2^4) tower: the two inversion outputs (io, jo) of every byte, combined
+// through a pair of output tables (u, t) that fold in the S-box's affine map and, per table pair,
+// a multiplier. Called twice per middle round; after inlining the compilers share the inversion.
+@inline function subBytes(b: v128, u: i32, t: i32): v128 {
   const bh = hi(b);
   let bl = lo(b);
   const t2 = look(INV2, bl);
   bl = v128.xor(bl, bh);
   const io = v128.xor(bl, look(INV1, v128.xor(t2, look(INV1, bh))));
   const jo = v128.xor(bh, look(INV1, v128.xor(t2, look(INV1, bl))));
-  const a = xor3(look(SB1T, jo), look(SB1U, io), k);
-  const a2 = xor3(look(SB2T, jo), look(SB2U, io), mcForward(a, m));
+  return v128.xor(look(u, io), look(t, jo));
+}
+
+// One middle round: SubBytes (times 1 and times 2) fused with MixColumns and AddRoundKey.
+@inline function middleRound(b: v128, k: v128, m: i32): v128 {
+  const a = v128.xor(subBytes(b, SB1U, SB1T), k);
+  const a2 = v128.xor(subBytes(b, SB2U, SB2T), mcForward(a, m));
   return xor3(mcForward(a2, m), mcBackward(a, m), a2);
 }
 
 // The last round: SubBytes, AddRoundKey and the deferred ShiftRows (sr[nr % 4]; nr % 4 is 2 for
 // 10 and 14 rounds, 0 for 12).
 @inline function lastRound(b: v128, k: v128, nr: i32): v128 {
-  const bh = hi(b);
-  let bl = lo(b);
-  const t2 = look(INV2, bl);
-  bl = v128.xor(bl, bh);
-  const io = v128.xor(bl, look(INV1, v128.xor(t2, look(INV1, bh))));
-  const jo = v128.xor(bh, look(INV1, v128.xor(t2, look(INV1, bl))));
-  const x = xor3(look(SBOU, io), look(SBOT, jo), k);
+  const x = v128.xor(subBytes(b, SBOU, SBOT), k);
   if (nr == 12) return x;
   return i8x16.shuffle(x, x, 0, 9, 2, 11, 4, 13, 6, 15, 8, 1, 10, 3, 12, 5, 14, 7);
 }
@@ -230,13 +230,7 @@ function scheduleRound(w: v128, prev: v128): v128 {
   let smeared = v128.xor(prev, i8x16.shuffle(i64x2(0, 0), prev, 0, 1, 2, 3, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27));
   smeared = v128.xor(smeared, i8x16.shuffle(i64x2(0, 0), smeared, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23));
   smeared = v128.xor(smeared, table(S63));
-  const bh = hi(w);
-  let bl = lo(w);
-  const t2 = look(INV2, bl);
-  bl = v128.xor(bl, bh);
-  const io = v128.xor(bl, look(INV1, v128.xor(t2, look(INV1, bh))));
-  const jo = v128.xor(bh, look(INV1, v128.xor(t2, look(INV1, bl))));
-  return xor3(smeared, look(SB1U, io), look(SB1T, jo));
+  return v128.xor(smeared, subBytes(w, SB1U, SB1T));
 }
 
 // RotWord of the last column plus the round constant.

@@ -45,19 +45,13 @@ export function eaxHeader(k: usize, m: usize, data: usize, length: i32): void {
   omacUpdate(k, m + MSG_H, data, length);
 }
 
-// Encrypt (encrypting = true) or decrypt `length` bytes from `input` to `output` (may be equal).
-// OMAC^2 always runs over the ciphertext: the output when encrypting, the input when decrypting.
-// Invariant: bytes done so far = n; the keystream and the pending OMAC block are both aligned
-// to n, so MSG_KS_USED == OMAC_LEN == n % 16 inside a block, and on a block boundary
-// MSG_KS_USED == 16 and OMAC_LEN is 16 (or 0 before any data).
-@inline function crypt(k: usize, m: usize, input: usize, output: usize, length: i32, encrypting: bool): void {
-  if (length <= 0) return;
+// Byte by byte through the current partial block: XOR with the buffered keystream and append the
+// ciphertext byte to OMAC's pending block. Runs from input[i] until the block or the data ends;
+// returns the new i.
+@inline function cryptPartial(m: usize, input: usize, output: usize, i: i32, length: i32, encrypting: bool): i32 {
   const c = m + MSG_C;
-  store<i32>(c + OMAC_ANY, 1);
   let used = load<i32>(m + MSG_KS_USED);
   let pendingLength = load<i32>(c + OMAC_LEN);
-  let i = 0;
-  // Finish a partial block left by the previous call, byte by byte.
   while (used < 16 && i < length) {
     const x = load<u8>(input + <usize>i);
     const y = x ^ load<u8>(m + MSG_KS + <usize>used);
@@ -67,11 +61,23 @@ export function eaxHeader(k: usize, m: usize, data: usize, length: i32): void {
     pendingLength++;
     i++;
   }
-  if (i == length) {
-    store<i32>(m + MSG_KS_USED, used);
-    store<i32>(c + OMAC_LEN, pendingLength);
-    return;
-  }
+  store<i32>(m + MSG_KS_USED, used);
+  store<i32>(c + OMAC_LEN, pendingLength);
+  return i;
+}
+
+// Encrypt (encrypting = true) or decrypt `length` bytes from `input` to `output` (may be equal).
+// OMAC^2 always runs over the ciphertext: the output when encrypting, the input when decrypting.
+// Invariant: bytes done so far = n; the keystream and the pending OMAC block are both aligned
+// to n, so MSG_KS_USED == OMAC_LEN == n % 16 inside a block, and on a block boundary
+// MSG_KS_USED == 16 and OMAC_LEN is 16 (or 0 before any data).
+@inline function crypt(k: usize, m: usize, input: usize, output: usize, length: i32, encrypting: bool): void {
+  if (length <= 0) return;
+  const c = m + MSG_C;
+  store<i32>(c + OMAC_ANY, 1);
+  // Finish a partial block left by the previous call.
+  let i = cryptPartial(m, input, output, 0, length, encrypting);
+  if (i == length) return;
   // Block-aligned from here on.
   const nr = rounds(k);
   let hi = load<u64>(m + MSG_CTR_HI);
@@ -79,7 +85,7 @@ export function eaxHeader(k: usize, m: usize, data: usize, length: i32): void {
   let mac = v128.load(c + OMAC_MAC);
   let pending = v128.load(c + OMAC_BUF);
   let ks: v128;
-  if (pendingLength == 0) {
+  if (load<i32>(c + OMAC_LEN) == 0) {
     // The very first block of the message: nothing pending for OMAC yet.
     ks = encryptBlock(counterBlock(hi, lo), k, nr);
   } else {
@@ -103,35 +109,23 @@ export function eaxHeader(k: usize, m: usize, data: usize, length: i32): void {
     lo += 1;
     hi += <u64>(lo == 0);
   }
+  v128.store(c + OMAC_MAC, mac);
+  store<u64>(m + MSG_CTR_HI, hi);
+  store<u64>(m + MSG_CTR_LO, lo);
   if (i == length) {
     // Ended on a block boundary: every keystream block computed was used, and the last
     // ciphertext block stays pending for OMAC until we know whether more data follows.
-    used = 16;
-    pendingLength = 16;
-  } else {
-    // 1..15 bytes remain; ks covers them.
-    v128.store(m + MSG_KS, ks);
-    pending = i64x2(0, 0);
-    used = 0;
-    pendingLength = 0;
     v128.store(c + OMAC_BUF, pending);
-    while (i < length) {
-      const x = load<u8>(input + <usize>i);
-      const y = x ^ load<u8>(m + MSG_KS + <usize>used);
-      store<u8>(output + <usize>i, y);
-      store<u8>(c + OMAC_BUF + <usize>pendingLength, encrypting ? y : x);
-      used++;
-      pendingLength++;
-      i++;
-    }
-    pending = v128.load(c + OMAC_BUF);
+    store<i32>(c + OMAC_LEN, 16);
+    store<i32>(m + MSG_KS_USED, 16);
+  } else {
+    // 1..15 bytes remain: ks covers them, and they start a new pending block.
+    v128.store(m + MSG_KS, ks);
+    v128.store(c + OMAC_BUF, i64x2(0, 0));
+    store<i32>(c + OMAC_LEN, 0);
+    store<i32>(m + MSG_KS_USED, 0);
+    cryptPartial(m, input, output, i, length, encrypting);
   }
-  v128.store(c + OMAC_MAC, mac);
-  v128.store(c + OMAC_BUF, pending);
-  store<i32>(c + OMAC_LEN, pendingLength);
-  store<i32>(m + MSG_KS_USED, used);
-  store<u64>(m + MSG_CTR_HI, hi);
-  store<u64>(m + MSG_CTR_LO, lo);
 }
 
 export function eaxEncrypt(k: usize, m: usize, input: usize, output: usize, length: i32): void {

@@ -46,10 +46,11 @@ function load(file: string): VectorFile {
 }
 
 describe('vector files', () => {
-  it('are all found by the runner (14 project files and the 2 Wycheproof originals)', () => {
+  it('are all found by the runner (14 project files, the 2 Wycheproof originals and the sealed-v1 files)', () => {
     expect(listVectorFiles()).toEqual(EXPECTED.map((e) => e.file));
     expect(EXPECTED.filter((e) => e.file.startsWith('wycheproof/'))).toHaveLength(2);
-    expect(EXPECTED).toHaveLength(16);
+    expect(EXPECTED).toHaveLength(17);
+    expect(EXPECTED.map((e) => e.file)).toContain('sealed-v1/vectors.json');
   });
 });
 

@@ -331,38 +331,48 @@ export async function resolveKek(options: OpenOptions, header: SealedHeader): Pr
   return typeof options.kek === 'function' ? await options.kek(header.keyId, header.keyVersion) : options.kek;
 }
 
+/** Seal `plaintext` as the body after an already built header (header bytes + its keys). */
+export function sealPayload(header: Uint8Array, keys: SegmentKeys, plaintext: Uint8Array, engine?: EngineName): Uint8Array {
+  const size = keys.header.segmentSize;
+  const count = Math.max(1, Math.ceil(plaintext.length / size));
+  const out = new Uint8Array(header.length + plaintext.length + count * TAG);
+  out.set(header);
+  const eax = createEax(keys.payloadKey, { engine });
+  try {
+    let at = header.length;
+    for (let i = 0; i < count; i++) {
+      const seg = sealSegment(eax, keys, i, i === count - 1, plaintext.subarray(i * size, (i + 1) * size));
+      out.set(seg, at);
+      at += seg.length;
+    }
+  } finally {
+    eax.dispose();
+  }
+  return out;
+}
+
 /** Seal a whole buffer on this thread. */
 export function sealBuffer(plaintext: Uint8Array, options: SealOptions): Uint8Array {
   check.bytes(plaintext, 'plaintext');
   const metadata = { originalSize: plaintext.length, ...options.metadata };
   const { bytes: header, keys } = createHeader({ ...options, metadata });
-  const size = keys.header.segmentSize;
-  const count = Math.max(1, Math.ceil(plaintext.length / size));
-  const out = new Uint8Array(header.length + plaintext.length + count * TAG);
-  out.set(header);
-  const eax = createEax(keys.payloadKey, { engine: options.engine });
-  let at = header.length;
-  for (let i = 0; i < count; i++) {
-    const seg = sealSegment(eax, keys, i, i === count - 1, plaintext.subarray(i * size, (i + 1) * size));
-    out.set(seg, at);
-    at += seg.length;
+  try {
+    return sealPayload(header, keys, plaintext, options.engine);
+  } finally {
+    keys.payloadKey.fill(0);
   }
-  eax.dispose();
-  keys.payloadKey.fill(0);
-  return out;
 }
 
-/** Verify and open a whole sealed buffer on this thread. */
-export async function openBuffer(sealed: Uint8Array, options: OpenOptions): Promise<{ plaintext: Uint8Array; header: SealedHeader }> {
+/** Verify and open a whole sealed buffer with a known KEK, on this thread. */
+export function openSealed(sealed: Uint8Array, kek: Uint8Array, engine?: EngineName): { plaintext: Uint8Array; header: SealedHeader } {
   check.bytes(sealed, 'sealed file');
   const header = parseHeader(sealed);
-  const keys = openHeader(header, await resolveKek(options, header), options.engine);
-  const size = header.segmentSize;
-  const { count, lastStored } = segmentLayout(sealed.length - header.headerLength, size);
-  const plaintextLength = (count - 1) * size + lastStored - TAG;
+  const { count, lastStored } = segmentLayout(sealed.length - header.headerLength, header.segmentSize);
   if (count > 1 && lastStored === TAG) throw formatError('invalid: an empty last segment after others');
-  const out = new Uint8Array(plaintextLength);
-  const eax = createEax(keys.payloadKey, { engine: options.engine });
+  const keys = openHeader(header, kek, engine);
+  const size = header.segmentSize;
+  const out = new Uint8Array((count - 1) * size + lastStored - TAG);
+  const eax = createEax(keys.payloadKey, { engine });
   try {
     for (let i = 0; i < count; i++) {
       const start = header.headerLength + i * (size + TAG);
@@ -378,4 +388,11 @@ export async function openBuffer(sealed: Uint8Array, options: OpenOptions): Prom
     keys.payloadKey.fill(0);
   }
   return { plaintext: out, header };
+}
+
+/** Verify and open a whole sealed buffer, asking `options.kek` for the key the header names. */
+export async function openBuffer(sealed: Uint8Array, options: OpenOptions): Promise<{ plaintext: Uint8Array; header: SealedHeader }> {
+  check.bytes(sealed, 'sealed file');
+  const header = parseHeader(sealed);
+  return openSealed(sealed, await resolveKek(options, header), options.engine);
 }

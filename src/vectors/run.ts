@@ -1,10 +1,11 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createBackend, createEax, tagsEqual } from '../engine/eax.js';
 import type { CipherBackend, EngineName } from '../engine/types.js';
 import { AuthenticationError, InputError } from '../errors.js';
 import { vectorsDir } from '../paths.js';
 import { encryptBlock, expandKey } from './reference.js';
+import { createHeader, openSealed, sealPayload, type Algorithm } from '../formats/sealed.js';
 
 /**
  * The known-answer vector runner: loads vectors/ (the project schema of vectors/README.md plus the
@@ -13,11 +14,11 @@ import { encryptBlock, expandKey } from './reference.js';
  * Node 18 compatible (the CLI may run under an older Node on arm64).
  */
 
-export type Primitive = 'block' | 'keyexp' | 'ctr' | 'cmac' | 'eax';
+export type Primitive = 'block' | 'keyexp' | 'ctr' | 'cmac' | 'eax' | 'sealed';
 
 interface Common {
-  /** `id` in the project schema, `tcId` in Wycheproof's. */
-  readonly id: number;
+  /** `id` in the project schema (a name for sealed-v1), `tcId` in Wycheproof's. */
+  readonly id: number | string;
   /** result "valid" (must compute/verify) or "invalid" (must be refused). */
   readonly valid: boolean;
 }
@@ -57,7 +58,20 @@ export interface EaxVector extends Common {
   readonly tag: Uint8Array;
   readonly tagLength: number;
 }
-export type Vector = BlockVector | KeyexpVector | CtrVector | CmacVector | EaxVector;
+/** A frozen `sealed` v1 file (vectors/sealed-v1): its inputs, fixed randomness and the file itself. */
+export interface SealedVector extends Common {
+  readonly kind: 'sealed';
+  readonly kek: Uint8Array;
+  readonly keyId: string;
+  readonly keyVersion: string;
+  readonly algorithm: Algorithm;
+  readonly segmentSize: number;
+  readonly fixed: { dek: Uint8Array; salt: Uint8Array; prefix: Uint8Array };
+  readonly metadataJson: string;
+  readonly plaintext: Uint8Array;
+  readonly sealed: Uint8Array;
+}
+export type Vector = BlockVector | KeyexpVector | CtrVector | CmacVector | EaxVector | SealedVector;
 
 export interface VectorFile {
   /** Path relative to the vectors folder, with `/` separators (e.g. `wycheproof/aes_eax_test.json`). */
@@ -70,7 +84,7 @@ export interface VectorFile {
 
 export interface Failure {
   /** The vector's id, or null when the file as a whole is at fault. */
-  id: number | null;
+  id: number | string | null;
   reason: string;
 }
 
@@ -165,6 +179,8 @@ function projectVector(primitive: Primitive, f: Fields): Vector {
   const id = f.int('id');
   const valid = f.valid();
   switch (primitive) {
+    case 'sealed':
+      return f.fail('sealed vectors have their own schema (vectors/sealed-v1)');
     case 'block': {
       const pt = blocks(f, 'pt');
       const ct = blocks(f, 'ct');
@@ -258,7 +274,46 @@ function parseWycheproof(file: string, doc: Json): VectorFile {
   return { file, primitive, declaredCount: top.int('numberOfTests'), vectors };
 }
 
-/** Parse one file (path relative to `dir`) in whichever of the two schemas it uses. */
+/** vectors/sealed-v1/vectors.json: the frozen files of docs/FORMAT.md, stored beside the JSON. */
+function parseSealed(file: string, doc: Json, dir: string): VectorFile {
+  const top: Fields = new Fields(doc, 'file', file);
+  if (!Array.isArray(doc.vectors)) top.fail('vectors must be an array');
+  const vectors = doc.vectors.map((v: unknown, i: number): SealedVector => {
+    if (!isObject(v)) throw new VectorFormatError(file, `vector #${i + 1} is not an object`);
+    const f: Fields = new Fields(v, `vector ${String(v.id)}`, file);
+    const rule = v.plaintextRule as { length?: unknown; formula?: unknown } | undefined;
+    let plaintext: Uint8Array;
+    if (rule !== undefined) {
+      if (rule.formula !== '(7*i) % 256' || typeof rule.length !== 'number') f.fail('unknown plaintextRule');
+      plaintext = Uint8Array.from({ length: rule.length as number }, (_, j) => (7 * j) % 256);
+    } else {
+      plaintext = f.hex('plaintext');
+    }
+    let sealed: Uint8Array;
+    try {
+      sealed = new Uint8Array(readFileSync(join(dir, dirname(file), f.str('sealed'))));
+    } catch {
+      throw new VectorFormatError(file, `vector ${String(v.id)}: cannot read ${String(v.sealed)}`);
+    }
+    return {
+      kind: 'sealed',
+      id: f.str('id'),
+      valid: true,
+      kek: f.hex('kek'),
+      keyId: f.str('keyId'),
+      keyVersion: f.str('keyVersion'),
+      algorithm: f.str('algorithm') as Algorithm,
+      segmentSize: f.int('segmentSize'),
+      fixed: { dek: f.hex('dek'), salt: f.hex('salt'), prefix: f.hex('prefix') },
+      metadataJson: f.str('metadataJson'),
+      plaintext,
+      sealed,
+    };
+  });
+  return { file, primitive: 'sealed', declaredCount: top.int('count'), vectors };
+}
+
+/** Parse one file (path relative to `dir`) in whichever of the three schemas it uses. */
 export function loadVectorFile(file: string, dir: string = vectorsDir): VectorFile {
   let doc: unknown;
   try {
@@ -267,7 +322,9 @@ export function loadVectorFile(file: string, dir: string = vectorsDir): VectorFi
     throw new VectorFormatError(file, `cannot read: ${(err as Error).message}`);
   }
   if (!isObject(doc)) throw new VectorFormatError(file, 'not a JSON object');
-  return Array.isArray(doc.testGroups) ? parseWycheproof(file, doc) : parseProject(file, doc);
+  if (Array.isArray(doc.testGroups)) return parseWycheproof(file, doc);
+  if (typeof doc.format === 'string' && doc.format.startsWith('sealcam sealed')) return parseSealed(file, doc, dir);
+  return parseProject(file, doc);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -426,6 +483,25 @@ function checkEax(v: EaxVector, engine: EngineName): string | null {
 }
 
 /** Block, CTR and key expansion vectors are known answers; "invalid" has no meaning for them. */
+/** Reproduce the frozen file byte for byte from its inputs, then open it back to the plaintext. */
+function checkSealed(v: SealedVector, engine: EngineName): string | null {
+  const metadata = JSON.parse(v.metadataJson) as Record<string, unknown>;
+  if (JSON.stringify(metadata) !== v.metadataJson) return 'metadataJson is not in the form JSON.stringify writes';
+  const { bytes: header, keys } = createHeader({
+    kek: v.kek,
+    keyId: v.keyId,
+    keyVersion: v.keyVersion,
+    algorithm: v.algorithm,
+    segmentSize: v.segmentSize,
+    metadata,
+    engine,
+    fixed: v.fixed,
+  });
+  const resealed = sealPayload(header, keys, v.plaintext, engine);
+  keys.payloadKey.fill(0);
+  return differs('sealed file', resealed, v.sealed) ?? differs('opened plaintext', openSealed(v.sealed, v.kek, engine).plaintext, v.plaintext);
+}
+
 function checkVector(v: Vector, engine: EngineName): string | null {
   if (!v.valid && (v.kind === 'block' || v.kind === 'ctr' || v.kind === 'keyexp')) {
     return `result "invalid" is not defined for ${v.kind} vectors`;
@@ -441,6 +517,8 @@ function checkVector(v: Vector, engine: EngineName): string | null {
       return checkCmac(v, engine);
     case 'eax':
       return checkEax(v, engine);
+    case 'sealed':
+      return checkSealed(v, engine);
   }
 }
 
