@@ -4,7 +4,6 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createEax } from '../src/engine/eax.js';
 import { ENGINES, type EngineName } from '../src/engine/types.js';
 import { AuthenticationError, SealcamError } from '../src/errors.js';
 import {
@@ -15,7 +14,6 @@ import {
   parseHeader,
   peekHeaderLength,
   sealBuffer,
-  sealSegment,
   segmentLayout,
   segmentNonce,
   sealPayload,
