@@ -1,0 +1,357 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable, Writable, type Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ENGINES, type EngineName } from '../src/engine/types.js';
+import { AuthenticationError, SealcamError } from '../src/errors.js';
+import { openBuffer, sealBuffer, TAG, type SealOptions } from '../src/formats/sealed.js';
+import { packageRoot } from '../src/paths.js';
+import { createOpenStream, createSealStream, SealPool, workerPath, type Progress } from '../src/pool/index.js';
+
+/**
+ * The worker pool and the streams: the same bytes as sealBuffer, round trips at the sizes around
+ * segment and task boundaries on 1 and 2 workers and both engines, failures named by segment and
+ * rebuilt as sealcam's error classes, truncation caught at the end of a stream, and bounded
+ * memory for a 64 MiB file.
+ */
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const S = 4 * KiB;
+const kek = new Uint8Array(randomBytes(16));
+const fixed = { dek: new Uint8Array(randomBytes(16)), salt: new Uint8Array(randomBytes(16)), prefix: new Uint8Array(randomBytes(11)) };
+const sealOptions = (engine: EngineName, segmentSize = S): SealOptions => ({ kek, keyId: 'cam-key', keyVersion: '3', segmentSize, fixed, engine });
+const SIZES = [0, 1, S - 1, S, S + 1, 10 * S + 3, 20 * MiB];
+
+const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0;
+
+/** The pool runs dist/src/pool/worker.js: refuse to test a stale build of it or of what it imports. */
+function assertWorkerBuilt(): void {
+  const sources = ['pool/worker', 'formats/sealed', 'engine/eax', 'engine/native', 'engine/wasm', 'engine/validate', 'errors', 'paths'];
+  for (const name of sources) {
+    const src = statSync(join(packageRoot, 'src', `${name}.ts`)).mtimeMs;
+    let built = 0;
+    try {
+      built = statSync(join(packageRoot, 'dist', 'src', `${name}.js`)).mtimeMs;
+    } catch {
+      /* missing: reported below */
+    }
+    if (built < src) throw new Error(`dist/src/${name}.js is missing or older than src/${name}.ts: run npm run build before these tests`);
+  }
+}
+
+function* pieces(data: Uint8Array, size: number): Generator<Uint8Array> {
+  for (let at = 0; at < data.length; at += size) yield data.subarray(at, at + size);
+}
+
+/** Run `input` through a Transform in chunks of `chunk` bytes and collect its output. */
+async function through(stream: Transform, input: Uint8Array, chunk = 64 * KiB): Promise<Uint8Array> {
+  const parts: Buffer[] = [];
+  const sink = new Writable({
+    write(c: Buffer, _encoding, callback) {
+      parts.push(c);
+      callback();
+    },
+  });
+  await pipeline(Readable.from(pieces(input, chunk)), stream, sink);
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+/** Collect what a stream emitted before it failed, and the failure. */
+async function throughFailing(stream: Transform, input: Uint8Array): Promise<{ out: Uint8Array; error: unknown }> {
+  const parts: Buffer[] = [];
+  stream.on('data', (c: Buffer) => parts.push(c));
+  let error: unknown;
+  try {
+    await pipeline(Readable.from(pieces(input, 64 * KiB)), stream);
+  } catch (err) {
+    error = err;
+  }
+  return { out: new Uint8Array(Buffer.concat(parts)), error };
+}
+
+/**
+ * Pipe `data` through `stream` into a reader that takes `readerDelay` ms per chunk; returns the most input
+ * bytes the stream had pulled beyond what the reader had taken (the two differ only by tags).
+ */
+async function readAhead(stream: Transform, data: Uint8Array, readerDelay: number): Promise<number> {
+  let produced = 0;
+  let consumed = 0;
+  let ahead = 0;
+  const source = new Readable({
+    read() {
+      const piece = data.subarray(produced, produced + 64 * KiB);
+      produced += piece.length;
+      ahead = Math.max(ahead, produced - consumed);
+      this.push(piece.length > 0 ? piece : null);
+    },
+  });
+  const reader = new Writable({
+    write(c: Buffer, _encoding, callback) {
+      consumed += c.length;
+      if (readerDelay > 0) setTimeout(callback, readerDelay);
+      else callback();
+    },
+  });
+  await pipeline(source, stream, reader);
+  return ahead;
+}
+
+const pools: SealPool[] = [];
+function pool(jobs: number, engine: EngineName, batchBytes?: number): SealPool {
+  const p = new SealPool({ jobs, engine, batchBytes });
+  pools.push(p);
+  return p;
+}
+
+let dir: string;
+beforeAll(() => {
+  assertWorkerBuilt();
+  dir = mkdtempSync(join(tmpdir(), 'sealcam-pool-'));
+});
+afterAll(async () => {
+  await Promise.all(pools.map((p) => p.close()));
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('SealPool buffers', () => {
+  const inputs = new Map(SIZES.map((n) => [n, new Uint8Array(randomBytes(n))]));
+  const reference = new Map<string, Uint8Array>();
+  const expected = (engine: EngineName, n: number): Uint8Array => {
+    const key = `${engine}/${n}`;
+    if (!reference.has(key)) reference.set(key, sealBuffer(inputs.get(n)!, sealOptions(engine)));
+    return reference.get(key)!;
+  };
+
+  // Default tasks (256 segments of 4 KiB) and tiny ones (3 segments), so task boundaries fall everywhere.
+  const configs = [
+    ...ENGINES.flatMap((engine) => [1, 2].map((jobs) => ({ jobs, engine, batchBytes: undefined as number | undefined }))),
+    { jobs: 2, engine: 'wasm' as EngineName, batchBytes: 3 * S },
+  ];
+
+  for (const { jobs, engine, batchBytes } of configs) {
+    it(`${engine}, ${jobs} worker(s)${batchBytes ? ', 3-segment tasks' : ''}: seal gives sealBuffer's bytes and open gives the plaintext back`, async () => {
+      const p = pool(jobs, engine, batchBytes);
+      for (const n of SIZES) {
+        const plaintext = inputs.get(n)!;
+        const sealed = await p.seal(plaintext, sealOptions(engine));
+        expect(same(sealed, expected(engine, n)), `size ${n}`).toBe(true);
+        const opened = await p.open(sealed, { kek: () => kek, engine });
+        expect(same(opened.plaintext, plaintext), `size ${n}`).toBe(true);
+        expect(opened.header.metadata.originalSize).toBe(n);
+      }
+    });
+  }
+
+  it('opens what sealBuffer sealed at the default segment size, and openBuffer opens what the pool sealed', async () => {
+    const p = pool(2, 'wasm');
+    const plaintext = new Uint8Array(randomBytes(3 * MiB + 5));
+    const options = { kek, keyId: 'k', keyVersion: '1' };
+    expect(same((await p.open(sealBuffer(plaintext, options), { kek })).plaintext, plaintext)).toBe(true);
+    expect(same((await openBuffer(await p.seal(plaintext, options), { kek })).plaintext, plaintext)).toBe(true);
+  });
+
+  it('reports progress up to the total', async () => {
+    const p = pool(2, 'native', 16 * KiB);
+    const seen: Progress[] = [];
+    const plaintext = new Uint8Array(10 * S + 3);
+    const sealed = await p.seal(plaintext, { ...sealOptions('native'), onProgress: (x) => seen.push(x) });
+    expect(seen.at(-1)).toEqual({ bytes: plaintext.length, total: plaintext.length });
+    seen.length = 0;
+    await p.open(sealed, { kek, onProgress: (x) => seen.push(x) });
+    expect(seen.length).toBe(3);
+    expect(seen.at(-1)).toEqual({ bytes: plaintext.length, total: plaintext.length });
+  });
+
+  describe('failures come back named by segment, as sealcam errors', () => {
+    const plaintext = new Uint8Array(randomBytes(10 * S + 3));
+    const segmentStart = (sealed: Uint8Array, i: number) => sealed.length - (3 + TAG) - (10 - i) * (S + TAG);
+
+    for (const engine of ENGINES) {
+      it(`${engine}: an altered segment, an altered last segment, a dropped last segment`, async () => {
+        const p = pool(2, engine, 2 * S);
+        const sealed = await p.seal(plaintext, sealOptions(engine));
+        const altered = sealed.slice();
+        altered[segmentStart(sealed, 7) + 100]! ^= 1;
+        const err = await p.open(altered, { kek }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(AuthenticationError);
+        expect((err as SealcamError).code).toBe('EAUTH');
+        expect((err as Error).message).toMatch(/^segment 7 failed verification/);
+        expect((err as Error).message).not.toContain('\n');
+
+        const lastAltered = sealed.slice();
+        lastAltered[lastAltered.length - 1]! ^= 1;
+        await expect(p.open(lastAltered, { kek })).rejects.toThrow(/^segment 10 \(the last\) failed verification/);
+
+        const dropped = sealed.subarray(0, segmentStart(sealed, 10));
+        await expect(p.open(dropped, { kek })).rejects.toThrow(/^segment 9 \(the last\) failed verification/);
+      });
+    }
+
+    it('a cut inside the last tag and a wrong key are refused before any task runs', async () => {
+      const p = pool(1, 'wasm');
+      const sealed = await p.seal(plaintext, sealOptions('wasm'));
+      await expect(p.open(sealed.subarray(0, sealed.length - 5), { kek })).rejects.toThrow(/truncated/);
+      await expect(p.open(sealed, { kek: new Uint8Array(16) })).rejects.toThrow(/^wrong key/);
+    });
+  });
+});
+
+describe('streams', () => {
+  it('seal stream gives sealBuffer\'s bytes, including for an empty input (one empty last segment)', async () => {
+    const p = pool(2, 'wasm', 3 * S);
+    for (const n of [0, 1, S, 3 * S, 3 * S + 1, 10 * S + 3]) {
+      const plaintext = new Uint8Array(randomBytes(n));
+      const options = { ...sealOptions('wasm'), metadata: { originalSize: n } };
+      const sealed = await through(createSealStream({ ...options, pool: p }), plaintext, 1000);
+      expect(same(sealed, sealBuffer(plaintext, options)), `size ${n}`).toBe(true);
+      expect(same(await through(createOpenStream({ kek, pool: p }), sealed, 777), plaintext), `size ${n}`).toBe(true);
+    }
+  });
+
+  it('without a pool, a stream starts its own (and closes it when it ends)', async () => {
+    const plaintext = new Uint8Array(randomBytes(5 * S + 7));
+    const options = { ...sealOptions('native'), metadata: { originalSize: plaintext.length } };
+    const sealed = await through(createSealStream(options), plaintext);
+    expect(same(sealed, sealBuffer(plaintext, options))).toBe(true);
+    expect(same(await through(createOpenStream({ kek, engine: 'native' }), sealed), plaintext)).toBe(true);
+  });
+
+  it('works with 1-byte writes in both directions', async () => {
+    const p = pool(2, 'native', 2 * S);
+    const plaintext = new Uint8Array(randomBytes(3 * S + 5));
+    const options = { ...sealOptions('native'), metadata: { originalSize: plaintext.length } };
+    const sealed = await through(createSealStream({ ...options, pool: p }), plaintext, 1);
+    expect(same(sealed, sealBuffer(plaintext, options))).toBe(true);
+    expect(same(await through(createOpenStream({ kek: () => kek, pool: p }), sealed, 1), plaintext)).toBe(true);
+  });
+
+  it('a 64 MiB file round-trips through files with stream.pipeline in bounded memory', async () => {
+    const p = pool(2, 'wasm');
+    const size = 64 * MiB;
+    const plainPath = join(dir, 'plain.bin');
+    const sealedPath = join(dir, 'plain.sealed');
+    const openedPath = join(dir, 'opened.bin');
+    const want = createHash('sha256');
+    await pipeline(
+      Readable.from(
+        (function* () {
+          for (let i = 0; i < size / MiB; i++) {
+            const b = randomBytes(MiB);
+            want.update(b);
+            yield b;
+          }
+        })(),
+      ),
+      createWriteStream(plainPath),
+    );
+
+    (globalThis as { gc?: () => void }).gc?.();
+    const before = process.memoryUsage();
+    let peakRss = before.rss;
+    let peakHeap = before.heapUsed;
+    const sampler = setInterval(() => {
+      const m = process.memoryUsage();
+      peakRss = Math.max(peakRss, m.rss);
+      peakHeap = Math.max(peakHeap, m.heapUsed);
+    }, 10);
+    const progress: Progress[] = [];
+    let header: unknown;
+    try {
+      const seal = createSealStream({ kek, keyId: 'cam-key', keyVersion: '3', metadata: { originalSize: size }, pool: p });
+      seal.on('progress', (x: Progress) => progress.push(x));
+      await pipeline(createReadStream(plainPath), seal, createWriteStream(sealedPath));
+      expect(progress.at(-1)).toEqual({ bytes: size, total: size });
+      const open = createOpenStream({ kek: async () => kek, pool: p });
+      open.on('header', (h: unknown) => (header = h));
+      await pipeline(createReadStream(sealedPath), open, createWriteStream(openedPath));
+    } finally {
+      clearInterval(sampler);
+    }
+    expect(statSync(sealedPath).size).toBeGreaterThan(size);
+    expect((header as { metadata: { originalSize: number } }).metadata.originalSize).toBe(size);
+    const got = createHash('sha256');
+    await pipeline(createReadStream(openedPath), got);
+    expect(got.digest('hex')).toBe(want.digest('hex'));
+    expect(peakRss - before.rss, 'RSS growth').toBeLessThan(200 * MiB);
+    expect(peakHeap - before.heapUsed, 'heap growth').toBeLessThan(100 * MiB);
+  });
+
+  // Slow reader: Transform's backpressure holds the input. Slow workers: the task window does.
+  for (const { jobs, engine, readerDelay } of [
+    { jobs: 2, engine: 'native' as EngineName, readerDelay: 10 },
+    { jobs: 1, engine: 'wasm' as EngineName, readerDelay: 0 },
+  ]) {
+    it(`does not read ahead without limit (${readerDelay ? 'slow reader' : 'slow workers'}): about 2 x jobs tasks plus stream buffers`, async () => {
+      const p = pool(jobs, engine);
+      const plaintext = new Uint8Array(24 * MiB);
+      const options = { kek, keyId: 'k', keyVersion: '1' };
+      const bound = (2 * jobs + 4) * MiB; // measured: 2 x jobs + 0.1 MiB
+      const sealAhead = await readAhead(createSealStream({ ...options, pool: p }), plaintext, readerDelay);
+      const sealed = await p.seal(plaintext, options);
+      const openAhead = await readAhead(createOpenStream({ kek, pool: p }), sealed, readerDelay);
+      expect(sealAhead, 'seal stream').toBeLessThan(bound);
+      expect(openAhead, 'open stream').toBeLessThan(bound);
+    });
+  }
+
+  describe('the open stream refuses, releasing only verified plaintext', () => {
+    const plaintext = new Uint8Array(randomBytes(10 * S + 3));
+    let sealed: Uint8Array;
+    const lastStart = () => sealed.length - (3 + TAG);
+    beforeAll(() => {
+      sealed = sealBuffer(plaintext, sealOptions('native'));
+    });
+    let shared: SealPool | undefined;
+    const open = (key = kek) => createOpenStream({ kek: key, pool: (shared ??= pool(2, 'wasm', 2 * S)) });
+
+    it('a stream cut at a segment boundary (the last segment dropped): the new last segment fails', async () => {
+      const { out, error } = await throughFailing(open(), sealed.subarray(0, lastStart()));
+      expect(error).toBeInstanceOf(AuthenticationError);
+      expect((error as Error).message).toMatch(/^segment 9 \(the last\) failed verification: .*truncated/);
+      expect(same(out, plaintext.subarray(0, out.length))).toBe(true);
+      expect(out.length).toBeLessThan(10 * S);
+    });
+
+    it('a stream of the header alone, or cut inside the last tag, or inside the header: truncated', async () => {
+      const headerLength = sealed.length - (10 * (S + TAG) + 3 + TAG);
+      for (const cut of [headerLength, sealed.length - 5, headerLength - 1, 5, 0]) {
+        const { out, error } = await throughFailing(open(), sealed.subarray(0, cut));
+        expect((error as SealcamError).code, `cut at ${cut}`).toBe('EFORMAT');
+        expect((error as Error).message, `cut at ${cut}`).toMatch(/truncated|too short/);
+        expect(out.length).toBeLessThanOrEqual(10 * S);
+      }
+    });
+
+    it('an altered segment: plaintext stops before its task, and the error names it', async () => {
+      const p = pool(1, 'wasm', 2 * S);
+      const altered = sealed.slice();
+      altered[lastStart() - 4 * (S + TAG) + 9]! ^= 1; // segment 6
+      const { out, error } = await throughFailing(createOpenStream({ kek, pool: p }), altered);
+      expect(error).toBeInstanceOf(AuthenticationError);
+      expect((error as Error).message).toMatch(/^segment 6 failed verification/);
+      expect(out.length).toBeLessThanOrEqual(6 * S);
+      expect(same(out, plaintext.subarray(0, out.length))).toBe(true);
+    });
+
+    it('an absurd header length is refused before anything is allocated for it; a wrong key is named', async () => {
+      const bad = sealed.slice(0, 64);
+      new DataView(bad.buffer).setUint32(12, 0xffffffff);
+      const { error } = await throughFailing(open(), bad);
+      expect((error as Error).message).toMatch(/invalid header length 4294967295/);
+      const wrong = await throughFailing(open(new Uint8Array(16)), sealed);
+      expect((wrong.error as Error).message).toMatch(/^wrong key/);
+      expect(wrong.out.length).toBe(0);
+    });
+  });
+});
+
+describe('the pool runs the compiled worker', () => {
+  it('points at dist/src/pool/worker.js under the package root', () => {
+    expect(workerPath).toBe(join(packageRoot, 'dist', 'src', 'pool', 'worker.js'));
+  });
+});
