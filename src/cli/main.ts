@@ -52,6 +52,39 @@ export function buildProgram(): Command {
     .option('--force', 'overwrite an existing output file')
     .action(async (input, opts) => (await import('./crypt.js')).decrypt(input, opts));
 
+  const keys = program.command('keys').description('manage key-encryption keys (prints versions and fingerprints, never key bytes)');
+  const keyCommand = (name: string, description: string) =>
+    keys
+      .command(name)
+      .description(description)
+      .option('--provider <provider>', 'local or azure-keyvault (default: keys.provider)')
+      .option('--keys-dir <dir>', 'keyring directory for local (default: keys.dir)')
+      .option('--vault-url <url>', 'https://<vault>.vault.azure.net for azure-keyvault (default: keys.vaultUrl)')
+      .option('--config <file>', 'config file (default: sealcam.config.json if present)');
+  keyCommand('create', 'create the key if it has no version yet; print its newest version')
+    .argument('[name]', 'key name (default: keys.name)')
+    .option('--bits <n>', 'size of a new key: 128, 192 or 256', '128')
+    .action(async (name, opts) => (await import('./keys.js')).create(name, opts));
+  keyCommand('rotate', 'add a new version; new files are sealed under it, old ones still open')
+    .argument('[name]', 'key name (default: keys.name)')
+    .option('--bits <n>', 'size of the new version: 128, 192 or 256', '128')
+    .action(async (name, opts) => (await import('./keys.js')).rotate(name, opts));
+  keyCommand('list', 'list the versions of a key, newest first')
+    .argument('[name]', 'key name (default: keys.name)')
+    .action(async (name, opts) => (await import('./keys.js')).list(name, opts));
+  keyCommand('show-version', 'show one version: metadata and a short fingerprint')
+    .argument('<version>', 'version (as listed by sealcam keys list)')
+    .argument('[name]', 'key name (default: keys.name)')
+    .action(async (version, name, opts) => (await import('./keys.js')).showVersion(version, name, opts));
+
+  program
+    .command('config')
+    .description('inspect the configuration')
+    .command('check')
+    .description('print the effective settings (no secrets) and any problems; exit 1 if there are problems')
+    .option('--config <file>', 'config file (default: sealcam.config.json if present)')
+    .action(async (opts) => (await import('./keys.js')).configCheck(opts));
+
   return program;
 }
 
