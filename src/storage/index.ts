@@ -1,0 +1,179 @@
+import { Readable } from 'node:stream';
+import { checkConfig, type SealcamConfig } from '../config.js';
+import { InputError, SealcamError } from '../errors.js';
+import type { BlobInfo, BlobStore, ListOptions } from './store.js';
+
+/**
+ * The blob store named by the configuration, plus the few rules every store shares (names,
+ * metadata, listing order, upload bodies). Stores are loaded on demand: the Azure and AWS SDKs are
+ * large, and a device writing to a local directory should never load them.
+ */
+
+export interface CreateStoreOptions {
+  /** SSE-C only: the 32-byte customer key (the caller loads store.sseCustomerKeyName from its key provider). */
+  sseCustomerKey?: Uint8Array;
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function createStore(config: SealcamConfig, options: CreateStoreOptions = {}): Promise<BlobStore> {
+  const env = options.env ?? process.env;
+  const { store } = config;
+  // checkConfig words the problems; only the store's matter here.
+  const problem = checkConfig(config, env).find((p) => p.startsWith('store.') || p.startsWith('Azure Blob') || p.startsWith('S3 '));
+  if (problem !== undefined) throw new SealcamError('ECONFIG', problem);
+  if (store.kind === 'azure') {
+    const { AzureBlobStore } = await import('./azure.js');
+    // An explicit account URL wins: the connection-string variable may be set for something else.
+    const connectionString = store.accountUrl ? undefined : env[store.connectionStringEnv];
+    return new AzureBlobStore({ container: store.container, accountUrl: store.accountUrl, connectionString });
+  }
+  if (store.kind === 's3') {
+    if (store.sse === 'c' && options.sseCustomerKey === undefined) {
+      throw new SealcamError('ECONFIG', `store.sse is c but no SSE-C key was loaded (key '${store.sseCustomerKeyName}' in the key provider)`);
+    }
+    const { S3Store } = await import('./s3.js');
+    return new S3Store({
+      bucket: store.container,
+      // S3-compatible endpoints often ignore the region, but the SDK needs one to sign.
+      region: store.region ?? env.AWS_REGION ?? 'us-east-1',
+      endpoint: store.endpoint,
+      forcePathStyle: store.forcePathStyle,
+      sse: store.sse,
+      kmsKeyId: store.kmsKeyId,
+      sseCustomerKey: options.sseCustomerKey,
+    });
+  }
+  const { LocalStore } = await import('./local.js');
+  return new LocalStore(store.dir);
+}
+
+// --- Shared by the stores -----------------------------------------------------------------------
+
+/** One path segment; never starting with '.', so '..' cannot occur and hidden names stay the local store's own. */
+const SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
+
+/** Refuses names that could escape a directory or differ between stores (`<device>/<yyyy>/<mm>/<dd>/<name>`). */
+export function checkName(name: unknown): string {
+  if (typeof name !== 'string' || name.length === 0 || name.length > 1024 || !name.split('/').every((s) => SEGMENT.test(s))) {
+    throw new InputError(`blob name ${JSON.stringify(name)} is not valid: use '/'-separated parts of letters, digits, '.', '_' or '-', none starting with '.'`);
+  }
+  return name;
+}
+
+/** The one prefix that selects `prefix` and `device` together; undefined when they cannot both hold. */
+export function listPrefix(options: ListOptions = {}): string | undefined {
+  const { prefix = '', device } = options;
+  const parts = typeof prefix === 'string' ? prefix.split('/') : [];
+  // The last part may be cut short ('cam-01/2024/0'), or empty after a trailing '/'.
+  if (parts.length === 0 || !parts.every((p, i) => SEGMENT.test(p) || (i === parts.length - 1 && p === ''))) {
+    throw new InputError(`list prefix ${JSON.stringify(prefix)} is not valid: use '/'-separated parts of letters, digits, '.', '_' or '-'`);
+  }
+  if (device === undefined) return prefix;
+  if (typeof device !== 'string' || !SEGMENT.test(device)) throw new InputError(`device ${JSON.stringify(device)} is not a valid device id`);
+  const devicePrefix = `${device}/`;
+  if (prefix.startsWith(devicePrefix)) return prefix;
+  return devicePrefix.startsWith(prefix) ? devicePrefix : undefined;
+}
+
+/** Newest first (neither S3 nor Azure lists in time order), ties by name so the order is stable. */
+export function newestFirst(blobs: BlobInfo[], limit?: number): BlobInfo[] {
+  blobs.sort((a, b) => b.lastModified.getTime() - a.lastModified.getTime() || (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
+  return limit === undefined ? blobs : blobs.slice(0, Math.max(0, limit));
+}
+
+/** S3 and Azure both carry metadata as HTTP headers: lower-case identifiers, printable ASCII, 2 KiB in all (S3's limit). */
+export function checkMetadata(metadata: Record<string, string> = {}): Record<string, string> {
+  let total = 0;
+  for (const [key, value] of Object.entries(metadata)) {
+    if (!/^[a-z][a-z0-9_]{0,63}$/.test(key)) throw new InputError(`metadata key ${JSON.stringify(key)} must be a lower-case identifier (a-z, 0-9, _)`);
+    if (typeof value !== 'string' || !/^[\x20-\x7e]*$/.test(value)) throw new InputError(`metadata ${key} must be printable ASCII`);
+    total += key.length + value.length;
+  }
+  if (total > 2048) throw new InputError(`metadata is ${total} bytes; stores keep at most 2048`);
+  return { ...metadata };
+}
+
+/** An upload body as the SDKs take it, with what is needed to tell a failed source from a failed service. */
+export interface MeasuredBody {
+  stream: Readable;
+  /** Bytes read from the source so far. */
+  bytes(): number;
+  /** Set when the source stream failed or ended short of `size`: then the service is not to blame. */
+  failure(): Error | undefined;
+  /** Releases the source (an open file, say) if the upload stopped before reading all of it. */
+  close(): void;
+}
+
+/**
+ * Wraps `body` so that a source that errors, or ends before `size` bytes, errors the upload before
+ * its last part is sent: the store then abandons it and nothing becomes visible. The source is
+ * read only as the uploader reads (an async generator), so nothing flows, and no error can go
+ * unheard, before the uploader is listening.
+ */
+export function measure(body: Readable | Uint8Array, size?: number): MeasuredBody {
+  if (body instanceof Uint8Array) {
+    if (size !== undefined && size !== body.length) throw new InputError(`size is ${size} but the body has ${body.length} bytes`);
+    return { stream: Readable.from([body], { objectMode: false }), bytes: () => body.length, failure: () => undefined, close: () => undefined };
+  }
+  let bytes = 0;
+  let failure: Error | undefined;
+  const fail = (why: string) => (failure = new Error(why));
+  // A source that fails before it is read (a file that cannot be opened) must not crash the
+  // process; iterating it later still raises the error.
+  body.on('error', () => undefined);
+  async function* counted(): AsyncGenerator<Buffer> {
+    try {
+      for await (const chunk of body) {
+        bytes += (chunk as Buffer).length;
+        if (size !== undefined && bytes > size) throw fail(`the source gave more than the ${size} bytes announced`);
+        yield chunk as Buffer;
+      }
+    } catch (err) {
+      // Only the source's own errors land here: an uploader that gives up ends the generator quietly.
+      failure ??= err as Error;
+      throw err;
+    }
+    if (size !== undefined && bytes !== size) throw fail(`the source ended after ${bytes} of ${size} bytes`);
+  }
+  return {
+    stream: Readable.from(counted(), { objectMode: false }),
+    bytes: () => bytes,
+    failure: () => failure,
+    close: () => {
+      if (!body.readableEnded && !body.destroyed) body.destroy();
+    },
+  };
+}
+
+/** The one-line error for an upload whose source failed: nothing was stored. */
+export function sourceFailed(name: string, where: string, cause: Error): SealcamError {
+  return new SealcamError('EABORTED', `upload of ${name} to ${where} abandoned, nothing was stored: ${cause.message.split('\n')[0]}`);
+}
+
+/** Codes for failures that may pass (network, service busy): worth keeping the blob for later. */
+export const TRANSIENT_CODES: readonly string[] = ['EUNREACHABLE', 'EUNAVAILABLE'];
+
+export function isTransient(err: unknown): boolean {
+  return err instanceof SealcamError && TRANSIENT_CODES.includes(err.code);
+}
+
+/** Expiry of a link in seconds: a positive integer up to 7 days (the longest a user delegation SAS may live). */
+export function checkExpiry(seconds: unknown): number {
+  if (typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < 1 || seconds > 7 * 24 * 3600) {
+    throw new InputError(`link expiry must be 1 to 604800 seconds (7 days), got ${String(seconds)}`);
+  }
+  return seconds;
+}
+
+/** Network error codes, found on the error or inside an AggregateError (Node tries each address). */
+export function networkCode(err: unknown): string | undefined {
+  const e = err as { code?: unknown; errors?: unknown[]; cause?: unknown; name?: string } | undefined;
+  if (!e) return undefined;
+  const code = typeof e.code === 'string' ? e.code : undefined;
+  if (code && /^E[A-Z]+$/.test(code) && code !== 'ERR_STREAM_PREMATURE_CLOSE') return code;
+  for (const inner of [...(e.errors ?? []), e.cause]) {
+    const found = inner === err ? undefined : networkCode(inner);
+    if (found) return found;
+  }
+  return e.name === 'TimeoutError' ? 'ETIMEDOUT' : undefined;
+}
