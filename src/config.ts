@@ -12,6 +12,7 @@ import { SealcamError } from './errors.js';
 export type KeyProviderKind = 'local' | 'azure-keyvault';
 export type StoreKind = 'local' | 'azure' | 's3';
 export type SseMode = 'none' | 's3' | 'kms' | 'c';
+export type NotifyKind = 'local' | 'mqtt' | 'iothub' | 'outbox';
 
 export interface SealcamConfig {
   keys: {
@@ -48,6 +49,35 @@ export interface SealcamConfig {
   };
   device: { id: string };
   seal: { segmentSize: number; jobs: number; engine: 'wasm' | 'native' };
+  notify: {
+    kind: NotifyKind;
+    /** mqtt:// or mqtts:// broker URL for `mqtt` (for `local`, the in-process broker picks its own). */
+    url?: string;
+    /** Topic template for `mqtt` and `local`; {device} is replaced by the device id. */
+    topic: string;
+    /** `iothub`: the variable holding the device connection string (never the string itself). */
+    iothubConnectionStringEnv: string;
+    /** Optional PEM files: a CA to trust, and a client certificate and key (AWS IoT Core uses X.509). */
+    caFile?: string;
+    certFile?: string;
+    keyFile?: string;
+    /** Where notifications wait while the broker or hub is unreachable. */
+    queueDir: string;
+    /** `outbox`: the JSONL file events are appended to. */
+    outboxFile: string;
+  };
+  receiver: {
+    /** Opened images land in <outputDir>/<device>/<yyyy-mm-dd>/. */
+    outputDir: string;
+    /** Blobs that fail verification, with a report beside each. */
+    quarantineDir: string;
+    /** The durable record of what was processed. */
+    stateDir: string;
+    /** Images opened at once. */
+    concurrency: number;
+    /** --poll: seconds between listings of the store. */
+    pollSeconds: number;
+  };
 }
 
 export const DEFAULTS: SealcamConfig = {
@@ -64,6 +94,55 @@ export const DEFAULTS: SealcamConfig = {
   },
   device: { id: 'cam-01' },
   seal: { segmentSize: 65536, jobs: 0, engine: 'wasm' },
+  notify: {
+    kind: 'local',
+    topic: 'sealcam/{device}/events',
+    iothubConnectionStringEnv: 'SEALCAM_IOTHUB_CONNECTION_STRING',
+    queueDir: '.sealcam/queue',
+    outboxFile: '.sealcam/events.jsonl',
+  },
+  receiver: {
+    outputDir: '.sealcam/received',
+    quarantineDir: '.sealcam/quarantine',
+    stateDir: '.sealcam/receiver',
+    concurrency: 4,
+    pollSeconds: 5,
+  },
+};
+
+/** Settings with no default, and their type (the others take theirs from DEFAULTS). */
+const OPTIONAL: Record<string, 'string'> = {
+  'keys.vaultUrl': 'string',
+  'store.accountUrl': 'string',
+  'store.region': 'string',
+  'store.endpoint': 'string',
+  'store.kmsKeyId': 'string',
+  'notify.url': 'string',
+  'notify.caFile': 'string',
+  'notify.certFile': 'string',
+  'notify.keyFile': 'string',
+};
+
+/** The command-line flag for each setting a flag can set, for error messages. */
+export const FLAG_NAMES: Record<string, string> = {
+  'keys.provider': '--provider',
+  'keys.name': '--key-name',
+  'keys.dir': '--keys-dir',
+  'keys.vaultUrl': '--vault-url',
+  'store.kind': '--store',
+  'store.dir': '--store-dir',
+  'store.container': '--container',
+  'store.sse': '--sse',
+  'store.kmsKeyId': '--kms-key-id',
+  'store.endpoint': '--endpoint',
+  'device.id': '--device',
+  'seal.segmentSize': '--segment-size',
+  'seal.jobs': '--jobs',
+  'seal.engine': '--engine',
+  'notify.kind': '--notify',
+  'notify.url': '--mqtt-url',
+  'receiver.outputDir': '--output-dir',
+  'receiver.concurrency': '--concurrency',
 };
 
 export const CONFIG_FILE = 'sealcam.config.json';
@@ -90,6 +169,16 @@ export const ENV_VARS: Record<string, string> = {
   SEALCAM_SEGMENT_SIZE: 'seal.segmentSize',
   SEALCAM_JOBS: 'seal.jobs',
   SEALCAM_ENGINE: 'seal.engine',
+  SEALCAM_NOTIFY: 'notify.kind',
+  SEALCAM_MQTT_URL: 'notify.url',
+  SEALCAM_MQTT_TOPIC: 'notify.topic',
+  SEALCAM_IOTHUB_CONNECTION_STRING_ENV: 'notify.iothubConnectionStringEnv',
+  SEALCAM_MQTT_CA_FILE: 'notify.caFile',
+  SEALCAM_MQTT_CERT_FILE: 'notify.certFile',
+  SEALCAM_MQTT_KEY_FILE: 'notify.keyFile',
+  SEALCAM_QUEUE_DIR: 'notify.queueDir',
+  SEALCAM_RECEIVER_OUTPUT_DIR: 'receiver.outputDir',
+  SEALCAM_RECEIVER_CONCURRENCY: 'receiver.concurrency',
 };
 
 type Patch = Record<string, unknown>;
@@ -103,11 +192,16 @@ function setPath(target: SealcamConfig, path: string, raw: unknown, source: stri
   const [section, field] = path.split('.') as [keyof SealcamConfig, string];
   const defaults = DEFAULTS[section] as Record<string, unknown>;
   const slot = target[section] as Record<string, unknown>;
-  const expected = typeof defaults[field];
+  const expected = OPTIONAL[path] ?? typeof defaults[field];
   let value = raw;
-  if (expected === 'number' && typeof raw === 'string') value = Number(raw);
-  if (expected === 'boolean' && typeof raw === 'string') value = raw === 'true' || raw === '1';
-  if (expected !== 'undefined' && typeof value !== expected) {
+  if (expected === 'number' && typeof raw === 'string') value = raw.trim() === '' ? NaN : Number(raw);
+  if (expected === 'boolean' && typeof raw === 'string') {
+    const word = raw.trim().toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(word)) value = true;
+    else if (['false', '0', 'no', 'off'].includes(word)) value = false;
+    else throw configError(`${source}: ${path} must be true or false, got ${JSON.stringify(raw)}`);
+  }
+  if (typeof value !== expected) {
     throw configError(`${source}: ${path} must be a ${expected}, got ${JSON.stringify(raw)}`);
   }
   if (expected === 'number' && !Number.isFinite(value as number)) throw configError(`${source}: ${path} must be a number, got ${String(raw)}`);
@@ -120,8 +214,8 @@ function applyFile(config: SealcamConfig, file: Patch, source: string): void {
     if (!(section in DEFAULTS)) throw configError(`${source}: unknown section '${section}' (known: ${Object.keys(DEFAULTS).join(', ')})`);
     if (typeof fields !== 'object' || fields === null) throw configError(`${source}: '${section}' must be an object`);
     for (const [field, value] of Object.entries(fields as Patch)) {
-      const known = Object.keys(DEFAULTS[section as keyof SealcamConfig]).concat(['vaultUrl', 'accountUrl', 'region', 'endpoint', 'kmsKeyId']);
-      if (!known.includes(field)) throw configError(`${source}: unknown setting '${section}.${field}'`);
+      const path = `${section}.${field}`;
+      if (!(field in DEFAULTS[section as keyof SealcamConfig]) && !(path in OPTIONAL)) throw configError(`${source}: unknown setting '${section}.${field}'`);
       setPath(config, `${section}.${field}`, value, source);
     }
   }
@@ -155,7 +249,7 @@ export function loadConfig(options: LoadOptions = {}): SealcamConfig {
     if (value !== undefined && value !== '') setPath(config, path, value, name);
   }
   for (const [path, value] of Object.entries(options.flags ?? {})) {
-    if (value !== undefined) setPath(config, path, value, `--${path.split('.')[1]}`);
+    if (value !== undefined) setPath(config, path, value, FLAG_NAMES[path] ?? path);
   }
   return config;
 }
@@ -186,6 +280,14 @@ export function checkConfig(config: SealcamConfig, env: NodeJS.ProcessEnv = proc
   const size = config.seal.segmentSize;
   if (!Number.isInteger(Math.log2(size)) || size < 4096 || size > 1 << 24) problems.push(`seal.segmentSize ${size} must be a power of two from 4096 to 16777216`);
   if (!Number.isInteger(config.seal.jobs) || config.seal.jobs < 0) problems.push('seal.jobs must be 0 (one per core) or a positive integer');
+  oneOf('notify.kind', config.notify.kind, ['local', 'mqtt', 'iothub', 'outbox']);
+  if (config.notify.kind === 'mqtt' && !config.notify.url) problems.push('notify.url is missing: set the broker, e.g. mqtts://broker.example:8883 (or SEALCAM_MQTT_URL)');
+  if (config.notify.kind === 'iothub' && !env[config.notify.iothubConnectionStringEnv]) {
+    problems.push(`IoT Hub needs the device connection string in $${config.notify.iothubConnectionStringEnv}`);
+  }
+  if (!config.notify.topic.includes('{device}')) problems.push(`notify.topic '${config.notify.topic}' must contain {device}`);
+  if (!Number.isInteger(config.receiver.concurrency) || config.receiver.concurrency < 1) problems.push('receiver.concurrency must be a positive integer');
+  if (!(config.receiver.pollSeconds > 0)) problems.push('receiver.pollSeconds must be a positive number of seconds');
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(config.device.id)) problems.push(`device.id '${config.device.id}' must be 1-64 letters, digits, '.', '_' or '-'`);
   return problems;
 }

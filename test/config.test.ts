@@ -85,8 +85,12 @@ describe('loadConfig', () => {
     expect(config.store.forcePathStyle).toBe(true);
     expect(loadConfig({ file: file({}), env: { SEALCAM_S3_PATH_STYLE: '1' } }).store.forcePathStyle).toBe(true);
     expect(loadConfig({ file: file({}), env: { SEALCAM_S3_PATH_STYLE: 'no' } }).store.forcePathStyle).toBe(false);
+    expect(configError(() => loadConfig({ file: file({}), env: { SEALCAM_S3_PATH_STYLE: 'maybe' } }))).toBe(
+      'SEALCAM_S3_PATH_STYLE: store.forcePathStyle must be true or false, got "maybe"',
+    );
+    expect(configError(() => loadConfig({ file: file({}), env: { SEALCAM_JOBS: ' ' } }))).toBe('SEALCAM_JOBS: seal.jobs must be a number, got  ');
     expect(configError(() => loadConfig({ file: file({}), env: { SEALCAM_JOBS: 'many' } }))).toBe('SEALCAM_JOBS: seal.jobs must be a number, got many');
-    expect(configError(() => loadConfig({ file: file({}), env: {}, flags: { 'seal.segmentSize': 'x' } }))).toBe('--segmentSize: seal.segmentSize must be a number, got x');
+    expect(configError(() => loadConfig({ file: file({}), env: {}, flags: { 'seal.segmentSize': 'x' } }))).toBe('--segment-size: seal.segmentSize must be a number, got x');
   });
 
   it('refuses a value of the wrong JSON type in a file', () => {
@@ -98,7 +102,7 @@ describe('loadConfig', () => {
 
   it('refuses unknown sections and settings, naming them', () => {
     const section = file({ kyes: { name: 'x' } });
-    expect(configError(() => loadConfig({ file: section, env: {} }))).toBe(`${section}: unknown section 'kyes' (known: keys, store, device, seal)`);
+    expect(configError(() => loadConfig({ file: section, env: {} }))).toBe(`${section}: unknown section 'kyes' (known: keys, store, device, seal, notify, receiver)`);
     const setting = file({ keys: { nmae: 'x' } });
     expect(configError(() => loadConfig({ file: setting, env: {} }))).toBe(`${setting}: unknown setting 'keys.nmae'`);
     const notObject = file({ keys: 'local' });

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { checkConfig, loadConfig, type SealcamConfig } from '../config.js';
+import { checkConfig, loadConfig } from '../config.js';
 import { SealcamError } from '../errors.js';
 import { createKeyProvider, type KeyBits } from '../keys/index.js';
 import type { KeyMaterial, KeyProvider, KeyVersion } from '../keys/provider.js';
+import { configFromOptions } from './options.js';
 
 /**
  * `sealcam keys create|rotate|list|show-version` and `sealcam config check` (here because it
@@ -11,22 +12,13 @@ import type { KeyMaterial, KeyProvider, KeyVersion } from '../keys/provider.js';
  */
 
 export interface KeyCommandOptions {
-  provider?: string;
-  keysDir?: string;
-  vaultUrl?: string;
   bits?: string;
   config?: string;
-}
-
-function load(opts: KeyCommandOptions): SealcamConfig {
-  return loadConfig({
-    file: opts.config,
-    flags: { 'keys.provider': opts.provider, 'keys.dir': opts.keysDir, 'keys.vaultUrl': opts.vaultUrl },
-  });
+  [flag: string]: unknown;
 }
 
 async function open(name: string | undefined, opts: KeyCommandOptions): Promise<{ provider: KeyProvider; name: string }> {
-  const config = load(opts);
+  const config = configFromOptions(opts);
   return { provider: await createKeyProvider(config), name: name ?? config.keys.name };
 }
 
@@ -100,8 +92,8 @@ export async function configCheck(opts: { config?: string }): Promise<void> {
   const config = loadConfig({ file: opts.config });
   for (const [section, fields] of Object.entries(config)) {
     for (const [field, value] of Object.entries(fields as Record<string, unknown>)) {
-      // The config holds no secrets; for the connection string we only say whether its variable is set.
-      const note = field === 'connectionStringEnv' ? (process.env[String(value)] ? ' (set)' : ' (not set)') : '';
+      // The config holds no secrets; for connection strings we only say whether their variable is set.
+      const note = field.endsWith('Env') ? (process.env[String(value)] ? ' (set)' : ' (not set)') : '';
       console.log(`${section}.${field} = ${String(value)}${note}`);
     }
   }

@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { SealcamError } from '../errors.js';
+import { registerBenchCommands } from './commands/bench.js';
+import { registerFleetCommands } from './commands/fleet.js';
+import { registerStorageCommands } from './commands/storage.js';
+import { addConfigOptions } from './options.js';
 
 /**
  * The sealcam command line. Each command lives in its own module, loaded only when that command
@@ -54,13 +58,7 @@ export function buildProgram(): Command {
 
   const keys = program.command('keys').description('manage key-encryption keys (prints versions and fingerprints, never key bytes)');
   const keyCommand = (name: string, description: string) =>
-    keys
-      .command(name)
-      .description(description)
-      .option('--provider <provider>', 'local or azure-keyvault (default: keys.provider)')
-      .option('--keys-dir <dir>', 'keyring directory for local (default: keys.dir)')
-      .option('--vault-url <url>', 'https://<vault>.vault.azure.net for azure-keyvault (default: keys.vaultUrl)')
-      .option('--config <file>', 'config file (default: sealcam.config.json if present)');
+    addConfigOptions(keys.command(name).description(description), ['keys.provider', 'keys.dir', 'keys.vaultUrl']);
   keyCommand('create', 'create the key if it has no version yet; print its newest version')
     .argument('[name]', 'key name (default: keys.name)')
     .option('--bits <n>', 'size of a new key: 128, 192 or 256', '128')
@@ -85,6 +83,9 @@ export function buildProgram(): Command {
     .option('--config <file>', 'config file (default: sealcam.config.json if present)')
     .action(async (opts) => (await import('./keys.js')).configCheck(opts));
 
+  registerStorageCommands(program);
+  registerFleetCommands(program);
+  registerBenchCommands(program);
   return program;
 }
 

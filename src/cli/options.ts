@@ -1,0 +1,51 @@
+import type { Command } from 'commander';
+import { FLAG_NAMES, loadConfig, type SealcamConfig } from '../config.js';
+
+/**
+ * The configuration flags every command shares. A flag is named once, in config.ts FLAG_NAMES, so
+ * `--store` means the same setting on `upload`, `device` and `receive`, and an error about a flag
+ * names the flag the user typed.
+ */
+
+const DESCRIPTIONS: Record<string, string> = {
+  'keys.provider': 'local or azure-keyvault (default: keys.provider)',
+  'keys.name': 'key-encryption key name (default: keys.name)',
+  'keys.dir': 'keyring directory for local keys (default: keys.dir)',
+  'keys.vaultUrl': 'https://<vault>.vault.azure.net for azure-keyvault',
+  'store.kind': 'local, azure or s3 (default: store.kind)',
+  'store.dir': 'root directory of the local store (default: store.dir)',
+  'store.container': 'Azure container or S3 bucket (default: store.container)',
+  'store.sse': 'S3 server-side encryption: none, s3, kms or c',
+  'store.kmsKeyId': 'SSE-KMS key id or ARN',
+  'store.endpoint': 'S3 endpoint URL, for S3-compatible stores',
+  'device.id': 'device id (default: device.id)',
+  'seal.segmentSize': 'sealed segment size in bytes, a power of two from 4096 to 16777216',
+  'seal.jobs': 'worker threads; 0 = one per core (default: seal.jobs)',
+  'seal.engine': 'wasm or native (default: seal.engine)',
+  'notify.kind': 'local, mqtt, iothub or outbox (default: notify.kind)',
+  'notify.url': 'MQTT broker URL, mqtt:// or mqtts://',
+  'receiver.outputDir': 'where opened images are written (default: receiver.outputDir)',
+  'receiver.concurrency': 'images opened at once (default: receiver.concurrency)',
+};
+
+function optionKey(flag: string): string {
+  return flag.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** Adds `--config` and the flags for `paths` (config paths such as 'store.kind'). */
+export function addConfigOptions(command: Command, paths: readonly string[]): Command {
+  command.option('--config <file>', 'config file (default: sealcam.config.json if present)');
+  for (const path of paths) {
+    const flag = FLAG_NAMES[path];
+    if (flag === undefined) throw new Error(`no flag for ${path}`);
+    command.option(`${flag} <value>`, DESCRIPTIONS[path] ?? path);
+  }
+  return command;
+}
+
+/** The configuration for a command: file < SEALCAM_* < the flags given. */
+export function configFromOptions(opts: Record<string, unknown>): SealcamConfig {
+  const flags: Record<string, unknown> = {};
+  for (const [path, flag] of Object.entries(FLAG_NAMES)) flags[path] = opts[optionKey(flag)];
+  return loadConfig({ file: opts.config as string | undefined, flags });
+}
