@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, link, open, rename, unlink } from 'node:fs/promises';
+import { lstat, link, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { basename, dirname, join } from 'node:path';
 import { SealcamError } from '../errors.js';
 
@@ -98,8 +100,25 @@ async function publish(temp: string, path: string, force: boolean): Promise<void
 
 /** Writes `data` to `path` atomically; see the module comment. */
 export async function writeFileAtomic(path: string, data: Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
-  if (typeof path !== 'string' || path.length === 0) throw new SealcamError('EINPUT', 'output path must be a non-empty string');
   if (!(data instanceof Uint8Array)) throw new SealcamError('EINPUT', 'data must be a Uint8Array');
+  await writeAtomic(path, options, (fd) => fd.writeFile(data));
+}
+
+/**
+ * Streams `source` to `path` atomically: the target appears only if the source ended without an
+ * error (an open stream that fails verification leaves nothing behind). The source's own error is
+ * rethrown as it is, so the caller's message (which segment failed) reaches the user.
+ */
+export async function writeStreamAtomic(
+  path: string,
+  source: Readable | AsyncIterable<Uint8Array>,
+  options: AtomicWriteOptions = {},
+): Promise<void> {
+  await writeAtomic(path, options, (fd) => pipeline(source, fd.createWriteStream({ autoClose: false })));
+}
+
+async function writeAtomic(path: string, options: AtomicWriteOptions, fill: (fd: FileHandle) => Promise<void>): Promise<void> {
+  if (typeof path !== 'string' || path.length === 0) throw new SealcamError('EINPUT', 'output path must be a non-empty string');
   const force = options.force === true;
   const mode = options.mode ?? 0o666;
   await assertWritable(path, force);
@@ -110,7 +129,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array, options: A
     const fd = await open(temp, 'wx', mode);
     created = true;
     try {
-      await fd.writeFile(data);
+      await fill(fd);
       await fd.sync();
     } finally {
       await fd.close();
