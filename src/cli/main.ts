@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { SealcamError } from '../errors.js';
 import { registerBenchCommands } from './commands/bench.js';
 import { registerFleetCommands } from './commands/fleet.js';
+import { registerReceiveCommands } from './commands/receive.js';
 import { registerStorageCommands } from './commands/storage.js';
 import { addConfigOptions } from './options.js';
 
@@ -85,6 +86,7 @@ export function buildProgram(): Command {
 
   registerStorageCommands(program);
   registerFleetCommands(program);
+  registerReceiveCommands(program);
   registerBenchCommands(program);
   return program;
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 
-/** Declares `device, simulate, receive, demo`; each action imports its implementation only when it runs. */
+/** Declares `device`, `simulate` and `demo`; each action imports its implementation only when it runs. */
 export function registerFleetCommands(program: Command): void {
   void program;
 }
