@@ -1,10 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ENGINES } from '../src/engine/types.js';
+import { openRaw, sealRaw } from '../src/formats/raw.js';
+import { openSealed, parseHeader, sealBuffer } from '../src/formats/sealed.js';
+import { openSidecar, parseSidecarMetadata, sealSidecar, serializeSidecarMetadata } from '../src/formats/sidecar.js';
 import { packageRoot } from '../src/paths.js';
 
 /** The built command line (node dist/src/cli/main.js), run as a user would run it. */
@@ -19,8 +22,10 @@ interface Run {
 
 function sealcam(...args: string[]): Run {
   const env = { ...process.env };
-  delete env.SEALCAM_DEBUG; // the stack-free output is what we test
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env });
+  // The stack-free output is what we test, and no SEALCAM_* setting of the caller's may leak in.
+  for (const name of Object.keys(env)) if (name.startsWith('SEALCAM_')) delete env[name];
+  // In the test's own directory, so a default keyring or config file lands (or is looked for) there.
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env, cwd: dir });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -109,7 +114,7 @@ describe('sealcam encrypt / decrypt', () => {
         const { path, data } = input(100_000 + Number(bits), `in${bits}`);
         const sealed = join(dir, `in${bits}.sc`);
         const back = join(dir, `in${bits}.out`);
-        const enc = sealcam('encrypt', path, '-o', sealed, '-k', key, '--engine', engine);
+        const enc = sealcam('encrypt', path, '-o', sealed, '-k', key, '--format', 'raw', '--engine', engine);
         expectOk(enc);
         expect(enc.stdout).toBe('');
         expect(statSync(sealed).size).toBe(32 + data.length);
@@ -124,7 +129,7 @@ describe('sealcam encrypt / decrypt', () => {
     const key = keygen();
     for (const size of [0, 1, 16, 17]) {
       const { path, data } = input(size, `in${size}`);
-      expectOk(sealcam('encrypt', path, '-o', `${path}.sc`, '-k', key, '--engine', 'wasm'));
+      expectOk(sealcam('encrypt', path, '-o', `${path}.sc`, '-k', key, '--format', 'raw', '--engine', 'wasm'));
       expectOk(sealcam('decrypt', `${path}.sc`, '-o', `${path}.out`, '-k', key, '--engine', 'native'));
       expect(same(readFileSync(`${path}.out`), data)).toBe(true);
     }
@@ -135,7 +140,7 @@ describe('sealcam encrypt / decrypt', () => {
     const key = join(dir, 'key.hex');
     writeFileSync(key, `${keyBytes.toString('hex')}\n`, { mode: 0o600 });
     const { path, data } = input(1000);
-    expectOk(sealcam('encrypt', path, '-o', `${path}.sc`, '-k', key));
+    expectOk(sealcam('encrypt', path, '-o', `${path}.sc`, '-k', key, '--format', 'raw'));
     expectOk(sealcam('decrypt', `${path}.sc`, '-o', `${path}.out`, '-k', key));
     expect(same(readFileSync(`${path}.out`), data)).toBe(true);
   });
@@ -145,7 +150,7 @@ describe('sealcam encrypt / decrypt', () => {
       const key = keygen('key');
       const other = keygen('other');
       const { path } = input(50_000);
-      expectOk(sealcam('encrypt', path, '-o', `${path}.sc`, '-k', key));
+      expectOk(sealcam('encrypt', path, '-o', `${path}.sc`, '-k', key, '--format', 'raw'));
       const before = readdirSync(dir).sort();
       const out = join(dir, 'out.jpg');
       expectOneLineError(sealcam('decrypt', `${path}.sc`, '-o', out, '-k', other, '--engine', engine), /^sealcam: authentication failed: /);
@@ -157,7 +162,7 @@ describe('sealcam encrypt / decrypt', () => {
       const key = keygen();
       const { path } = input(50_000);
       const sealedPath = `${path}.sc`;
-      expectOk(sealcam('encrypt', path, '-o', sealedPath, '-k', key));
+      expectOk(sealcam('encrypt', path, '-o', sealedPath, '-k', key, '--format', 'raw'));
       const sealed = readFileSync(sealedPath);
       for (const offset of [0, 20, 32, sealed.length - 1]) {
         const bad = Uint8Array.from(sealed);
@@ -189,15 +194,16 @@ describe('sealcam encrypt / decrypt', () => {
     expect(readdirSync(dir).sort()).toEqual(['existing', 'key', 'photo.jpg', 'photo.jpg.sc']);
   });
 
-  it('a failed write removes its temp file (output is a directory, --force)', () => {
+  it('a failed write removes its temp file (the output name is taken by a directory, --force)', () => {
     const key = keygen();
     const { path } = input(1000);
     const target = mkdtempSync(join(dir, 'out-'));
+    mkdirSync(join(target, 'photo.jpg.sealed'));
     const before = readdirSync(dir).sort();
     const r = sealcam('encrypt', path, '-o', target, '-k', key, '--force');
-    expectOneLineError(r, /cannot write .*out-/);
+    expectOneLineError(r, /cannot write .*out-.*photo\.jpg\.sealed/);
     expect(readdirSync(dir).sort()).toEqual(before);
-    expect(readdirSync(target)).toEqual([]);
+    expect(readdirSync(target)).toEqual(['photo.jpg.sealed']);
   });
 
   it.each([0o644, 0o640, 0o620, 0o604])('refuses a key file with mode %o (group/other access)', (bits) => {
@@ -233,11 +239,11 @@ describe('sealcam encrypt / decrypt', () => {
     expectOneLineError(sealcam('encrypt', path, '-o', `${path}.sc`, '-k', join(dir, 'nokey')), /key file .*nokey not found/);
   });
 
-  it('an unknown --format is refused in one line that lists raw', () => {
+  it('an unknown --format is refused in one line that lists the layouts', () => {
     const key = keygen();
     const { path } = input(10);
-    expectOneLineError(sealcam('encrypt', path, '-o', `${path}.sc`, '-k', key, '--format', 'pem'), /unknown format 'pem'; supported formats: raw/);
-    expectOneLineError(sealcam('decrypt', path, '-o', `${path}.out`, '-k', key, '--format', 'zip'), /unknown format 'zip'; supported formats: raw/);
+    expectOneLineError(sealcam('encrypt', path, '-o', `${path}.sc`, '-k', key, '--format', 'pem'), /unknown format 'pem'; use sealed, raw or sidecar/);
+    expectOneLineError(sealcam('decrypt', path, '-o', `${path}.out`, '-k', key, '--format', 'zip'), /unknown format 'zip'; use sealed, raw or sidecar/);
   });
 
   it('an unknown --engine is refused in one line', () => {
@@ -251,5 +257,341 @@ describe('sealcam encrypt / decrypt', () => {
     const { path } = input(31, 'short.sc');
     expectOneLineError(sealcam('decrypt', path, '-o', join(dir, 'out'), '-k', key), /short\.sc: input is 31 bytes, too short to be a raw sealed file/);
     expect(existsSync(join(dir, 'out'))).toBe(false);
+  });
+});
+
+// --- The three layouts, batches, keys from the keyring, and failures (issue 3) ---------------------
+
+const SEGMENT = 4096;
+/** Sizes around the segment size (--segment-size 4096): empty, one byte, segment-1, segment, segment+1, many segments. */
+const SIZES = [0, 1, SEGMENT - 1, SEGMENT, SEGMENT + 1, 37 * SEGMENT + 5];
+const LAYOUT_EXT = { sealed: '.sealed', raw: '.eax', sidecar: '.eax' } as const;
+const MAGIC = Buffer.from('sealcam\0', 'latin1');
+
+/** Files of the SIZES in `sub`, named by size. */
+function sizedInputs(sub = 'in'): { paths: string[]; data: Map<string, Buffer> } {
+  mkdirSync(join(dir, sub));
+  const data = new Map<string, Buffer>();
+  for (const size of SIZES) data.set(`f${size}.bin`, input(size, join(sub, `f${size}.bin`)).data);
+  return { paths: [...data.keys()].map((name) => join(dir, sub, name)), data };
+}
+
+/** Flip one bit of `path` at `offset` (negative: from the end). */
+function flip(path: string, offset: number): void {
+  const bytes = readFileSync(path);
+  bytes[offset < 0 ? bytes.length + offset : offset]! ^= 0x01;
+  writeFileSync(path, bytes);
+}
+
+/** A one-line failure that left `outDir` empty. */
+function failsCleanly(r: Run, message: RegExp, outDir: string): void {
+  expectOneLineError(r, message);
+  expect(readdirSync(outDir)).toEqual([]); // no output, no temp file
+}
+
+describe('sealcam encrypt / decrypt: layouts, engines and workers', () => {
+  const combos: [keyof typeof LAYOUT_EXT, (typeof ENGINES)[number], string][] = [];
+  for (const engine of ENGINES) {
+    combos.push(['sealed', engine, '1'], ['sealed', engine, '2'], ['raw', engine, '2'], ['sidecar', engine, '1']);
+  }
+
+  it.each(combos)('%s on %s with --jobs %s: sizes 0, 1, S-1, S, S+1 and 37 S round-trip in one batch, layout detected', (layout, engine, jobs) => {
+    const key = keygen('camera.key');
+    const { paths, data } = sizedInputs();
+    const common = ['-k', key, '--engine', engine, '--jobs', jobs];
+    expectOk(sealcam('encrypt', ...paths, '-o', join(dir, 'sealed'), '--format', layout, '--segment-size', String(SEGMENT), ...common));
+
+    const names = [...data.keys()].map((n) => n + LAYOUT_EXT[layout]);
+    const expected = layout === 'sidecar' ? names.flatMap((n) => [n, `${n}.json`]) : names;
+    expect(readdirSync(join(dir, 'sealed')).sort()).toEqual(expected.sort());
+    const keyBytes = readFileSync(key);
+    for (const [name, plain] of data) {
+      const out = readFileSync(join(dir, 'sealed', name + LAYOUT_EXT[layout]));
+      // What the CLI streamed is what the format modules read.
+      if (layout === 'sealed') {
+        const { plaintext, header } = openSealed(out, keyBytes);
+        expect(same(plaintext, plain), name).toBe(true);
+        expect(header.segmentSize).toBe(SEGMENT);
+        expect(header.metadata).toMatchObject({ originalName: name, originalSize: plain.length });
+        expect(out.length).toBe(header.headerLength + plain.length + 16 * Math.max(1, Math.ceil(plain.length / SEGMENT)));
+      } else if (layout === 'raw') {
+        expect(same(openRaw(keyBytes, out), plain), name).toBe(true);
+      } else {
+        const json = readFileSync(join(dir, 'sealed', `${name}.eax.json`), 'utf8');
+        expect(same(openSidecar(keyBytes, out, json), plain), name).toBe(true);
+        expect(JSON.parse(json)).toMatchObject({ keyName: 'camera', keyVersion: '1', originalName: name, originalSize: plain.length });
+      }
+    }
+
+    const sealedPaths = names.map((n) => join(dir, 'sealed', n));
+    expectOk(sealcam('decrypt', ...sealedPaths, '-o', join(dir, 'opened'), ...common));
+    for (const [name, plain] of data) {
+      expect(same(readFileSync(join(dir, 'opened', name)), plain), name).toBe(true);
+      expect(mode(join(dir, 'opened', name))).toBe(0o600);
+    }
+  });
+
+  it('files sealed by the library open with the CLI, whatever their layout (detected)', () => {
+    const key = keygen();
+    const keyBytes = readFileSync(key);
+    const plain = randomBytes(70_000);
+    writeFileSync(join(dir, 'lib.sealed'), sealBuffer(plain, { kek: keyBytes, keyId: 'k', keyVersion: '9' }));
+    writeFileSync(join(dir, 'lib-raw.eax'), sealRaw(keyBytes, plain));
+    const side = sealSidecar(keyBytes, plain, { keyName: 'k', keyVersion: '9', originalName: 'lib.jpg' });
+    writeFileSync(join(dir, 'lib-side.eax'), side.ciphertext);
+    writeFileSync(join(dir, 'lib-side.eax.json'), serializeSidecarMetadata(side.metadata));
+    const inputs = ['lib.sealed', 'lib-raw.eax', 'lib-side.eax'].map((n) => join(dir, n));
+    expectOk(sealcam('decrypt', ...inputs, '-o', join(dir, 'out'), '-k', key));
+    for (const name of ['lib', 'lib-raw', 'lib-side']) expect(same(readFileSync(join(dir, 'out', name)), plain), name).toBe(true);
+  });
+
+  it('sealed is the default; with -k it records --key-name or the key file name, version 1', () => {
+    const key = keygen('front-door.key');
+    const { path, data } = input(100_000);
+    expectOk(sealcam('encrypt', path, '-o', join(dir, 'a'), '-k', key));
+    const a = readFileSync(join(dir, 'a'));
+    expect(a.subarray(0, 8)).toEqual(MAGIC);
+    expect(parseHeader(a)).toMatchObject({ keyId: 'front-door', keyVersion: '1', segmentSize: 65536 });
+    expect(parseHeader(a).metadata).toEqual({ originalName: 'photo.jpg', originalSize: data.length });
+
+    expectOk(sealcam('encrypt', path, '-o', join(dir, 'b'), '-k', key, '--key-name', 'gate-kek'));
+    expect(parseHeader(readFileSync(join(dir, 'b')))).toMatchObject({ keyId: 'gate-kek', keyVersion: '1' });
+  });
+
+  it('--format overrides detection: a sealed file read as raw fails to authenticate', () => {
+    const key = keygen();
+    const { path } = input(5000);
+    expectOk(sealcam('encrypt', path, '-o', join(dir, 'x.sealed'), '-k', key));
+    mkdirSync(join(dir, 'out'));
+    failsCleanly(sealcam('decrypt', join(dir, 'x.sealed'), '-o', join(dir, 'out', 'x'), '-k', key, '--format', 'raw'), /authentication failed: .*x\.sealed/, join(dir, 'out'));
+    failsCleanly(sealcam('decrypt', path, '-o', join(dir, 'out', 'x'), '-k', key, '--format', 'sealed'), /photo\.jpg: not a sealed file \(bad magic\)/, join(dir, 'out'));
+  });
+});
+
+describe('sealcam encrypt / decrypt: batches and outputs', () => {
+  it('several inputs go into a new directory; a single input into an existing one', () => {
+    const key = keygen();
+    const a = input(10, 'a.jpg');
+    const b = input(20, 'b.jpg');
+    expectOk(sealcam('encrypt', a.path, b.path, '-o', join(dir, 'batch'), '-k', key));
+    expect(readdirSync(join(dir, 'batch')).sort()).toEqual(['a.jpg.sealed', 'b.jpg.sealed']);
+
+    mkdirSync(join(dir, 'one'));
+    expectOk(sealcam('encrypt', a.path, '-o', join(dir, 'one'), '-k', key, '--format', 'sidecar'));
+    expect(readdirSync(join(dir, 'one')).sort()).toEqual(['a.jpg.eax', 'a.jpg.eax.json']);
+
+    mkdirSync(join(dir, 'opened'));
+    expectOk(sealcam('decrypt', join(dir, 'batch', 'b.jpg.sealed'), '-o', join(dir, 'opened'), '-k', key));
+    expect(same(readFileSync(join(dir, 'opened', 'b.jpg')), b.data)).toBe(true);
+  });
+
+  it('refuses impossible batches before writing anything', () => {
+    const key = keygen();
+    const a = input(10, 'a.jpg');
+    mkdirSync(join(dir, 'x'));
+    const twin = input(10, join('x', 'a.jpg'));
+    const before = readdirSync(dir).sort();
+    expectOneLineError(sealcam('encrypt', a.path, twin.path, '-o', join(dir, 'out'), '-k', key), /a\.jpg and .*x\/a\.jpg would both be written to .*out\/a\.jpg\.sealed/);
+    expectOneLineError(sealcam('encrypt', a.path, twin.path, '-o', key, '-k', key), /-o .*key is a file; with several inputs -o must be a directory/);
+    expectOneLineError(sealcam('decrypt', a.path, twin.path, '-o', join(dir, 'out'), '-k', key), /cannot name the output for .*a\.jpg .*does not end in \.sealed or \.eax/);
+    expect(readdirSync(dir).sort()).toEqual(before);
+  });
+
+  it('--force rules: an existing output (or sidecar .json) stops the whole batch untouched; --force replaces', () => {
+    const key = keygen();
+    const a = input(10, 'a.jpg');
+    const b = input(20, 'b.jpg');
+    mkdirSync(join(dir, 'out'));
+    writeFileSync(join(dir, 'out', 'b.jpg.eax.json'), 'keep me');
+    const r = sealcam('encrypt', a.path, b.path, '-o', join(dir, 'out'), '-k', key, '--format', 'sidecar');
+    expectOneLineError(r, /output file .*b\.jpg\.eax\.json exists; use --force to overwrite/);
+    expect(readdirSync(join(dir, 'out'))).toEqual(['b.jpg.eax.json']); // not even a.jpg's pair was written
+
+    expectOk(sealcam('encrypt', a.path, b.path, '-o', join(dir, 'out'), '-k', key, '--format', 'sidecar', '--force'));
+    expect(readdirSync(join(dir, 'out')).sort()).toEqual(['a.jpg.eax', 'a.jpg.eax.json', 'b.jpg.eax', 'b.jpg.eax.json']);
+    expect(parseSidecarMetadata(readFileSync(join(dir, 'out', 'b.jpg.eax.json'), 'utf8')).originalSize).toBe(20);
+
+    writeFileSync(join(dir, 'b.jpg'), 'older');
+    expectOneLineError(sealcam('decrypt', join(dir, 'out', 'b.jpg.eax'), '-o', dir, '-k', key), /output file .*b\.jpg exists; use --force/);
+    expect(readFileSync(join(dir, 'b.jpg'), 'utf8')).toBe('older');
+    expectOk(sealcam('decrypt', join(dir, 'out', 'b.jpg.eax'), '-o', dir, '-k', key, '--force'));
+    expect(same(readFileSync(join(dir, 'b.jpg')), b.data)).toBe(true);
+  });
+
+  it('--verbose prints one summary line; without it a successful batch prints nothing', () => {
+    const key = keygen();
+    const a = input(1000, 'a.jpg');
+    const b = input(1000, 'b.jpg');
+    const r = sealcam('encrypt', a.path, b.path, '-o', join(dir, 'out'), '-k', key, '--verbose');
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/^sealing 2 files: [\d.]+ MB[^\n]*\n$/);
+    expect(r.stdout).toBe('');
+  });
+
+  it('an input that is a directory is refused in one line', () => {
+    const key = keygen();
+    mkdirSync(join(dir, 'photos'));
+    expectOneLineError(sealcam('encrypt', join(dir, 'photos'), '-o', join(dir, 'x'), '-k', key), /input .*photos is not a regular file/);
+  });
+});
+
+describe('sealcam encrypt / decrypt: keys from the key provider', () => {
+  it('--keys-dir: seals under the newest version, and after keys rotate the old files still open (sealed, sidecar)', () => {
+    const keys = join(dir, 'keyring');
+    const { path, data } = input(50_000);
+    // A run refused for an existing output does not create the key either.
+    writeFileSync(join(dir, 'v1.sealed'), 'keep me');
+    expectOneLineError(sealcam('encrypt', path, '-o', join(dir, 'v1.sealed'), '--keys-dir', keys), /v1\.sealed exists; use --force/);
+    expect(existsSync(keys)).toBe(false);
+    expectOk(sealcam('encrypt', path, '-o', join(dir, 'v1.sealed'), '--keys-dir', keys, '--force'));
+    expectOk(sealcam('encrypt', path, '-o', join(dir, 'v1.eax'), '--keys-dir', keys, '--format', 'sidecar'));
+    expect(parseHeader(readFileSync(join(dir, 'v1.sealed')))).toMatchObject({ keyId: 'sealcam-kek', keyVersion: '1' });
+    expect(mode(join(keys, 'sealcam-kek', '1.key'))).toBe(0o600);
+
+    expect(sealcam('keys', 'rotate', '--keys-dir', keys).status).toBe(0);
+    expectOk(sealcam('encrypt', path, '-o', join(dir, 'v2.sealed'), '--keys-dir', keys));
+    expectOk(sealcam('encrypt', path, '-o', join(dir, 'v2.eax'), '--keys-dir', keys, '--format', 'sidecar'));
+    expect(parseHeader(readFileSync(join(dir, 'v2.sealed')))).toMatchObject({ keyId: 'sealcam-kek', keyVersion: '2' });
+    expect(JSON.parse(readFileSync(join(dir, 'v2.eax.json'), 'utf8'))).toMatchObject({ keyName: 'sealcam-kek', keyVersion: '2' });
+
+    // Each file opens under the version it names (two inputs must not share an output name).
+    for (const layout of ['sealed', 'eax']) {
+      const all = ['v1', 'v2'].map((n) => join(dir, `${n}.${layout}`));
+      expectOk(sealcam('decrypt', ...all, '-o', join(dir, layout), '--keys-dir', keys));
+      for (const v of ['v1', 'v2']) expect(same(readFileSync(join(dir, layout, v)), data), `${v}.${layout}`).toBe(true);
+    }
+
+    // A version the keyring does not have is named, and nothing is written.
+    rmSync(join(keys, 'sealcam-kek', '1.key'));
+    mkdirSync(join(dir, 'empty'));
+    failsCleanly(sealcam('decrypt', join(dir, 'v1.sealed'), '-o', join(dir, 'empty', 'x'), '--keys-dir', keys), /key sealcam-kek has no version 1 /, join(dir, 'empty'));
+  });
+
+  it('the config file names the keyring and the key (sealcam.config.json, or --config)', () => {
+    writeFileSync(join(dir, 'sealcam.config.json'), JSON.stringify({ keys: { dir: 'ring', name: 'porch' }, seal: { segmentSize: 8192 } }));
+    const { path, data } = input(30_000);
+    expectOk(sealcam('encrypt', path, '-o', join(dir, 'p.sealed')));
+    expect(parseHeader(readFileSync(join(dir, 'p.sealed')))).toMatchObject({ keyId: 'porch', keyVersion: '1', segmentSize: 8192 });
+    expect(existsSync(join(dir, 'ring', 'porch', '1.key'))).toBe(true);
+    expectOk(sealcam('decrypt', join(dir, 'p.sealed'), '-o', join(dir, 'p.out')));
+    expect(same(readFileSync(join(dir, 'p.out')), data)).toBe(true);
+
+    const other = join(dir, 'other.json');
+    writeFileSync(other, JSON.stringify({ keys: { dir: join(dir, 'ring2') } }));
+    expectOk(sealcam('encrypt', path, '-o', join(dir, 'q.sealed'), '--config', other));
+    expect(existsSync(join(dir, 'ring2', 'sealcam-kek', '1.key'))).toBe(true);
+  });
+
+  it('raw needs -k: it records no key name to look up', () => {
+    const { path } = input(100);
+    expectOneLineError(sealcam('encrypt', path, '-o', join(dir, 'x.eax'), '--format', 'raw', '--keys-dir', join(dir, 'ring')), /--format raw needs -k\/--key-file/);
+    writeFileSync(join(dir, 'x.eax'), randomBytes(100));
+    expectOneLineError(sealcam('decrypt', join(dir, 'x.eax'), '-o', join(dir, 'x')), /x\.eax has no sealed header and no \.json sidecar .*raw needs -k\/--key-file/);
+    expect(existsSync(join(dir, 'x'))).toBe(false);
+    expect(existsSync(join(dir, 'ring'))).toBe(false);
+  });
+
+  it('bad --jobs and --segment-size values are refused in one line naming the flag', () => {
+    const key = keygen();
+    const { path } = input(100);
+    expectOneLineError(sealcam('encrypt', path, '-o', join(dir, 'x'), '-k', key, '--segment-size', '1000'), /seal\.segmentSize 1000 must be a power of two .*\(--segment-size\)/);
+    expectOneLineError(sealcam('encrypt', path, '-o', join(dir, 'x'), '-k', key, '--jobs', '-1'), /seal\.jobs must be 0 .*\(--jobs\)/);
+  });
+});
+
+describe('sealcam decrypt: damaged, truncated and wrong-key inputs fail in one line and leave nothing', () => {
+  /** A sealed file of 5 segments of 4 KiB, a key, another key, and an empty output directory. */
+  function sealedFixture(layout: 'sealed' | 'raw' | 'sidecar') {
+    const key = keygen('key');
+    const other = keygen('other');
+    const { path } = input(4 * SEGMENT + 100);
+    const sealedPath = join(dir, `photo${LAYOUT_EXT[layout]}`);
+    expectOk(sealcam('encrypt', path, '-o', sealedPath, '-k', key, '--format', layout, '--segment-size', String(SEGMENT)));
+    mkdirSync(join(dir, 'out'));
+    const out = join(dir, 'out');
+    const open = (...args: string[]) => sealcam('decrypt', sealedPath, '-o', join(out, 'photo.jpg'), ...args);
+    return { key, other, sealedPath, out, open };
+  }
+
+  it('sealed: names the segment that failed, a wrong key, a cut, a bad version and an absurd header', () => {
+    const { key, other, sealedPath, out, open } = sealedFixture('sealed');
+    const pristine = readFileSync(sealedPath);
+    const headerLength = parseHeader(pristine).headerLength;
+    const segmentStart = (i: number) => headerLength + i * (SEGMENT + 16);
+
+    flip(sealedPath, segmentStart(2) + 100);
+    failsCleanly(open('-k', key), /photo\.sealed: segment 2 failed verification/, out);
+    writeFileSync(sealedPath, pristine);
+    flip(sealedPath, -1); // the last tag
+    failsCleanly(open('-k', key), /segment 4 \(the last\) failed verification/, out);
+
+    writeFileSync(sealedPath, pristine);
+    failsCleanly(open('-k', other), /photo\.sealed: wrong key: the file's key could not be unwrapped with key key version 1/, out);
+
+    writeFileSync(sealedPath, pristine.subarray(0, segmentStart(3))); // cut at a segment boundary
+    failsCleanly(open('-k', key), /segment 2 \(the last\) failed verification: altered, or the file was truncated/, out);
+    writeFileSync(sealedPath, pristine.subarray(0, segmentStart(3) + 8)); // cut inside a tag-sized tail
+    failsCleanly(open('-k', key), /truncated: the last segment is 8 bytes/, out);
+    writeFileSync(sealedPath, pristine.subarray(0, headerLength - 5));
+    failsCleanly(open('-k', key), /truncated header/, out);
+
+    const version2 = Buffer.from(pristine);
+    version2[8] = 2;
+    writeFileSync(sealedPath, version2);
+    failsCleanly(open('-k', key), /unsupported sealed version 2/, out);
+    const absurd = Buffer.from(pristine);
+    absurd.writeUInt32BE(0xffffffff, 12);
+    writeFileSync(sealedPath, absurd);
+    failsCleanly(open('-k', key), /invalid header length 4294967295/, out);
+    flip(sealedPath, 0); // no magic: read as raw, and refused as such
+    failsCleanly(open('-k', key), /authentication failed: .*photo\.sealed does not verify under this key as a raw file/, out);
+  });
+
+  it('raw: altered, wrong key and truncated', () => {
+    const { key, other, sealedPath, out, open } = sealedFixture('raw');
+    const pristine = readFileSync(sealedPath);
+    flip(sealedPath, 5000);
+    failsCleanly(open('-k', key), /authentication failed: .*photo\.eax does not verify/, out);
+    writeFileSync(sealedPath, pristine);
+    failsCleanly(open('-k', other), /authentication failed: .*wrong key, or the file was altered/, out);
+    writeFileSync(sealedPath, pristine.subarray(0, pristine.length - 1));
+    failsCleanly(open('-k', key), /authentication failed/, out);
+    writeFileSync(sealedPath, pristine.subarray(0, 20));
+    failsCleanly(open('-k', key), /photo\.eax: input is 20 bytes, too short to be a raw sealed file/, out);
+  });
+
+  it('sidecar: a mismatched pair, an altered tag, a wrong key and broken metadata', () => {
+    const { key, other, sealedPath, out, open } = sealedFixture('sidecar');
+    const pristine = readFileSync(sealedPath);
+    const jsonPath = `${sealedPath}.json`;
+    const json = readFileSync(jsonPath, 'utf8');
+    flip(sealedPath, 5000);
+    failsCleanly(open('-k', key), /sidecar mismatch: the ciphertext does not match the ciphertextSha256 in .*photo\.eax\.json/, out);
+    writeFileSync(sealedPath, pristine.subarray(0, 1000));
+    failsCleanly(open('-k', key), /sidecar mismatch: the ciphertext is 1000 bytes but .*photo\.eax\.json says 16484/, out);
+
+    writeFileSync(sealedPath, pristine);
+    failsCleanly(open('-k', other), /photo\.eax: sidecar tag does not verify: wrong key/, out);
+    const metadata = JSON.parse(json) as { tag: string };
+    const tag = Buffer.from(metadata.tag, 'base64');
+    tag[0]! ^= 1;
+    writeFileSync(jsonPath, JSON.stringify({ ...metadata, tag: tag.toString('base64') }));
+    failsCleanly(open('-k', key), /sidecar tag does not verify/, out);
+    writeFileSync(jsonPath, json.slice(0, 50));
+    failsCleanly(open('-k', key), /photo\.eax\.json: sidecar metadata is not valid JSON/, out);
+    writeFileSync(jsonPath, JSON.stringify({ ...metadata, version: 7 }));
+    failsCleanly(open('-k', key), /unsupported sidecar version 7/, out);
+  });
+
+  it('in a batch the first failure stops the run; the files finished before it are complete', () => {
+    const key = keygen();
+    const good = input(2000, 'good.jpg');
+    const bad = input(2000, 'bad.jpg');
+    expectOk(sealcam('encrypt', good.path, bad.path, '-o', join(dir, 'sealed'), '-k', key));
+    flip(join(dir, 'sealed', 'bad.jpg.sealed'), -3);
+    const r = sealcam('decrypt', join(dir, 'sealed', 'good.jpg.sealed'), join(dir, 'sealed', 'bad.jpg.sealed'), '-o', join(dir, 'opened'), '-k', key);
+    expectOneLineError(r, /bad\.jpg\.sealed: segment 0 \(the last\) failed verification/);
+    expect(readdirSync(join(dir, 'opened'))).toEqual(['good.jpg']);
+    expect(same(readFileSync(join(dir, 'opened', 'good.jpg')), good.data)).toBe(true);
   });
 });

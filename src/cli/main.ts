@@ -35,27 +35,32 @@ export function buildProgram(): Command {
     .option('--force', 'overwrite an existing file')
     .action(async (opts) => (await import('./keygen.js')).run(opts));
 
-  program
-    .command('encrypt')
-    .description('seal a file')
-    .argument('<input>', 'file to encrypt')
-    .requiredOption('-o, --output <file>', 'where to write the sealed file')
-    .requiredOption('-k, --key-file <file>', 'key file (raw 16/24/32 bytes, or hex)')
-    .option('--format <format>', 'raw: nonce(16) || tag(16) || ciphertext, as pycryptodome writes', 'raw')
-    .option('--engine <engine>', 'wasm or native', 'wasm')
-    .option('--force', 'overwrite an existing output file')
-    .action(async (input, opts) => (await import('./crypt.js')).encrypt(input, opts));
+  // Shared flags come from addConfigOptions, so --jobs or --keys-dir mean here what they mean elsewhere.
+  addConfigOptions(
+    program
+      .command('encrypt')
+      .description('seal files: sealed (default), raw or sidecar; several inputs go into the -o directory')
+      .argument('<input...>', 'files to encrypt')
+      .requiredOption('-o, --output <path>', 'output file; a directory for several inputs (<name>.sealed or <name>.eax)')
+      .option('-k, --key-file <file>', 'key file (raw 16/24/32 bytes, or hex); default: the newest version of keys.name')
+      .option('--format <format>', 'sealed, raw (nonce || tag || ciphertext) or sidecar (ciphertext + .json)', 'sealed')
+      .option('--force', 'overwrite existing outputs')
+      .option('--verbose', 'print a summary line on success'),
+    ['keys.provider', 'keys.name', 'keys.dir', 'keys.vaultUrl', 'seal.jobs', 'seal.engine', 'seal.segmentSize'],
+  ).action(async (inputs, opts) => (await import('./crypt.js')).encrypt(inputs, opts));
 
-  program
-    .command('decrypt')
-    .description('verify and open a sealed file; nothing is written unless the tag verifies')
-    .argument('<input>', 'sealed file')
-    .requiredOption('-o, --output <file>', 'where to write the plaintext')
-    .requiredOption('-k, --key-file <file>', 'key file (raw 16/24/32 bytes, or hex)')
-    .option('--format <format>', 'raw', 'raw')
-    .option('--engine <engine>', 'wasm or native', 'wasm')
-    .option('--force', 'overwrite an existing output file')
-    .action(async (input, opts) => (await import('./crypt.js')).decrypt(input, opts));
+  addConfigOptions(
+    program
+      .command('decrypt')
+      .description('verify and open sealed files; an output appears only once every tag verified')
+      .argument('<input...>', 'files to open (layout detected: sealed magic, else <input>.json sidecar, else raw)')
+      .requiredOption('-o, --output <path>', 'output file; a directory for several inputs (name without .sealed or .eax)')
+      .option('-k, --key-file <file>', 'key file (raw 16/24/32 bytes, or hex); default: the key version each file names')
+      .option('--format <format>', 'sealed, raw or sidecar (default: detected)')
+      .option('--force', 'overwrite existing outputs')
+      .option('--verbose', 'print a summary line on success'),
+    ['keys.provider', 'keys.dir', 'keys.vaultUrl', 'seal.jobs', 'seal.engine'],
+  ).action(async (inputs, opts) => (await import('./crypt.js')).decrypt(inputs, opts));
 
   const keys = program.command('keys').description('manage key-encryption keys (prints versions and fingerprints, never key bytes)');
   const keyCommand = (name: string, description: string) =>

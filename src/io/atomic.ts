@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, link, open, rename, unlink, type FileHandle } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { basename, dirname, join } from 'node:path';
 import { SealcamError } from '../errors.js';
@@ -114,10 +114,35 @@ export async function writeStreamAtomic(
   source: Readable | AsyncIterable<Uint8Array>,
   options: AtomicWriteOptions = {},
 ): Promise<void> {
-  await writeAtomic(path, options, (fd) => pipeline(source, fd.createWriteStream({ autoClose: false })));
+  await writeAtomic(path, options, (fd) => pipeline(source, fileSink(fd)));
 }
 
-async function writeAtomic(path: string, options: AtomicWriteOptions, fill: (fd: FileHandle) => Promise<void>): Promise<void> {
+/**
+ * A Writable onto an open file, from `position` on (default: the file's current position). Not
+ * fs streams: on a FileHandle with autoClose off they keep a reference that makes the handle's
+ * close() wait forever (Node 20), and on a numeric fd they close it when destroyed by an error.
+ */
+export function fileSink(fd: FileHandle, position?: number): Writable {
+  let at = position;
+  return new Writable({
+    write(chunk: Uint8Array, _encoding, callback) {
+      writeAll(fd, chunk, at).then(() => {
+        if (at !== undefined) at += chunk.length;
+        callback();
+      }, callback);
+    },
+  });
+}
+
+async function writeAll(fd: FileHandle, data: Uint8Array, position: number | undefined): Promise<void> {
+  for (let done = 0; done < data.length; ) {
+    const { bytesWritten } = await fd.write(data, done, data.length - done, position === undefined ? null : position + done);
+    done += bytesWritten;
+  }
+}
+
+/** Runs `fill` on a fresh temp file beside `path` (sequential writes, or writes at offsets), then publishes it as above. */
+export async function writeAtomic(path: string, options: AtomicWriteOptions, fill: (fd: FileHandle) => Promise<void>): Promise<void> {
   if (typeof path !== 'string' || path.length === 0) throw new SealcamError('EINPUT', 'output path must be a non-empty string');
   const force = options.force === true;
   const mode = options.mode ?? 0o666;
