@@ -466,7 +466,7 @@ describe('sealcam keys and sealcam config check (built CLI)', () => {
     write('{ "keys": { "provider": "local", } ');
     expect(check()).toMatchObject({ status: 1, stdout: '', stderr: 'sealcam: config file broken.json is not valid JSON\n' });
     write(JSON.stringify({ kyes: {} }));
-    expect(check()).toMatchObject({ status: 1, stderr: "sealcam: broken.json: unknown section 'kyes' (known: keys, store, device, seal)\n" });
+    expect(check()).toMatchObject({ status: 1, stderr: "sealcam: broken.json: unknown section 'kyes' (known: keys, store, device, seal, notify, receiver)\n" });
     write(JSON.stringify({ seal: { segmentSize: 'big' } }));
     expect(check()).toMatchObject({ status: 1, stderr: 'sealcam: broken.json: seal.segmentSize must be a number, got big\n' });
     expect(sealcam(['config', 'check', '--config', 'missing.json'])).toMatchObject({ status: 1, stderr: 'sealcam: config file missing.json not found\n' });

@@ -362,7 +362,7 @@ describe('S3Store on Ceph RGW (SSE really enforced)', () => {
     const store = storeWith({ credentials: { accessKeyId: 'TESTKEY', secretAccessKey: 'WRONG' } });
     const refusal = {
       code: 'EACCESS',
-      message: `S3 refused access to bucket ${BUCKET} (SignatureDoesNotMatch): check AWS credentials and s3:PutObject/GetObject permissions`,
+      message: `S3 at ${(ceph as { endpoint: string }).endpoint} refused access to bucket ${BUCKET} (SignatureDoesNotMatch): check AWS credentials and s3:PutObject/GetObject permissions`,
     };
     await expect(store.put('cam-01/x', Buffer.from('x'))).rejects.toMatchObject(refusal);
     const work = tempDir('refused');

@@ -1,3 +1,4 @@
+import { extname } from 'node:path';
 import { Readable } from 'node:stream';
 import { checkConfig, type SealcamConfig } from '../config.js';
 import { InputError, SealcamError } from '../errors.js';
@@ -48,6 +49,37 @@ export async function createStore(config: SealcamConfig, options: CreateStoreOpt
 }
 
 // --- Shared by the stores -----------------------------------------------------------------------
+
+/** Content type of the blob itself: sealed bytes (the image's own type is inside the sealed header). */
+export const SEALED_CONTENT_TYPE = 'application/octet-stream';
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.png': 'image/png',
+  '.gif': 'image/gif',
+  '.webp': 'image/webp',
+  '.heic': 'image/heic',
+  '.heif': 'image/heif',
+  '.tif': 'image/tiff',
+  '.tiff': 'image/tiff',
+  '.bmp': 'image/bmp',
+  '.dng': 'image/x-adobe-dng',
+  '.mp4': 'video/mp4',
+  '.mov': 'video/quicktime',
+  '.json': 'application/json',
+  '.txt': 'text/plain',
+};
+
+export function contentTypeOf(path: string): string {
+  return CONTENT_TYPES[extname(path).toLowerCase()] ?? 'application/octet-stream';
+}
+
+/** `<device>/<yyyy>/<mm>/<dd>/`, dated in UTC: how every writer lays out a device's blobs. */
+export function datedPrefix(device: string, time: Date): string {
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${device}/${time.getUTCFullYear()}/${pad(time.getUTCMonth() + 1)}/${pad(time.getUTCDate())}/`;
+}
 
 /** One path segment; never starting with '.', so '..' cannot occur and hidden names stay the local store's own. */
 const SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;

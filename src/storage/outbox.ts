@@ -38,31 +38,49 @@ export type SendResult = { queued: false; info: BlobInfo } | { queued: true; ent
 
 /** Puts the sealed `file` as `name`; if the store is unreachable or busy, queues it in the outbox. */
 export async function sendOrQueue(store: BlobStore, outboxDir: string, name: string, file: string, options: SendOptions = {}): Promise<SendResult> {
+  const entry = await describeEntry(name, file, options);
+  let result: SendResult;
+  try {
+    const info = await store.put(name, createReadStream(file), { metadata: entry.metadata, contentType: entry.contentType, size: entry.size });
+    result = { queued: false, info };
+  } catch (err) {
+    // Refusals (credentials, bad names) would fail the same way later: those are the caller's to fix.
+    if (!isTransient(err)) throw err;
+    result = await enqueue(outboxDir, file, entry, (err as SealcamError).message);
+  }
+  if (options.move) await removeSent(file);
+  return result;
+}
+
+/**
+ * Queues the sealed `file` without trying the store: for a caller whose own put (a sealed stream,
+ * say) already failed with the transient error `reason`, so the store's retries are not paid twice.
+ */
+export async function queueSealed(outboxDir: string, name: string, file: string, reason: string, options: SendOptions = {}): Promise<SendResult> {
+  const result = await enqueue(outboxDir, file, await describeEntry(name, file, options), reason);
+  if (options.move) await removeSent(file);
+  return result;
+}
+
+type EntryFields = Pick<OutboxRecord, 'name' | 'metadata' | 'contentType' | 'size'>;
+
+async function describeEntry(name: string, file: string, options: SendOptions): Promise<EntryFields> {
   checkName(name);
   const metadata = checkMetadata(options.metadata);
   const size = (await stat(file).catch((err) => {
     throw fsError(err, 'read sealed file', file);
   })).size;
-  let result: SendResult;
-  try {
-    const info = await store.put(name, createReadStream(file), { metadata, contentType: options.contentType, size });
-    result = { queued: false, info };
-  } catch (err) {
-    // Refusals (credentials, bad names) would fail the same way later: those are the caller's to fix.
-    if (!isTransient(err)) throw err;
-    const reason = (err as SealcamError).message;
-    const entry = await enqueue(outboxDir, file, { name, metadata, contentType: options.contentType, size, queuedAt: new Date().toISOString(), reason });
-    result = { queued: true, entry, reason };
-  }
-  if (options.move) {
-    await unlink(file).catch((err) => {
-      throw fsError(err, 'remove sealed file', file);
-    });
-  }
-  return result;
+  return { name, metadata, contentType: options.contentType, size };
 }
 
-async function enqueue(outboxDir: string, file: string, record: OutboxRecord): Promise<string> {
+async function removeSent(file: string): Promise<void> {
+  await unlink(file).catch((err) => {
+    throw fsError(err, 'remove sealed file', file);
+  });
+}
+
+async function enqueue(outboxDir: string, file: string, fields: EntryFields, reason: string): Promise<SendResult> {
+  const record: OutboxRecord = { ...fields, queuedAt: new Date().toISOString(), reason };
   // Time first, so entries sort (and are retried) in the order they were queued.
   const id = `${Date.now().toString().padStart(15, '0')}-${randomBytes(4).toString('hex')}`;
   const staging = join(outboxDir, `.${id}.tmp`);
@@ -76,7 +94,7 @@ async function enqueue(outboxDir: string, file: string, record: OutboxRecord): P
     await rm(staging, { recursive: true, force: true }).catch(() => undefined);
     throw fsError(err, 'queue sealed file in outbox', outboxDir);
   }
-  return entry;
+  return { queued: true, entry, reason };
 }
 
 export interface OutboxEntry {

@@ -123,7 +123,7 @@ export class S3Store implements BlobStore {
     const status = e.$metadata?.httpStatusCode;
     const code = e.name && e.name !== 'Error' && e.name !== 'Unknown' ? e.name : undefined;
     if ((code && ACCESS_ERRORS.includes(code)) || status === 403) {
-      return new SealcamError('EACCESS', `S3 refused access to bucket ${this.bucket} (${code ?? status}): check AWS credentials and s3:PutObject/GetObject permissions`);
+      return new SealcamError('EACCESS', `S3 at ${this.where()} refused access to bucket ${this.bucket} (${code ?? status}): check AWS credentials and s3:PutObject/GetObject permissions`);
     }
     if (code === 'NoSuchBucket') return new SealcamError('ENOENT', `S3 bucket ${this.bucket} does not exist at ${this.where()}: create it, or fix store.container`);
     if (code === 'NoSuchKey' || code === 'NotFound' || status === 404) return new SealcamError('ENOENT', `${what}: not found in S3 bucket ${this.bucket}`);
