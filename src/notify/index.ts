@@ -1,5 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import type { IPublishPacket } from 'mqtt';
 import { SealcamError } from '../errors.js';
+import { fsError } from '../io/atomic.js';
 import type { IotHubNotifierOptions } from './iothub.js';
 import type { LocalNotifierOptions } from './local.js';
 import type { MqttConnection, MqttNotifierOptions } from './mqtt.js';
@@ -13,6 +15,16 @@ import { checkEvent, type Notifier, type SealedImageEvent } from './notifier.js'
 export type { Notifier, SealedImageEvent, TelemetrySample, StoreKind, SealFormat, MessageType } from './notifier.js';
 export { checkEvent, checkTelemetry, newEventId } from './notifier.js';
 export { defaultQueueDir } from './queue.js';
+
+/** A PEM file named by a notify.* setting (CA, client certificate or key), with a one-line error naming the setting. */
+export async function readPem(path: string | undefined, setting: string): Promise<string | undefined> {
+  if (path === undefined) return undefined;
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw fsError(err, `read ${setting}`, path);
+  }
+}
 
 export interface NotifierOptions {
   iothub: IotHubNotifierOptions;
