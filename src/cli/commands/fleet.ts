@@ -55,4 +55,14 @@ export function registerFleetCommands(program: Command): void {
     CAMERA_FLAGS,
   ).action(async (opts) => (await import('../device.js')).simulate(opts));
 
+  program
+    .command('demo')
+    .description('the whole flow on embedded defaults: cameras seal sample images, a local store and broker carry them, the receiver opens them; exit 1 unless every image comes back byte for byte')
+    .option('--devices <n>', 'simulated cameras', '3')
+    .option('--rounds <n>', 'times each camera sends the sample images', '2')
+    .option('--dir <dir>', 'keep keys, store, queues and received images here (default: a temporary directory, removed afterwards)')
+    .option('--jobs <n>', 'worker threads; 0 = one per core', '0')
+    .option('--engine <engine>', 'wasm or native', 'wasm')
+    .option('--json', 'print the report as JSON')
+    .action(async (opts) => (await import('../demo.js')).demo(opts));
 }

@@ -1,0 +1,46 @@
+import { formatReport, runDemo } from '../demo/demo.js';
+import { ENGINES, type EngineName } from '../engine/types.js';
+import { SealcamError } from '../errors.js';
+import { createProgress } from './progress.js';
+
+/** `sealcam demo` (what `npm start` runs): prints the report, exits 1 unless every image came back identical. */
+
+export interface DemoCommandOptions {
+  devices: string;
+  rounds: string;
+  dir?: string;
+  jobs: string;
+  engine: string;
+  json?: boolean;
+}
+
+function integer(value: string, flag: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new SealcamError('EUSAGE', `${flag} must be a whole number, got ${value}`);
+  return n;
+}
+
+export async function demo(opts: DemoCommandOptions): Promise<void> {
+  if (!(ENGINES as readonly string[]).includes(opts.engine)) throw new SealcamError('EUSAGE', `--engine must be wasm or native, got ${opts.engine}`);
+  const devices = integer(opts.devices, '--devices');
+  const rounds = integer(opts.rounds, '--rounds');
+  const jobs = integer(opts.jobs, '--jobs');
+  const log = (line: string) => (opts.json ? undefined : console.log(line));
+  log(`sealcam demo: ${devices} cameras -> local store -> local MQTT broker -> receiver (keys in a local keyring)`);
+  let progress: ReturnType<typeof createProgress> | undefined;
+  const report = await runDemo({
+    devices,
+    rounds,
+    dir: opts.dir,
+    jobs,
+    engine: opts.engine as EngineName,
+    onProgress: ({ received, total }) => {
+      progress ??= createProgress({ label: 'images received', total, unit: 'items', log: () => undefined });
+      progress.update(received);
+    },
+  });
+  progress?.finish();
+  if (opts.json) console.log(JSON.stringify(report, null, 2));
+  else for (const line of formatReport(report)) console.log(line);
+  if (report.problems.length > 0 || report.identical !== report.images) process.exitCode = 1;
+}
