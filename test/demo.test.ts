@@ -15,7 +15,7 @@ const root = mkdtempSync(join(tmpdir(), 'sealcam-demo-test-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 function demo(...args: string[]) {
-  const env = { ...process.env, SEALCAM_NO_PROGRESS: '1' };
+  const env: NodeJS.ProcessEnv = { ...process.env, SEALCAM_NO_PROGRESS: '1' };
   delete env.SEALCAM_DEBUG;
   return spawnSync(process.execPath, [CLI, 'demo', ...args], { encoding: 'utf8', env, cwd: root, timeout: 120_000 });
 }

@@ -490,7 +490,7 @@ describe('Azure Blob Storage (Azurite)', () => {
 describe('sealcam receive', () => {
   const flags = (dir: string) => ['--store', 'local', '--store-dir', join(dir, 'store'), '--keys-dir', join(root, 'keys'), '--output-dir', join(dir, 'out')];
   const env = () => {
-    const e = { ...process.env, SEALCAM_NO_PROGRESS: '1' };
+    const e: NodeJS.ProcessEnv = { ...process.env, SEALCAM_NO_PROGRESS: '1' };
     delete e.SEALCAM_DEBUG;
     return e;
   };
