@@ -13,6 +13,7 @@ import {
   type Eax,
   type EngineName,
 } from '../src/index.js';
+import { CHUNK } from '../src/engine/wasm.js';
 
 /**
  * The binding's contract, on both engines: bad input is refused with an InputError naming the
@@ -335,6 +336,115 @@ describe.each(ENGINES)('authentication (%s)', (engine) => {
   });
 });
 
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && Buffer.compare(a, b) === 0;
+
+describe.each(ENGINES)('encryptInto and decryptInto (%s)', (engine) => {
+  const other: EngineName = engine === 'wasm' ? 'native' : 'wasm';
+  // Every length up to three blocks, and lengths around the binding's 1 MiB chunk (WASM goes through linear memory in CHUNK pieces).
+  const LENGTHS = [...Array.from({ length: 50 }, (_, i) => i), 255, 256, 257, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK + 17];
+  const message = (n: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 131 + 7) & 0xff);
+  const GUARD = 0xee;
+
+  /** `bytes` at offset 16 of a buffer with 16 guard bytes either side, and a view of them. */
+  function guarded(bytes: Uint8Array): { whole: Uint8Array; view: Uint8Array } {
+    const whole = new Uint8Array(bytes.length + 32).fill(GUARD);
+    whole.set(bytes, 16);
+    return { whole, view: whole.subarray(16, 16 + bytes.length) };
+  }
+  const guardsIntact = (whole: Uint8Array): boolean =>
+    whole.subarray(0, 16).every((b) => b === GUARD) && whole.subarray(whole.length - 16).every((b) => b === GUARD);
+
+  it('give the bytes of encrypt()/decrypt() (and of the other engine), into another array or in place, at lengths 0..49, 255..257 and around the 1 MiB chunk', () => {
+    withEax(engine, (eax) => {
+      for (const n of LENGTHS) {
+        const plaintext = message(n);
+        const want = withEax(other, (o) => o.encrypt(NONCE, plaintext, { header: HEADER }));
+        const allocated = eax.encrypt(NONCE, plaintext, { header: HEADER });
+        expect(sameBytes(allocated.ciphertext, want.ciphertext) && sameBytes(allocated.tag, want.tag), `encrypt, ${n} bytes`).toBe(true);
+
+        const out = new Uint8Array(n).fill(0xaa);
+        const tag = eax.encryptInto(NONCE, plaintext, out, { header: HEADER });
+        expect(sameBytes(out, want.ciphertext) && sameBytes(tag, want.tag), `into another array, ${n} bytes`).toBe(true);
+        expect(sameBytes(plaintext, message(n)), 'the input is left alone').toBe(true);
+
+        const sealed = guarded(plaintext);
+        expect(sameBytes(eax.encryptInto(NONCE, sealed.view, sealed.view, { header: HEADER }), want.tag)).toBe(true);
+        expect(sameBytes(sealed.view, want.ciphertext) && guardsIntact(sealed.whole), `in place, ${n} bytes`).toBe(true);
+
+        const opened = new Uint8Array(n).fill(0xaa);
+        eax.decryptInto(NONCE, want.ciphertext, want.tag, opened, { header: HEADER });
+        expect(sameBytes(opened, plaintext), `decrypt into another array, ${n} bytes`).toBe(true);
+        // In place through a second view of the same bytes: the same memory is what counts.
+        const again = new Uint8Array(sealed.whole.buffer, sealed.view.byteOffset, n);
+        eax.decryptInto(NONCE, sealed.view, want.tag, again, { header: HEADER });
+        expect(sameBytes(sealed.view, plaintext) && guardsIntact(sealed.whole), `decrypt in place, ${n} bytes`).toBe(true);
+      }
+    });
+  });
+
+  it('truncate the tag as encrypt() does', () => {
+    withEax(engine, (eax) => {
+      for (const tagLength of [1, 8, 16]) {
+        const want = eax.encrypt(NONCE, PLAINTEXT, { header: HEADER, tagLength });
+        const out = new Uint8Array(PLAINTEXT.length);
+        expect(eax.encryptInto(NONCE, PLAINTEXT, out, { header: HEADER, tagLength })).toEqual(want.tag);
+        eax.decryptInto(NONCE, out, want.tag, out, { header: HEADER });
+        expect(out).toEqual(PLAINTEXT);
+      }
+    });
+  });
+
+  it('a tag or ciphertext that does not verify wipes the output (in place, the ciphertext with it) and throws', () => {
+    withEax(engine, (eax) => {
+      for (const n of [1, 33, CHUNK + 1]) {
+        const { ciphertext, tag } = eax.encrypt(NONCE, message(n), { header: HEADER });
+        for (const [ct, t] of [
+          [ciphertext, flip(tag, 15)],
+          [flip(ciphertext, n - 1), tag],
+        ] as const) {
+          const out = new Uint8Array(n).fill(0xaa);
+          expectAuthFailure(() => eax.decryptInto(NONCE, ct, t, out, { header: HEADER }));
+          expect(out.every((b) => b === 0), `another array, ${n} bytes`).toBe(true);
+          const { whole, view } = guarded(ct);
+          expectAuthFailure(() => eax.decryptInto(NONCE, view, t, view, { header: HEADER }));
+          expect(view.every((b) => b === 0) && guardsIntact(whole), `in place, ${n} bytes`).toBe(true);
+        }
+      }
+      expectAuthFailure(() => eax.decryptInto(NONCE, new Uint8Array(0), new Uint8Array(16), new Uint8Array(0)));
+    });
+  });
+
+  it('an output that partly overlaps the input or the tag, or has the wrong length, is refused before anything is written', () => {
+    withEax(engine, (eax) => {
+      const buffer = new Uint8Array(96);
+      buffer.set(PLAINTEXT.subarray(0, 32), 32);
+      const input = buffer.subarray(32, 64);
+      const before = buffer.slice();
+      for (const shift of [-31, -1, 1, 31]) {
+        const out = buffer.subarray(32 + shift, 64 + shift);
+        expectInputError(() => eax.encryptInto(NONCE, input, out), /output must be the plaintext itself \(in place\) or not overlap it/);
+        expectInputError(() => eax.decryptInto(NONCE, input, new Uint8Array(16), out), /output must be the ciphertext itself/);
+        expect(sameBytes(buffer, before), `shift ${shift}`).toBe(true);
+      }
+      expectInputError(() => eax.encryptInto(NONCE, input, new Uint8Array(31)), /output must be as long as the plaintext \(32 bytes\), got 31 bytes/);
+      expectInputError(() => eax.decryptInto(NONCE, input, new Uint8Array(16), new Uint8Array(33)), /as long as the ciphertext/);
+      expectInputError(() => eax.encryptInto(NONCE, input, bad([1, 2])), /output must be a Uint8Array.*got an array/);
+      const out = new Uint8Array(32);
+      expectInputError(() => eax.decryptInto(NONCE, input, out.subarray(16), out), /output must not overlap the tag/);
+      expect(out.every((b) => b === 0)).toBe(true);
+
+      // Right next to each other in one buffer is not an overlap.
+      const { ciphertext, tag } = eax.encrypt(NONCE, input);
+      const after = buffer.subarray(64, 96);
+      expect(eax.encryptInto(NONCE, input, after)).toEqual(tag);
+      expect(after).toEqual(ciphertext);
+      const beforeIt = buffer.subarray(0, 32);
+      eax.decryptInto(NONCE, after, tag, beforeIt);
+      expect(beforeIt).toEqual(input);
+    });
+  });
+});
+
 describe('WASM memory stays bounded', () => {
   /** Bytes WASM memory has grown by since the start of this file. */
   const grown = () => grow.mock.calls.reduce((sum, [pages]) => sum + pages * 65536, 0);
@@ -352,6 +462,10 @@ describe('WASM memory stays bounded', () => {
     const enc = eax.start(NONCE);
     enc.update(PLAINTEXT);
     enc.final();
+    const out = new Uint8Array(PLAINTEXT.length);
+    const t = eax.encryptInto(NONCE, PLAINTEXT, out, { header: HEADER });
+    eax.decryptInto(NONCE, out, t, out, { header: HEADER });
+    caught(() => eax.decryptInto(NONCE, out, flip(t, 0), out, { header: HEADER }));
     eax.dispose();
   }
 
@@ -377,8 +491,10 @@ describe('WASM memory stays bounded', () => {
   }
 
   // encrypt()/decrypt() must validate the header before start() takes a WASM message slot.
-  it('refused headers do not leak message slots', () => {
+  it('refused headers and outputs do not leak message slots', () => {
     expect(growthOver((eax) => caught(() => eax.encrypt(NONCE, PLAINTEXT, { header: bad('x') })))).toBe(0);
+    expect(growthOver((eax) => caught(() => eax.encryptInto(NONCE, PLAINTEXT, PLAINTEXT.subarray(1))))).toBe(0);
+    expect(growthOver((eax) => caught(() => eax.decryptInto(NONCE, PLAINTEXT, new Uint8Array(16), new Uint8Array(100), { header: bad('x') })))).toBe(0);
   });
 
   // verify() checks the tag's type and size before it finishes the message, so a refused tag

@@ -221,6 +221,30 @@ describe('streams', () => {
     expect(same(await through(createOpenStream({ kek, engine: 'native' }), sealed), plaintext)).toBe(true);
   });
 
+  // The streams reuse their task buffers; what they push must stay the consumer's.
+  for (const engine of ENGINES) {
+    it(`${engine}: every chunk pushed is the consumer's own, intact when held until the end`, async () => {
+      const p = pool(2, engine, 3 * S);
+      const plaintext = new Uint8Array(randomBytes(40 * S + 5));
+      const options = { ...sealOptions(engine), metadata: { originalSize: plaintext.length } };
+      const held = async (stream: Transform, input: Uint8Array): Promise<Uint8Array[]> => {
+        const chunks: Uint8Array[] = [];
+        stream.on('data', (c: Uint8Array) => chunks.push(c));
+        await pipeline(Readable.from(pieces(input, 5000)), stream);
+        return chunks;
+      };
+      const sealedChunks = await held(createSealStream({ ...options, pool: p }), plaintext);
+      const sealed = new Uint8Array(Buffer.concat(sealedChunks));
+      expect(same(sealed, sealBuffer(plaintext, options))).toBe(true);
+      const openedChunks = await held(createOpenStream({ kek, pool: p }), sealed);
+      expect(same(new Uint8Array(Buffer.concat(openedChunks)), plaintext)).toBe(true);
+      for (const chunks of [sealedChunks, openedChunks]) {
+        expect(chunks.length).toBeGreaterThan(10);
+        expect(new Set(chunks.map((c) => c.buffer)).size, 'no two chunks share memory').toBe(chunks.length);
+      }
+    });
+  }
+
   it('works with 1-byte writes in both directions', async () => {
     const p = pool(2, 'native', 2 * S);
     const plaintext = new Uint8Array(randomBytes(3 * S + 5));

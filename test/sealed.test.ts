@@ -4,19 +4,25 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createEax } from '../src/engine/eax.js';
 import { ENGINES, type EngineName } from '../src/engine/types.js';
+import { CHUNK } from '../src/engine/wasm.js';
 import { AuthenticationError, SealcamError } from '../src/errors.js';
 import {
   type Algorithm,
   type SealedMetadata,
   createHeader,
   openBuffer,
+  openSegment,
+  openSegmentInto,
   parseHeader,
   peekHeaderLength,
   sealBuffer,
   segmentLayout,
   segmentNonce,
   sealPayload,
+  sealSegment,
+  sealSegmentInto,
   TAG,
 } from '../src/formats/sealed.js';
 import { packageRoot } from '../src/paths.js';
@@ -469,5 +475,90 @@ describe('segmentLayout: body sizes that cannot be (a body of more than 2^32 seg
     expect(Buffer.from(segmentNonce(prefix, 0x01020304, true)).toString('hex')).toBe(`${base.prefix}0102030401`);
     expect(Buffer.from(segmentNonce(prefix, 2 ** 32 - 1, false)).toString('hex')).toBe(`${base.prefix}ffffffff00`);
     expect(() => segmentNonce(prefix, 2 ** 32, false)).toThrow(/too many segments/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// One segment into caller memory (what the pool's workers do, in place in their task buffers).
+
+describe.each(ENGINES)('sealSegmentInto and openSegmentInto (%s engine)', (engine) => {
+  const { keys } = createHeader({ kek: KEK, keyId: 'k', keyVersion: '1', engine });
+  const eax = createEax(keys.payloadKey, { engine });
+  afterAll(() => eax.dispose());
+  const nonce = (index: number, last: boolean) => segmentNonce(keys.header.prefix, index, last);
+  // Every length up to three blocks, around a 4 KiB segment, and across the WASM binding's 1 MiB chunk.
+  const LENGTHS = [...Array.from({ length: 49 }, (_, i) => i), 4095, 4096, 4097, CHUNK - 1, CHUNK + 17];
+  const message = (n: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 29 + n) & 0xff);
+
+  /** The segment as docs/FORMAT.md defines it: EAX under the segment nonce with the header MAC as associated data. */
+  function reference(index: number, last: boolean, plaintext: Uint8Array): Uint8Array {
+    const { ciphertext, tag } = eax.encrypt(nonce(index, last), plaintext, { header: keys.header.mac });
+    return concat(ciphertext, tag);
+  }
+
+  it('seal and open give the bytes of the allocating functions and of the definition, into another array or in place', () => {
+    for (const [k, n] of LENGTHS.entries()) {
+      const index = 1000 + k;
+      const last = k % 2 === 1;
+      const plaintext = message(n);
+      const want = reference(index, last, plaintext);
+      expect(same(sealSegment(eax, keys, index, last, plaintext), want), `sealSegment, ${n} bytes`).toBe(true);
+
+      const out = new Uint8Array(n + TAG).fill(0xaa);
+      sealSegmentInto(eax, keys, index, last, plaintext, out);
+      expect(same(out, want), `sealSegmentInto another array, ${n} bytes`).toBe(true);
+      expect(same(plaintext, message(n)), 'the plaintext is left alone').toBe(true);
+
+      const inPlace = new Uint8Array(n + TAG);
+      inPlace.set(plaintext);
+      sealSegmentInto(eax, keys, index, last, inPlace.subarray(0, n), inPlace);
+      expect(same(inPlace, want), `sealSegmentInto in place, ${n} bytes`).toBe(true);
+
+      expect(same(openSegment(eax, keys, index, last, want), plaintext), `openSegment, ${n} bytes`).toBe(true);
+      const opened = new Uint8Array(n).fill(0xaa);
+      openSegmentInto(eax, keys, index, last, want, opened);
+      expect(same(opened, plaintext), `openSegmentInto another array, ${n} bytes`).toBe(true);
+      openSegmentInto(eax, keys, index, last, inPlace, inPlace.subarray(0, n));
+      expect(same(inPlace.subarray(0, n), plaintext), `openSegmentInto in place, ${n} bytes`).toBe(true);
+      expect(same(inPlace.subarray(n), want.subarray(n)), 'the tag is left where it was').toBe(true);
+    }
+  });
+
+  it('a segment that does not verify is named, and what was written for it is wiped', () => {
+    for (const n of [0, 1, 4096, CHUNK + 17]) {
+      const good = reference(7, false, message(n));
+      const cases: [string, Uint8Array, number, boolean, RegExp][] = [
+        ['a flipped tag bit', flip(good, n + 3), 7, false, /^segment 7 failed verification/],
+        ['the wrong index', good, 8, false, /^segment 8 failed verification/],
+        ['marked last', good, 7, true, /^segment 7 \(the last\) failed verification/],
+      ];
+      if (n > 0) cases.push(['a flipped ciphertext bit', flip(good, n - 1, 6), 7, false, /^segment 7 failed verification/]);
+      for (const [what, stored, index, last, message] of cases) {
+        const out = new Uint8Array(n).fill(0xaa);
+        expect(() => openSegmentInto(eax, keys, index, last, stored, out), what).toThrow(message);
+        expect(() => openSegmentInto(eax, keys, index, last, stored, out)).toThrow(AuthenticationError);
+        expect(out.every((b) => b === 0), `${what}, ${n} bytes: another array wiped`).toBe(true);
+        const copy = stored.slice();
+        expect(() => openSegmentInto(eax, keys, index, last, copy, copy.subarray(0, n)), what).toThrow(message);
+        expect(copy.subarray(0, n).every((b) => b === 0), `${what}, ${n} bytes: in place wiped`).toBe(true);
+      }
+    }
+  });
+
+  it('refuses outputs of the wrong size or overlapping the plaintext other than in place, and stored segments shorter than a tag', () => {
+    const plaintext = message(100);
+    expect(() => sealSegmentInto(eax, keys, 0, true, plaintext, new Uint8Array(100 + TAG - 1))).toThrow(/a segment of 100 bytes seals into 116 bytes, not 115/);
+    expect(() => sealSegmentInto(eax, keys, 0, true, plaintext, new Uint8Array(100 + TAG + 1))).toThrow(/seals into 116 bytes, not 117/);
+    const shifted = new Uint8Array(101 + TAG);
+    shifted.set(plaintext);
+    const before = shifted.slice();
+    expect(() => sealSegmentInto(eax, keys, 0, true, shifted.subarray(0, 100), shifted.subarray(1))).toThrow(/in place\) or not overlap it/);
+    expect(same(shifted, before), 'nothing written').toBe(true);
+    const stored = reference(0, true, plaintext);
+    expect(() => openSegmentInto(eax, keys, 0, true, stored, new Uint8Array(99))).toThrow(/output must be as long as the ciphertext/);
+    expect(() => openSegmentInto(eax, keys, 0, true, stored, stored.subarray(1, 101))).toThrow(/not overlap it/);
+    const short = () => openSegmentInto(eax, keys, 3, true, stored.subarray(0, TAG - 1), new Uint8Array(0));
+    expect(short).toThrow(/truncated: segment 3 is shorter than its tag/);
+    expect(short).toThrow(SealcamError);
   });
 });

@@ -52,6 +52,17 @@ export interface Eax {
   readonly keyLength: 16 | 24 | 32;
   encrypt(nonce: Uint8Array, plaintext: Uint8Array, options?: EncryptOptions): Sealed;
   decrypt(nonce: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, options?: DecryptOptions): Uint8Array;
+  /**
+   * encrypt() without allocating the ciphertext: it is written to `out` (plaintext.length bytes),
+   * which is `plaintext` itself (in place) or does not overlap it. Returns the tag.
+   */
+  encryptInto(nonce: Uint8Array, plaintext: Uint8Array, out: Uint8Array, options?: EncryptOptions): Uint8Array;
+  /**
+   * decrypt() without allocating the plaintext: it is written to `out` (ciphertext.length bytes),
+   * which is `ciphertext` itself (in place) or does not overlap it, and must not overlap the tag.
+   * If the tag does not verify, `out` is wiped (in place, the ciphertext is lost) and AuthenticationError thrown.
+   */
+  decryptInto(nonce: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out: Uint8Array, options?: DecryptOptions): void;
   start(nonce: Uint8Array, options?: { tagLength?: number }): EaxEncryptor;
   startDecrypt(nonce: Uint8Array): EaxDecryptor;
   /** Wipes the key schedule; the object refuses further use. */
@@ -68,6 +79,19 @@ export function createBackend(key: Uint8Array, engine: EngineName = 'wasm'): Cip
 /** Constant-time comparison of a received tag with the first tag.length bytes of the computed one. */
 export function tagsEqual(computed: Uint8Array, received: Uint8Array): boolean {
   return timingSafeEqual(computed.subarray(0, received.length), received);
+}
+
+function overlaps(a: Uint8Array, b: Uint8Array): boolean {
+  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.length && b.byteOffset < a.byteOffset + a.length;
+}
+
+/** An output for `input`: as long as it, and either the same bytes (in place) or apart from them. */
+function output(out: unknown, input: Uint8Array, what: string): Uint8Array {
+  const o = check.bytes(out, 'output');
+  if (o.length !== input.length) throw new InputError(`output must be as long as the ${what} (${input.length} bytes), got ${o.length} bytes`);
+  const inPlace = o.buffer === input.buffer && o.byteOffset === input.byteOffset;
+  if (!inPlace && overlaps(o, input)) throw new InputError(`output must be the ${what} itself (in place) or not overlap it`);
+  return o;
 }
 
 function concat(parts: Uint8Array[], total: number): Uint8Array {
@@ -168,23 +192,52 @@ class EaxCipher implements Eax {
   }
 
   encrypt(nonce: Uint8Array, plaintext: Uint8Array, options: EncryptOptions = {}): Sealed {
-    const tagLength = check.tagLength(options.tagLength);
-    check.bytes(plaintext, 'plaintext');
-    if (options.header !== undefined) check.bytes(options.header, 'header');
-    const enc = this.start(nonce, { tagLength });
-    if (options.header !== undefined) enc.updateHeader(options.header);
-    const ciphertext = enc.update(plaintext);
-    return { ciphertext, tag: enc.final() };
+    // A non-array plaintext gets an empty output here and is refused, by name, in encryptInto.
+    const ciphertext = new Uint8Array(plaintext instanceof Uint8Array ? plaintext.length : 0);
+    return { ciphertext, tag: this.encryptInto(nonce, plaintext, ciphertext, options) };
   }
 
   decrypt(nonce: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, options: DecryptOptions = {}): Uint8Array {
+    const plaintext = new Uint8Array(ciphertext instanceof Uint8Array ? ciphertext.length : 0);
+    this.decryptInto(nonce, ciphertext, tag, plaintext, options);
+    return plaintext;
+  }
+
+  encryptInto(nonce: Uint8Array, plaintext: Uint8Array, out: Uint8Array, options: EncryptOptions = {}): Uint8Array {
+    const tagLength = check.tagLength(options.tagLength);
+    check.bytes(plaintext, 'plaintext');
+    output(out, plaintext, 'plaintext');
+    if (options.header !== undefined) check.bytes(options.header, 'header');
+    const state = this.live().eax(check.nonce(nonce, false));
+    try {
+      if (options.header !== undefined) state.header(options.header);
+      state.encryptInto(plaintext, out);
+      return state.tag().slice(0, tagLength);
+    } finally {
+      state.dispose();
+    }
+  }
+
+  decryptInto(nonce: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out: Uint8Array, options: DecryptOptions = {}): void {
     check.bytes(ciphertext, 'ciphertext');
     check.tag(tag);
+    output(out, ciphertext, 'ciphertext');
+    // The tag is compared after `out` is written.
+    if (overlaps(out, tag)) throw new InputError('output must not overlap the tag');
     if (options.header !== undefined) check.bytes(options.header, 'header');
-    const dec = this.startDecrypt(nonce);
-    if (options.header !== undefined) dec.updateHeader(options.header);
-    dec.update(ciphertext);
-    return dec.verify(tag);
+    const state = this.live().eax(check.nonce(nonce, false));
+    let ok = false;
+    try {
+      if (options.header !== undefined) state.header(options.header);
+      state.decryptInto(ciphertext, out);
+      const full = state.tag();
+      ok = tagsEqual(full, tag);
+      full.fill(0);
+    } finally {
+      state.dispose();
+      if (!ok) out.fill(0);
+    }
+    if (!ok) throw new AuthenticationError();
   }
 
   start(nonce: Uint8Array, options: { tagLength?: number } = {}): EaxEncryptor {

@@ -1,6 +1,6 @@
 import { createCipheriv, type Cipher } from 'node:crypto';
 import { SealcamError } from '../errors.js';
-import type { CipherBackend, EaxState } from './types.js';
+import { EaxMessage, type CipherBackend, type EaxState } from './types.js';
 
 /**
  * The node:crypto twin: CTR from aes-*-ctr (OpenSSL increments the whole 16-byte block, as EAX
@@ -42,12 +42,11 @@ class NativeOmac {
     let offset = 0;
     while (offset < data.length) {
       if (this.pendingLength === 16) {
-        // More data follows, so the pending block is not the last one: chain it through CBC.
+        // More data follows, so the pending block is not the last one: chain it through CBC,
+        // with every whole block but the last of the data straight after it (no copy).
         const run = data.length - offset > 16 ? (data.length - offset - 1) & ~15 : 0;
-        const input = new Uint8Array(16 + run);
-        input.set(this.pending);
-        input.set(data.subarray(offset, offset + run), 16);
-        this.cbc.update(input).fill(0);
+        this.cbc.update(this.pending).fill(0);
+        if (run > 0) this.cbc.update(data.subarray(offset, offset + run)).fill(0);
         offset += run;
         this.pendingLength = 0;
       }
@@ -77,7 +76,7 @@ class NativeOmac {
   }
 }
 
-class NativeEax implements EaxState {
+class NativeEax extends EaxMessage {
   private readonly backend: NativeBackend;
   private readonly n: Uint8Array;
   private readonly h: NativeOmac;
@@ -85,6 +84,7 @@ class NativeEax implements EaxState {
   private readonly ctr: Cipher;
 
   constructor(backend: NativeBackend, nonce: Uint8Array) {
+    super();
     this.backend = backend;
     const omacN = new NativeOmac(backend, 0);
     omacN.update(nonce);
@@ -99,17 +99,19 @@ class NativeEax implements EaxState {
     this.h.update(data);
   }
 
-  encrypt(data: Uint8Array): Uint8Array {
+  // node:crypto returns a new Buffer per update(): copy it into `out` and let it go.
+  encryptInto(data: Uint8Array, out: Uint8Array): void {
     this.backend.live();
-    const out = new Uint8Array(this.ctr.update(data));
+    out.set(this.ctr.update(data));
     this.c.update(out);
-    return out;
   }
 
-  decrypt(data: Uint8Array): Uint8Array {
+  decryptInto(data: Uint8Array, out: Uint8Array): void {
     this.backend.live();
     this.c.update(data);
-    return new Uint8Array(this.ctr.update(data));
+    const plain = this.ctr.update(data);
+    out.set(plain);
+    plain.fill(0);
   }
 
   tag(): Uint8Array {

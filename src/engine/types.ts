@@ -13,10 +13,38 @@ export interface EaxState {
   encrypt(data: Uint8Array): Uint8Array;
   /** Absorb the ciphertext and CTR-decrypt it; the caller must not release the result unverified. */
   decrypt(data: Uint8Array): Uint8Array;
+  /**
+   * encrypt() into `out` (data.length bytes), allocating nothing per call. `out` is `data` itself
+   * (in place) or does not overlap it; the binding checks that.
+   */
+  encryptInto(data: Uint8Array, out: Uint8Array): void;
+  /** decrypt() into `out`, on the same terms as encryptInto(). */
+  decryptInto(data: Uint8Array, out: Uint8Array): void;
   /** The full 16-byte tag N ^ H ^ C. Ends the message. */
   tag(): Uint8Array;
   /** Wipe the message state. Safe to call more than once. */
   dispose(): void;
+}
+
+/** What both backends' messages share: encrypt() and decrypt() are their Into forms on a new array. */
+export abstract class EaxMessage implements EaxState {
+  abstract header(data: Uint8Array): void;
+  abstract encryptInto(data: Uint8Array, out: Uint8Array): void;
+  abstract decryptInto(data: Uint8Array, out: Uint8Array): void;
+  abstract tag(): Uint8Array;
+  abstract dispose(): void;
+
+  encrypt(data: Uint8Array): Uint8Array {
+    const out = new Uint8Array(data.length);
+    this.encryptInto(data, out);
+    return out;
+  }
+
+  decrypt(data: Uint8Array): Uint8Array {
+    const out = new Uint8Array(data.length);
+    this.decryptInto(data, out);
+    return out;
+  }
 }
 
 /** AES under one key, with the modes EAX is built from exposed for vectors and benchmarks. */

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { SealcamError } from '../errors.js';
 import { wasmPath } from '../paths.js';
-import type { CipherBackend, EaxState } from './types.js';
+import { EaxMessage, type CipherBackend, type EaxState } from './types.js';
 
 /**
  * The binding to the AssemblyScript engine (assembly/). One instance per thread; all buffers
@@ -145,17 +145,19 @@ class Runtime {
     this.freeSlots.push(slot);
   }
 
-  /** Run `fn` over `data` in CHUNK pieces through the IO region; returns the processed bytes. */
-  stream(data: Uint8Array, fn: (io: number, length: number) => void, produce: boolean): Uint8Array {
-    const out = produce ? new Uint8Array(data.length) : EMPTY;
+  /**
+   * Run `fn` over `data` in CHUNK pieces through the IO region; the processed bytes go to `out`
+   * (data.length bytes) when given. Each piece is read before its output is written, so `out` may
+   * be `data` itself.
+   */
+  stream(data: Uint8Array, fn: (io: number, length: number) => void, out?: Uint8Array): void {
     for (let offset = 0; offset < data.length; offset += CHUNK) {
       const piece = data.subarray(offset, offset + CHUNK);
       this.u8.set(piece, this.io);
       fn(this.io, piece.length);
-      if (produce) out.set(this.u8.subarray(this.io, this.io + piece.length), offset);
+      out?.set(this.u8.subarray(this.io, this.io + piece.length), offset);
     }
     this.u8.fill(0, this.io, this.io + Math.min(data.length, CHUNK));
-    return out;
   }
 
   /** Copy 16 bytes out of scratch and wipe them. */
@@ -165,8 +167,6 @@ class Runtime {
     return block;
   }
 }
-
-const EMPTY = new Uint8Array(0);
 
 function align(n: number, to: number): number {
   return Math.ceil(n / to) * to;
@@ -184,38 +184,39 @@ function rt(): Runtime {
 // Slots of keys and messages that were garbage-collected without dispose(): wipe and reuse them.
 const orphans = new FinalizationRegistry<number>((slot) => runtime?.free(slot));
 
-class WasmEax implements EaxState {
+class WasmEax extends EaxMessage {
   private m: number;
 
   constructor(
     private readonly backend: WasmBackend,
     nonce: Uint8Array,
   ) {
+    super();
     const r = rt();
     const k = backend.slot();
     this.m = r.alloc();
     orphans.register(this, this.m, this);
     r.x.eaxInit(k, this.m);
-    r.stream(nonce, (io, n) => r.x.eaxNonce(k, this.m, io, n), false);
+    r.stream(nonce, (io, n) => r.x.eaxNonce(k, this.m, io, n));
     r.x.eaxStart(k, this.m);
   }
 
   header(data: Uint8Array): void {
     const r = rt();
     const k = this.backend.slot();
-    r.stream(data, (io, n) => r.x.eaxHeader(k, this.m, io, n), false);
+    r.stream(data, (io, n) => r.x.eaxHeader(k, this.m, io, n));
   }
 
-  encrypt(data: Uint8Array): Uint8Array {
+  encryptInto(data: Uint8Array, out: Uint8Array): void {
     const r = rt();
     const k = this.backend.slot();
-    return r.stream(data, (io, n) => r.x.eaxEncrypt(k, this.m, io, io, n), true);
+    r.stream(data, (io, n) => r.x.eaxEncrypt(k, this.m, io, io, n), out);
   }
 
-  decrypt(data: Uint8Array): Uint8Array {
+  decryptInto(data: Uint8Array, out: Uint8Array): void {
     const r = rt();
     const k = this.backend.slot();
-    return r.stream(data, (io, n) => r.x.eaxDecrypt(k, this.m, io, io, n), true);
+    r.stream(data, (io, n) => r.x.eaxDecrypt(k, this.m, io, io, n), out);
   }
 
   tag(): Uint8Array {
@@ -256,14 +257,17 @@ export class WasmBackend implements CipherBackend {
   encryptBlocks(blocks: Uint8Array): Uint8Array {
     const r = rt();
     const k = this.slot();
-    return r.stream(blocks, (io, n) => r.x.encryptBlocks(k, io, io, n >>> 4), true);
+    const out = new Uint8Array(blocks.length);
+    r.stream(blocks, (io, n) => r.x.encryptBlocks(k, io, io, n >>> 4), out);
+    return out;
   }
 
   ctr(counter: Uint8Array, data: Uint8Array): Uint8Array {
     const r = rt();
     const k = this.slot();
     r.u8.set(counter, r.scratch);
-    const out = r.stream(data, (io, n) => r.x.ctrXor(k, r.scratch, io, io, n), true);
+    const out = new Uint8Array(data.length);
+    r.stream(data, (io, n) => r.x.ctrXor(k, r.scratch, io, io, n), out);
     r.u8.fill(0, r.scratch, r.scratch + 16);
     return out;
   }
@@ -273,7 +277,7 @@ export class WasmBackend implements CipherBackend {
     const k = this.slot();
     const s = r.alloc();
     r.x.cmacInit(k, s);
-    r.stream(message, (io, n) => r.x.cmacUpdate(k, s, io, n), false);
+    r.stream(message, (io, n) => r.x.cmacUpdate(k, s, io, n));
     r.x.cmacFinal(k, s, r.scratch);
     r.free(s);
     return r.takeBlock(r.scratch);

@@ -272,28 +272,52 @@ export function openHeader(header: SealedHeader, kek: Uint8Array, engine?: Engin
 /** The 16-byte nonce of segment `index`: prefix || uint32(index) || last. */
 export function segmentNonce(prefix: Uint8Array, index: number, last: boolean): Uint8Array {
   if (!Number.isInteger(index) || index < 0 || index > 0xffffffff) throw formatError('too many segments (limit 2^32)');
+  // Byte by byte rather than through a DataView: a 16-byte array stays on the JS heap unless its buffer is asked for.
   const n = new Uint8Array(16);
   n.set(prefix);
-  new DataView(n.buffer).setUint32(PREFIX, index);
+  n[PREFIX] = index >>> 24;
+  n[PREFIX + 1] = index >>> 16;
+  n[PREFIX + 2] = index >>> 8;
+  n[PREFIX + 3] = index;
   n[15] = last ? 1 : 0;
   return n;
 }
 
 /** Seal one segment with an EAX object for the payload key. Returns ciphertext || tag. */
 export function sealSegment(eax: Eax, keys: SegmentKeys, index: number, last: boolean, plaintext: Uint8Array): Uint8Array {
-  const { ciphertext, tag } = eax.encrypt(segmentNonce(keys.header.prefix, index, last), plaintext, { header: keys.header.mac });
-  const out = new Uint8Array(ciphertext.length + TAG);
-  out.set(ciphertext);
-  out.set(tag, ciphertext.length);
+  const out = new Uint8Array(plaintext.length + TAG);
+  sealSegmentInto(eax, keys, index, last, plaintext, out);
   return out;
+}
+
+/**
+ * sealSegment() into `out` (plaintext.length + TAG bytes: ciphertext || tag), allocating nothing
+ * for the data. The ciphertext part of `out` is `plaintext` itself (sealing in place) or apart from it.
+ */
+export function sealSegmentInto(eax: Eax, keys: SegmentKeys, index: number, last: boolean, plaintext: Uint8Array, out: Uint8Array): void {
+  const length = plaintext.length;
+  if (out.length !== length + TAG) throw new InputError(`a segment of ${length} bytes seals into ${length + TAG} bytes, not ${out.length}`);
+  const tag = eax.encryptInto(segmentNonce(keys.header.prefix, index, last), plaintext, out.subarray(0, length), { header: keys.header.mac });
+  out.set(tag, length);
 }
 
 /** Verify and open one stored segment (ciphertext || tag). */
 export function openSegment(eax: Eax, keys: SegmentKeys, index: number, last: boolean, stored: Uint8Array): Uint8Array {
+  const out = new Uint8Array(Math.max(0, stored.length - TAG));
+  openSegmentInto(eax, keys, index, last, stored, out);
+  return out;
+}
+
+/**
+ * openSegment() into `out` (stored.length - TAG bytes), allocating nothing for the data. `out` is
+ * the ciphertext part of `stored` itself (opening in place) or apart from `stored`. If the segment
+ * does not verify, `out` is wiped before the error is thrown.
+ */
+export function openSegmentInto(eax: Eax, keys: SegmentKeys, index: number, last: boolean, stored: Uint8Array, out: Uint8Array): void {
   if (stored.length < TAG) throw formatError(`truncated: segment ${index} is shorter than its tag`);
   const ct = stored.subarray(0, stored.length - TAG);
   try {
-    return eax.decrypt(segmentNonce(keys.header.prefix, index, last), ct, stored.subarray(stored.length - TAG), {
+    eax.decryptInto(segmentNonce(keys.header.prefix, index, last), ct, stored.subarray(stored.length - TAG), out, {
       header: keys.header.mac,
     });
   } catch (err) {
@@ -341,9 +365,9 @@ export function sealPayload(header: Uint8Array, keys: SegmentKeys, plaintext: Ui
   try {
     let at = header.length;
     for (let i = 0; i < count; i++) {
-      const seg = sealSegment(eax, keys, i, i === count - 1, plaintext.subarray(i * size, (i + 1) * size));
-      out.set(seg, at);
-      at += seg.length;
+      const plain = plaintext.subarray(i * size, (i + 1) * size);
+      sealSegmentInto(eax, keys, i, i === count - 1, plain, out.subarray(at, at + plain.length + TAG));
+      at += plain.length + TAG;
     }
   } finally {
     eax.dispose();
@@ -378,7 +402,7 @@ export function openSealed(sealed: Uint8Array, kek: Uint8Array, engine?: EngineN
       const start = header.headerLength + i * (size + TAG);
       const last = i === count - 1;
       const stored = sealed.subarray(start, last ? sealed.length : start + size + TAG);
-      out.set(openSegment(eax, keys, i, last, stored), i * size);
+      openSegmentInto(eax, keys, i, last, stored, out.subarray(i * size, i * size + stored.length - TAG));
     }
   } catch (err) {
     out.fill(0);

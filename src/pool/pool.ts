@@ -34,6 +34,13 @@ export const workerPath = join(packageRoot, 'dist', 'src', 'pool', 'worker.js');
 
 const BATCH_BYTES = 1 << 20;
 
+/**
+ * The workers' young generation (MB). They allocate small objects and, on the native engine,
+ * node:crypto's short-lived output buffers; a small young generation collects those every few MB
+ * rather than letting each worker's heap and garbage grow by tens of MB over a long stream.
+ */
+const WORKER_YOUNG_GENERATION_MB = 2;
+
 export interface PoolOptions {
   /** Worker threads; default os.availableParallelism(). */
   jobs?: number;
@@ -149,7 +156,13 @@ export class SealPool {
     }
     // Compile the engine once here; every worker instantiates the same module.
     const workerData: PoolWorkerData = this.engine === 'wasm' ? { module: wasmModule(), variant: wasmVariant() } : {};
-    this.piscina = new Piscina({ filename: workerPath, minThreads: this.jobs, maxThreads: this.jobs, workerData });
+    this.piscina = new Piscina({
+      filename: workerPath,
+      minThreads: this.jobs,
+      maxThreads: this.jobs,
+      workerData,
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+    });
   }
 
   /** Tasks one operation keeps in flight: enough to keep every worker busy, few enough to bound memory. */
@@ -259,6 +272,10 @@ export class SealPool {
  * buffer is dispatched only when more input shows it does not hold the file's last segment.
  * Output is pushed from within _transform/_flush only, so Transform's own backpressure applies,
  * and at most `pool.window` tasks are in flight: memory stays bounded whatever the file size.
+ *
+ * Task buffers go to the workers and back and are reused; what is pushed is a copy the consumer
+ * owns. Pushing the buffers that came back from the workers instead left up to ~70 MB of them
+ * waiting for a full collection in this thread, where fresh copies go at young collections.
  */
 abstract class SegmentStream extends Transform {
   protected readonly pool: SealPool;
@@ -270,6 +287,8 @@ abstract class SegmentStream extends Transform {
   private unit = 0;
   private per = 0;
   private batch: Uint8Array | undefined;
+  /** Task buffers back from the workers, for the next batches. */
+  private readonly spares: ArrayBuffer[] = [];
   private filled = 0;
   private nextIndex = 0;
   /** Body bytes received. */
@@ -307,7 +326,7 @@ abstract class SegmentStream extends Transform {
     while (at < data.length) {
       if (this.batch !== undefined && this.filled === this.batch.length) await this.dispatch(false);
       if (this.batch === undefined) {
-        this.batch = taskBuffer(this.per * this.unit, this.op === 'seal' ? this.per : 0);
+        this.batch = taskBuffer(this.per * this.unit, this.op === 'seal' ? this.per : 0, this.spares.pop());
         this.filled = 0;
       }
       const n = Math.min(data.length - at, this.batch.length - this.filled);
@@ -321,14 +340,15 @@ abstract class SegmentStream extends Transform {
   /** Send the gathered segments; `final` marks the last one as the file's last. */
   private async dispatch(final: boolean): Promise<void> {
     // An empty final task only happens for an empty plaintext: it seals one empty segment.
-    const input = this.batch?.subarray(0, this.filled) ?? taskBuffer(0, 1);
+    const input = this.batch?.subarray(0, this.filled) ?? taskBuffer(0, 1, this.spares.pop());
     const segments = final ? Math.max(1, Math.ceil(input.length / this.unit)) : input.length / this.unit;
     const task = this.pool.run({ ...this.context!, op: this.op, firstIndex: this.nextIndex, lastIndexIsFinal: final, input });
     this.nextIndex += segments;
     this.batch = undefined;
     await this.tasks!.add(task, (out) => {
       if (this.destroyed) return;
-      this.push(out);
+      this.push(out.slice());
+      this.spares.push(out.buffer as ArrayBuffer);
       this.report(this.op === 'seal' ? out.length - segments * TAG : out.length);
     });
   }

@@ -4,7 +4,7 @@ import { createEax, type Eax } from '../engine/eax.js';
 import type { EngineName } from '../engine/types.js';
 import { useWasmModule, type WasmVariant } from '../engine/wasm.js';
 import { SealcamError } from '../errors.js';
-import { openSegment, sealSegment, TAG, type SealedHeader, type SegmentKeys } from '../formats/sealed.js';
+import { openSegmentInto, sealSegmentInto, TAG, type SealedHeader, type SegmentKeys } from '../formats/sealed.js';
 
 /**
  * The piscina worker: seals or opens a run of consecutive segments of one file. Node 20 cannot
@@ -79,12 +79,16 @@ function seal(eax: Eax, keys: SegmentKeys, task: SegmentTask): Uint8Array {
   const outLength = input.length + count * TAG;
   const room = input.buffer.byteLength - input.byteOffset >= outLength;
   const out = room ? new Uint8Array(input.buffer, input.byteOffset, outLength) : new Uint8Array(outLength);
-  // Backwards: segment i's output starts at or after its input and past every earlier input,
-  // so writing in place only overwrites plaintext already sealed.
+  if (!room) out.set(input);
+  // Backwards: segment i's place starts at or after its plaintext and past every earlier
+  // plaintext, so moving it there only overwrites segments already sealed; it is sealed in place.
   for (let i = count - 1; i >= 0; i--) {
-    const last = lastIndexIsFinal && i === count - 1;
-    const sealed = sealSegment(eax, keys, firstIndex + i, last, input.subarray(i * size, (i + 1) * size));
-    out.set(sealed, i * (size + TAG));
+    const from = i * size;
+    const length = Math.min(size, input.length - from);
+    const at = i * (size + TAG);
+    out.copyWithin(at, from, from + length);
+    const segment = out.subarray(at, at + length + TAG);
+    sealSegmentInto(eax, keys, firstIndex + i, lastIndexIsFinal && i === count - 1, segment.subarray(0, length), segment);
   }
   return out;
 }
@@ -96,17 +100,20 @@ function open(eax: Eax, keys: SegmentKeys, task: SegmentTask): Uint8Array {
     throw formatError('a task that does not end the file must hold whole segments');
   }
   const count = Math.max(1, Math.ceil(input.length / stored));
-  // Forwards: plaintext i lands at i * size, before stored segment i + 1 begins.
+  // Forwards: each segment opens in place and its plaintext then moves down to i * size, before
+  // stored segment i + 1 begins. Nothing leaves unless every segment verified.
   let written = 0;
   try {
     for (let i = 0; i < count; i++) {
-      const last = lastIndexIsFinal && i === count - 1;
-      const plain = openSegment(eax, keys, firstIndex + i, last, input.subarray(i * stored, (i + 1) * stored));
-      input.set(plain, written);
-      written += plain.length;
+      const segment = input.subarray(i * stored, (i + 1) * stored);
+      const length = Math.max(0, segment.length - TAG);
+      openSegmentInto(eax, keys, firstIndex + i, lastIndexIsFinal && i === count - 1, segment, segment.subarray(0, length));
+      input.copyWithin(written, i * stored, i * stored + length);
+      written += length;
     }
   } catch (err) {
-    input.fill(0, 0, written);
+    // Verified plaintext (and its in-place leftovers) lies anywhere before the failing segment: wipe it all.
+    input.fill(0);
     throw err;
   }
   return input.subarray(0, written);
@@ -115,7 +122,7 @@ function open(eax: Eax, keys: SegmentKeys, task: SegmentTask): Uint8Array {
 /** The task handler. Returns the output on the same (or a new) buffer, transferred back. */
 export default function run(task: SegmentTask): ReturnType<typeof move> | TaskFailure {
   try {
-    // sealSegment/openSegment read only the nonce prefix and the header MAC of the header.
+    // sealSegmentInto/openSegmentInto read only the nonce prefix and the header MAC of the header.
     const header: Pick<SealedHeader, 'prefix' | 'mac'> = { prefix: task.prefix, mac: task.headerMac };
     const keys: SegmentKeys = { header: header as SealedHeader, payloadKey: task.payloadKey };
     const eax = eaxFor(task.engine, task.payloadKey);
