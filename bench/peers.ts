@@ -47,7 +47,7 @@ export interface PeerEax {
 }
 
 export interface Peer {
-  /** Row label in the tables. */
+  /** Row label in the tables (the operation names the algorithm). */
   readonly name: string;
   readonly eax: PeerEax;
   readonly primitives: EaxPrimitives;
@@ -142,7 +142,7 @@ export function noblePeer(key: Uint8Array): Peer {
   const encryptBlock = (block: Uint8Array): Uint8Array => nobleEcb(k, { disablePadding: true }).encrypt(block);
   const cbcEncrypt = (iv: Uint8Array, blocks: Uint8Array): Uint8Array =>
     nobleCbc(k, iv, { disablePadding: true }).encrypt(blocks);
-  return peer('@noble/ciphers EAX', {
+  return peer('@noble/ciphers', {
     ctr: (counter, data) => nobleCtr(k, new Uint8Array(counter)).encrypt(data),
     omac: omacFromCbc(encryptBlock, cbcEncrypt),
   });
@@ -182,7 +182,7 @@ export function asmcryptoPeer(key: Uint8Array): Peer {
     b[15] = t;
     return b;
   });
-  return peer('asmcrypto.js EAX', {
+  return peer('asmcrypto.js', {
     ctr(counter, data) {
       const first = Math.min(data.length, blocksBefore48BitWrap(counter) * 16);
       const head = new AES_CTR(k, counter).encrypt(data.subarray(0, first));
@@ -210,7 +210,7 @@ export function aesjsPeer(key: Uint8Array): Peer {
   const encryptBlock = (block: Uint8Array): Uint8Array => ecb.encrypt(block);
   const cbcEncrypt = (iv: Uint8Array, blocks: Uint8Array): Uint8Array =>
     new aesjs.ModeOfOperation.cbc(k, iv).encrypt(blocks);
-  return peer('aes-js EAX', {
+  return peer('aes-js', {
     ctr: (counter, data) => new aesjs.ModeOfOperation.ctr(k, new aesjs.Counter(new Uint8Array(counter))).encrypt(data),
     omac: omacFromCbc(encryptBlock, cbcEncrypt),
   });

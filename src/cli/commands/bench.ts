@@ -1,6 +1,63 @@
 import type { Command } from 'commander';
+import { SealcamError } from '../../errors.js';
 
-/** Declares `bench`; each action imports its implementation only when it runs. */
+interface BenchOptions {
+  quick?: boolean;
+  tiny?: boolean;
+  filter?: string;
+  sizes?: string;
+  out?: string;
+  compare?: string[];
+  hyperfine?: boolean;
+  maxWorkers?: string;
+}
+
+/** The suite lives in dist/bench (a checkout's build); an installed package does not carry it. */
+async function loadSuite(): Promise<{ run: typeof import('../../../bench/run.js'); plan: typeof import('../../../bench/plan.js') }> {
+  try {
+    return { run: await import('../../../bench/run.js'), plan: await import('../../../bench/plan.js') };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') {
+      throw new SealcamError('ENOBENCH', 'the benchmark suite is not part of this installation: run it from a checkout (npm install && npm run bench)');
+    }
+    throw err;
+  }
+}
+
+async function bench(opts: BenchOptions): Promise<void> {
+  const { run, plan } = await loadSuite();
+  try {
+    if (opts.compare && opts.compare.length !== 2) throw new plan.UsageError('--compare takes two result files: --compare A.json B.json');
+    const args = plan.validate({
+      quick: opts.quick === true,
+      tiny: opts.tiny === true,
+      filter: opts.filter ?? null,
+      sizes: opts.sizes ? opts.sizes.split(/[,;\s]+/).filter(Boolean).map(plan.parseSize) : null,
+      out: opts.out ?? null,
+      compare: opts.compare ? [opts.compare[0]!, opts.compare[1]!] : null,
+      hyperfine: opts.hyperfine ?? null,
+      maxWorkers: opts.maxWorkers === undefined ? null : Number(opts.maxWorkers),
+    });
+    process.exitCode = await run.runBench(args);
+  } catch (err) {
+    if (err instanceof plan.UsageError) throw new SealcamError('EUSAGE', err.message);
+    throw err;
+  }
+}
+
+/** Declares `bench`; its action imports the suite only when it runs. */
 export function registerBenchCommands(program: Command): void {
-  void program;
+  program
+    .command('bench')
+    .description('run the benchmark suite (from a checkout, after npm run build); see bench/README.md')
+    .option('--quick', 'about a minute: fewer sizes and iterations, no 1 GiB stream, no whole-process timings')
+    .option('--tiny', 'tiny sizes that only prove the suite and its cross-checks run (CI under emulation)')
+    .option('--filter <regex>', 'only rows whose "implementation operation" matches (case-insensitive)')
+    .option('--sizes <list>', 'message sizes instead of the mode\'s, e.g. 1671137,16MiB')
+    .option('--out <dir>', 'directory for the .json, .md and .svg (default: bench/results)')
+    .option('--compare <files...>', 'show two result files side by side with ratios (A.json B.json)')
+    .option('--hyperfine', 'whole-process timings even in a quick or filtered run')
+    .option('--no-hyperfine', 'no whole-process timings')
+    .option('--max-workers <n>', 'largest worker pool (default: the available cores)')
+    .action(bench);
 }

@@ -1,0 +1,266 @@
+import { fork } from 'node:child_process';
+import { createCipheriv, createHash, randomBytes, type Hash } from 'node:crypto';
+import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createEax, type Eax } from '../src/engine/eax.js';
+import type { EngineName } from '../src/engine/types.js';
+import { createHeader, DEFAULT_SEGMENT_SIZE, sealSegment, type SealedMetadata, type SealOptions, type SegmentKeys } from '../src/formats/sealed.js';
+import { packageRoot } from '../src/paths.js';
+import { createOpenStream, createSealStream, SealPool } from '../src/pool/index.js';
+import { fixedHeader, KEK, KEY_ID, poolImpl } from './cases/sealed.js';
+import { caseName, OPS } from './cases/types.js';
+import { mbText, sizeLabel } from './report.js';
+import type { Result } from './results.js';
+
+/**
+ * Streamed `sealed` files: a file of 256 MiB (and 1 GiB) sealed and opened file to file through
+ * createSealStream / createOpenStream, each direction in a child process that does only that, so
+ * its peak RSS (see peakRssMiB) is the streaming's own. The sealed file is checked
+ * against a reference computed segment by segment with the native engine while the input was
+ * written, and the opened file against the input's digest.
+ */
+
+const MiB = 1 << 20;
+
+export interface StreamJob {
+  op: 'seal' | 'open';
+  input: string;
+  output: string;
+  engine: EngineName;
+  workers: number;
+  kek: Uint8Array;
+  fixed?: SealOptions['fixed'];
+  metadata?: SealedMetadata;
+}
+
+export interface StreamFigures {
+  ms: number;
+  peakRssMiB: number | null;
+  rssBeforeMiB: number | null;
+}
+
+/** Runs one job in this process: the pool is started and warmed first, then only the stream is timed. */
+export async function streamFile(job: StreamJob): Promise<{ ms: number; rssBeforeMiB: number }> {
+  const pool = new SealPool({ jobs: job.workers, engine: job.engine });
+  try {
+    // Starts every worker and warms the JIT: a task per worker and some.
+    await pool.seal(new Uint8Array(2 * job.workers * MiB), { kek: job.kek, keyId: KEY_ID, keyVersion: '1' });
+    const transform =
+      job.op === 'seal'
+        ? createSealStream({ kek: job.kek, keyId: KEY_ID, keyVersion: '1', metadata: job.metadata, fixed: job.fixed, pool })
+        : createOpenStream({ kek: job.kek, pool });
+    const rssBeforeMiB = process.memoryUsage().rss / MiB;
+    const started = performance.now();
+    await pipeline(createReadStream(job.input, { highWaterMark: MiB }), transform, createWriteStream(job.output));
+    return { ms: performance.now() - started, rssBeforeMiB };
+  } finally {
+    await pool.close();
+  }
+}
+
+/**
+ * This process's peak resident set. Linux: VmHWM, the high-water mark of this process image.
+ * (getrusage's maxRSS is no good in a child: it keeps the maximum from before exec, i.e. the
+ * parent's RSS at fork.) Elsewhere maxRSS is all there is.
+ */
+export function peakRssMiB(): number {
+  try {
+    const hwm = /^VmHWM:\s*(\d+)\s*kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (hwm) return Number(hwm[1]) / 1024;
+  } catch {
+    /* no /proc */
+  }
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+export type StreamChildReply = ({ ok: true; ms: number; rssBeforeMiB: number; peakRssMiB: number }) | { ok: false; error: string };
+
+const CHILD = join(packageRoot, 'dist', 'bench', 'stream-child.js');
+
+function inChild(job: StreamJob): Promise<StreamFigures> {
+  return new Promise((resolve, reject) => {
+    const child = fork(CHILD, [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    let reply: StreamChildReply | undefined;
+    child.on('message', (m: StreamChildReply) => (reply = m));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (reply?.ok) resolve({ ms: reply.ms, peakRssMiB: reply.peakRssMiB, rssBeforeMiB: reply.rssBeforeMiB });
+      else reject(new Error(reply && !reply.ok ? reply.error : `the stream child exited (${code}) without a result`));
+    });
+    child.send(job);
+  });
+}
+
+/** Where a streamed file's segments are sealed with the native engine as the input is written. */
+class ReferenceSealer {
+  private readonly digest: Hash = createHash('sha256');
+  private readonly eax: Eax;
+  private readonly keys: SegmentKeys;
+  private pending = new Uint8Array(0);
+  private index = 0;
+  private readonly count: number;
+
+  constructor(
+    size: number,
+    options: SealOptions,
+    private readonly segment = DEFAULT_SEGMENT_SIZE,
+  ) {
+    const header = createHeader({ ...options, engine: 'native' });
+    this.keys = header.keys;
+    this.eax = createEax(header.keys.payloadKey, { engine: 'native' });
+    this.digest.update(header.bytes);
+    this.count = Math.max(1, Math.ceil(size / segment));
+  }
+
+  add(data: Uint8Array): void {
+    let rest = this.pending.length > 0 ? Buffer.concat([this.pending, data]) : data;
+    while (rest.length > this.segment || (rest.length === this.segment && this.index < this.count - 1)) {
+      this.sealNext(rest.subarray(0, this.segment));
+      rest = rest.subarray(this.segment);
+    }
+    this.pending = new Uint8Array(rest);
+  }
+
+  private sealNext(plain: Uint8Array): void {
+    this.digest.update(sealSegment(this.eax, this.keys, this.index, this.index === this.count - 1, plain));
+    this.index++;
+  }
+
+  finish(): string {
+    this.sealNext(this.pending);
+    this.eax.dispose();
+    return this.digest.digest('hex');
+  }
+}
+
+/** Writes `size` pseudo-random bytes (AES-CTR keystream) to `path`; returns its digest and the sealed reference's. */
+async function writeInput(path: string, size: number, sealOptions: SealOptions): Promise<{ input: string; sealed: string }> {
+  const keystream = createCipheriv('aes-128-ctr', randomBytes(16), randomBytes(16));
+  const zeros = new Uint8Array(MiB);
+  const inputDigest = createHash('sha256');
+  const reference = new ReferenceSealer(size, sealOptions);
+  const file = await open(path, 'w');
+  try {
+    for (let done = 0; done < size; done += MiB) {
+      const chunk = keystream.update(zeros.subarray(0, Math.min(MiB, size - done)));
+      inputDigest.update(chunk);
+      reference.add(chunk);
+      await file.write(chunk);
+    }
+  } finally {
+    await file.close();
+  }
+  return { input: inputDigest.digest('hex'), sealed: reference.finish() };
+}
+
+async function fileDigest(path: string): Promise<string> {
+  const h = createHash('sha256');
+  await pipeline(createReadStream(path, { highWaterMark: MiB }), h);
+  return h.digest('hex');
+}
+
+export interface StreamConfig {
+  engine: EngineName;
+  workers: number;
+}
+
+export interface StreamPlan {
+  sizes: number[];
+  /** The configurations streamed at a size. */
+  configs(size: number): StreamConfig[];
+  /** No child processes (an emulated arm64 Node cannot start one): stream in this process, RSS not measured. */
+  inProcess: boolean;
+  wanted(name: string): boolean;
+  log(line: string): void;
+}
+
+export function streamRowName(config: StreamConfig, op: string): string {
+  return caseName({ impl: poolImpl(config.engine, config.workers), op });
+}
+
+function row(config: StreamConfig, op: string, size: number): Omit<Result, 'status'> {
+  const impl = poolImpl(config.engine, config.workers);
+  return {
+    name: streamRowName(config, op),
+    impl,
+    op,
+    kind: 'stream',
+    keyBits: 128,
+    direction: op === OPS.streamSeal ? 'enc' : 'dec',
+    pureJs: false,
+    pool: { engine: config.engine, workers: config.workers },
+    size,
+    bytes: size,
+  };
+}
+
+function figuresOf(f: StreamFigures, size: number): Partial<Result> {
+  return { samples: 1, medianMs: f.ms, mbps: size / (f.ms / 1000) / 1e6, peakRssMiB: f.peakRssMiB, rssBeforeMiB: f.rssBeforeMiB };
+}
+
+async function runJob(job: StreamJob, inProcess: boolean): Promise<StreamFigures> {
+  if (!inProcess) return inChild(job);
+  const r = await streamFile(job);
+  return { ms: r.ms, peakRssMiB: null, rssBeforeMiB: null };
+}
+
+/** Streams every wanted configuration at every size; each row is reported only if its output checks out. */
+export async function runStreams(plan: StreamPlan): Promise<Result[]> {
+  const results: Result[] = [];
+  for (const size of plan.sizes) {
+    const configs = plan
+      .configs(size)
+      .filter((c) => plan.wanted(streamRowName(c, OPS.streamSeal)) || plan.wanted(streamRowName(c, OPS.streamOpen)));
+    if (configs.length === 0) continue;
+    const dir = await mkdtemp(join(tmpdir(), 'sealcam-bench-'));
+    try {
+      const input = join(dir, 'input.bin');
+      const sealed = join(dir, 'sealed.bin');
+      const opened = join(dir, 'opened.bin');
+      const fixed = fixedHeader();
+      const metadata = { originalSize: size };
+      plan.log(`streaming ${sizeLabel(size)}: writing the input and the native reference`);
+      const want = await writeInput(input, size, { kek: KEK, keyId: KEY_ID, keyVersion: '1', metadata, fixed });
+      for (const config of configs) {
+        const began = Date.now();
+        const job = { engine: config.engine, workers: config.workers, kek: KEK };
+        const sealRow = row(config, OPS.streamSeal, size);
+        const openRow = row(config, OPS.streamOpen, size);
+        try {
+          const s = await runJob({ ...job, op: 'seal', input, output: sealed, fixed, metadata }, plan.inProcess);
+          const sealedOk = (await fileDigest(sealed)) === want.sealed;
+          results.push(
+            sealedOk
+              ? { ...sealRow, status: 'ok', ...figuresOf(s, size) }
+              : { ...sealRow, status: 'DISAGREES', detail: 'the sealed file differs from the native reference' },
+          );
+          const o = await runJob({ ...job, op: 'open', input: sealed, output: opened }, plan.inProcess);
+          const openedOk = (await fileDigest(opened)) === want.input;
+          results.push(
+            openedOk
+              ? { ...openRow, status: 'ok', ...figuresOf(o, size) }
+              : { ...openRow, status: 'DISAGREES', detail: 'the opened file differs from the input' },
+          );
+        } catch (e) {
+          for (const r of [sealRow, openRow]) {
+            if (!results.some((x) => x.name === r.name && x.size === size)) results.push({ ...r, status: 'ERROR', detail: (e as Error).message });
+          }
+        } finally {
+          await rm(sealed, { force: true });
+          await rm(opened, { force: true });
+        }
+        const done = results.filter((r) => r.size === size && r.impl === sealRow.impl);
+        const figures = (r: Result): string =>
+          r.status === 'ok' ? `${mbText(r.mbps)} MB/s, peak RSS ${typeof r.peakRssMiB === 'number' ? `${r.peakRssMiB.toFixed(0)} MiB` : 'n/a'}` : r.status;
+        const took = `${((Date.now() - began) / 1000).toFixed(0)} s`;
+        plan.log(`  ${sealRow.impl}: ${done.map((r) => `${r.op.replace('sealed stream ', '')} ${figures(r)}`).join('; ')} (${took})`);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+  return results.filter((r) => plan.wanted(r.name));
+}

@@ -1,0 +1,132 @@
+import { NATIVE_IMPL } from './cases/engine.js';
+import { OPS } from './cases/types.js';
+import { sizeLabel } from './report.js';
+import type { Result, TargetResult } from './results.js';
+
+/**
+ * The performance targets of issue 3, evaluated on the rows of one run. A target whose rows were
+ * not measured (filtered out, or a size this mode skips) is n/a, never a pass.
+ */
+
+const MiB = 1 << 20;
+export const BUFFER_SIZE = 16 * MiB;
+export const STREAM_SIZES = [256 * MiB, 1024 * MiB];
+export const RSS_LIMIT_MIB = 128;
+/** How much the peak RSS may grow from 256 MiB to 1 GiB and still count as independent of the size. */
+export const RSS_GROWTH_MIB = 16;
+
+type Pick = (r: Result) => boolean;
+const ok = (r: Result): boolean => r.status === 'ok' && r.mbps !== undefined;
+const mb = (x: number): string => (x >= 100 ? x.toFixed(0) : x.toPrecision(3));
+
+function find(results: Result[], pick: Pick): Result | undefined {
+  return results.find((r) => ok(r) && pick(r));
+}
+
+function fastest(results: Result[], pick: Pick): Result | undefined {
+  return results.filter((r) => ok(r) && pick(r)).sort((a, b) => b.mbps! - a.mbps!)[0];
+}
+
+/** a / b against `min`; `name(b)` adds which row b was when that varies (the fastest pure-JS peer). */
+function ratioTarget(target: string, a: Result | undefined, b: Result | undefined, min: number, name = false): TargetResult {
+  const threshold = `>= ${min}x`;
+  if (!a || !b) return { target, measured: `not measured (${!a ? 'first' : 'second'} row missing)`, value: null, threshold, verdict: 'n/a' };
+  const value = a.mbps! / b.mbps!;
+  return {
+    target,
+    measured: `${mb(a.mbps!)} / ${mb(b.mbps!)} MB/s = ${value.toFixed(2)}x${name ? ` (${b.impl})` : ''}`,
+    value,
+    threshold,
+    verdict: value >= min ? 'PASS' : 'MISS',
+  };
+}
+
+const pool = (engine: 'wasm' | 'native', workers: number, op: string, size: number): Pick => (r) =>
+  r.pool?.engine === engine && r.pool.workers === workers && r.op === op && r.size === size;
+const eax = (impl: string | null, dir: 'enc' | 'dec', size: number): Pick => (r) =>
+  r.kind === 'eax' && r.keyBits === 128 && r.direction === dir && r.size === size && (impl === null ? r.pureJs : r.impl === impl);
+const PY = 'pycryptodome (python3)';
+
+export function evaluateTargets(results: Result[]): TargetResult[] {
+  const out: TargetResult[] = [];
+  const stream = STREAM_SIZES[0]!;
+  const directions = [
+    { dir: 'enc', buf: OPS.seal, str: OPS.streamSeal, word: 'seal' },
+    { dir: 'dec', buf: OPS.open, str: OPS.streamOpen, word: 'open' },
+  ] as const;
+  for (const { dir, buf, str, word } of directions) {
+    const w1 = find(results, pool('wasm', 1, buf, BUFFER_SIZE));
+    const w2 = find(results, pool('wasm', 2, buf, BUFFER_SIZE));
+    const s1 = find(results, pool('wasm', 1, str, stream));
+    const s2 = find(results, pool('wasm', 2, str, stream));
+    const py = find(results, eax(PY, dir, BUFFER_SIZE));
+    const js = fastest(results, eax(null, dir, BUFFER_SIZE));
+    const native = find(results, eax(NATIVE_IMPL, dir, BUFFER_SIZE));
+    out.push(
+      ratioTarget(`WASM sealed ${word} 16 MiB: 2 workers vs 1 worker`, w2, w1, 1.8),
+      ratioTarget(`WASM sealed stream ${word} 256 MiB: 2 workers vs 1 worker`, s2, s1, 1.8),
+      ratioTarget(`WASM sealed ${word} 16 MiB, 2 workers vs pycryptodome EAX (16 MiB)`, w2, py, 1.3),
+      ratioTarget(`WASM sealed stream ${word} 256 MiB, 2 workers vs pycryptodome EAX (16 MiB)`, s2, py, 1.3),
+      ratioTarget(`WASM sealed ${word} 16 MiB, 1 worker vs fastest pure-JS EAX`, w1, js, 2, true),
+      ratioTarget(
+        `native sealed ${word} 16 MiB, 2 workers vs single-message node:crypto EAX`,
+        find(results, pool('native', 2, buf, BUFFER_SIZE)),
+        native,
+        1.8,
+      ),
+      ratioTarget(
+        `native sealed stream ${word} 256 MiB, 2 workers vs single-message node:crypto EAX (16 MiB)`,
+        find(results, pool('native', 2, str, stream)),
+        native,
+        1.8,
+      ),
+    );
+  }
+  out.push(...rssTargets(results));
+  return out;
+}
+
+function rssTargets(results: Result[]): TargetResult[] {
+  const streamed = results.filter((r) => ok(r) && r.kind === 'stream' && typeof r.peakRssMiB === 'number');
+  const out: TargetResult[] = [];
+  for (const size of STREAM_SIZES) {
+    const rows = streamed.filter((r) => r.size === size);
+    const target = `streamed seal and open ${sizeLabel(size)}: peak RSS (worst configuration)`;
+    const threshold = `< ${RSS_LIMIT_MIB} MiB`;
+    if (rows.length === 0) {
+      out.push({ target, measured: 'not measured', value: null, threshold, verdict: 'n/a' });
+      continue;
+    }
+    const worst = rows.sort((a, b) => b.peakRssMiB! - a.peakRssMiB!)[0]!;
+    out.push({
+      target,
+      measured: `${worst.peakRssMiB!.toFixed(0)} MiB (${worst.impl}, ${worst.op.replace('sealed stream ', '')})`,
+      value: worst.peakRssMiB!,
+      threshold,
+      verdict: worst.peakRssMiB! < RSS_LIMIT_MIB ? 'PASS' : 'MISS',
+    });
+  }
+  // The same configuration at both sizes: the peak must not grow with the file.
+  const [small, large] = STREAM_SIZES as [number, number];
+  const growth = streamed
+    .filter((r) => r.size === large)
+    .flatMap((r) => {
+      const s = streamed.find((x) => x.size === small && x.name === r.name);
+      return s ? [{ name: r.name, grew: r.peakRssMiB! - s.peakRssMiB! }] : [];
+    })
+    .sort((a, b) => b.grew - a.grew)[0];
+  const target = `peak RSS independent of size: ${sizeLabel(large)} vs ${sizeLabel(small)}, same configuration`;
+  const threshold = `grows < ${RSS_GROWTH_MIB} MiB`;
+  out.push(
+    growth
+      ? {
+          target,
+          measured: `${growth.grew >= 0 ? '+' : ''}${growth.grew.toFixed(1)} MiB (${growth.name})`,
+          value: growth.grew,
+          threshold,
+          verdict: growth.grew < RSS_GROWTH_MIB ? 'PASS' : 'MISS',
+        }
+      : { target, measured: 'not measured', value: null, threshold, verdict: 'n/a' },
+  );
+  return out;
+}
