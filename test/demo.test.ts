@@ -66,7 +66,7 @@ describe('sealcam demo', () => {
   it('refuses bad numbers in one line', () => {
     const r = demo('--devices', 'three');
     expect(r.status).toBe(1);
-    expect(r.stderr).toBe('sealcam: --devices must be a whole number, got three\n');
+    expect(r.stderr).toBe('sealcam: --devices must be a positive integer, got "three"\n');
   });
 
   it('a report with a problem says FAILED', () => {

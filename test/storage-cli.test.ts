@@ -396,7 +396,7 @@ describe('keys and settings', () => {
       [['link', blob, '--expires', '0m'], /^sealcam: --expires must be longer than 0, got 0m\n$/],
       [['link', blob, '--expires', '-5m'], /^sealcam: --expires must be longer than 0, got -5m\n$/],
       [['link', blob, '--expires', '15 minutes'], /^sealcam: --expires "15 minutes" is not a duration/],
-      [['ls', '--limit', '0'], /^sealcam: --limit must be a positive whole number/],
+      [['ls', '--limit', '0'], /^sealcam: --limit must be a positive integer/],
       [['ls', '--store', 's3', '--sse', 'kms', '--endpoint', 'http://127.0.0.1:9'], /^sealcam: store.sse is kms but store.kmsKeyId .* is missing\n$/],
     ];
     for (const [args, message] of cases) expectOneLineError(await run(...args), message);

@@ -1,6 +1,7 @@
 import { formatReport, runDemo } from '../demo/demo.js';
 import { ENGINES, type EngineName } from '../engine/types.js';
 import { SealcamError } from '../errors.js';
+import { integerFlag } from './options.js';
 import { createProgress } from './progress.js';
 
 /** `sealcam demo` (what `npm start` runs): prints the report, exits 1 unless every image came back identical. */
@@ -14,17 +15,11 @@ export interface DemoCommandOptions {
   json?: boolean;
 }
 
-function integer(value: string, flag: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new SealcamError('EUSAGE', `${flag} must be a whole number, got ${value}`);
-  return n;
-}
-
 export async function demo(opts: DemoCommandOptions): Promise<void> {
   if (!(ENGINES as readonly string[]).includes(opts.engine)) throw new SealcamError('EUSAGE', `--engine must be wasm or native, got ${opts.engine}`);
-  const devices = integer(opts.devices, '--devices');
-  const rounds = integer(opts.rounds, '--rounds');
-  const jobs = integer(opts.jobs, '--jobs');
+  const devices = integerFlag(opts.devices, '--devices');
+  const rounds = integerFlag(opts.rounds, '--rounds');
+  const jobs = integerFlag(opts.jobs, '--jobs', 0);
   const log = (line: string) => (opts.json ? undefined : console.log(line));
   log(`sealcam demo: ${devices} cameras -> local store -> local MQTT broker -> receiver (keys in a local keyring)`);
   let progress: ReturnType<typeof createProgress> | undefined;

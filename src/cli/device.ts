@@ -12,6 +12,7 @@ import type { KeyProvider } from '../keys/provider.js';
 import { topicFor } from '../notify/notifier.js';
 import type { SealPool } from '../pool/pool.js';
 import type { BlobStore } from '../storage/store.js';
+import { integerFlag } from './options.js';
 import { createProgress, type Progress } from './progress.js';
 import { openSession } from './session.js';
 import { EXIT_QUEUED } from './upload.js';
@@ -53,10 +54,7 @@ function usage(message: string): SealcamError {
 }
 
 function positiveInteger(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw usage(`${flag} must be a positive integer, got ${JSON.stringify(value)}`);
-  return n;
+  return value === undefined ? undefined : integerFlag(value, flag);
 }
 
 function positiveNumber(value: string | undefined, flag: string): number | undefined {

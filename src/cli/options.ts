@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { FLAG_NAMES, loadConfig, type SealcamConfig } from '../config.js';
+import { SealcamError } from '../errors.js';
 
 /**
  * The configuration flags every command shares. A flag is named once, in config.ts FLAG_NAMES, so
@@ -48,4 +49,13 @@ export function configFromOptions(opts: Record<string, unknown>): SealcamConfig 
   const flags: Record<string, unknown> = {};
   for (const [path, flag] of Object.entries(FLAG_NAMES)) flags[path] = opts[optionKey(flag)];
   return loadConfig({ file: opts.config as string | undefined, flags });
+}
+
+/** A whole-number flag value of at least `min`, or a one-line usage error naming the flag. */
+export function integerFlag(value: string, flag: string, min = 1): number {
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < min) {
+    throw new SealcamError('EUSAGE', `${flag} must be ${min === 1 ? 'a positive integer' : `an integer of at least ${min}`}, got ${JSON.stringify(value)}`);
+  }
+  return n;
 }

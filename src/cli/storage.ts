@@ -5,6 +5,7 @@ import { kekFromProvider } from '../keys/kek.js';
 import { createOpenStream } from '../pool/pool.js';
 import { checkName } from '../storage/index.js';
 import type { BlobInfo, BlobStore } from '../storage/store.js';
+import { integerFlag } from './options.js';
 import { createProgress } from './progress.js';
 import { openSession, refuseProblems, type Session } from './session.js';
 import { printTable } from './table.js';
@@ -80,11 +81,6 @@ export interface LsOptions {
   [flag: string]: unknown;
 }
 
-function positiveInteger(text: string, flag: string): number {
-  if (!/^[1-9][0-9]{0,8}$/.test(text)) throw new SealcamError('EUSAGE', `${flag} must be a positive whole number, got ${JSON.stringify(text)}`);
-  return Number(text);
-}
-
 /** S3 listings carry no metadata: fetch it for the blobs shown, a few at a time. */
 async function fillMetadata(store: BlobStore, blobs: BlobInfo[]): Promise<void> {
   const missing = blobs.filter((b) => Object.keys(b.metadata).length === 0);
@@ -98,7 +94,7 @@ async function fillMetadata(store: BlobStore, blobs: BlobInfo[]): Promise<void> 
 }
 
 export async function ls(opts: LsOptions): Promise<void> {
-  const limit = opts.limit === undefined ? undefined : positiveInteger(opts.limit, '--limit');
+  const limit = opts.limit === undefined ? undefined : integerFlag(opts.limit, '--limit');
   const session = await openSession(opts);
   const blobs = await session.store.list({ device: opts.device, prefix: opts.prefix, limit });
   await fillMetadata(session.store, blobs);
