@@ -26,7 +26,6 @@ const fixed = { dek: new Uint8Array(randomBytes(16)), salt: new Uint8Array(rando
 const sealOptions = (engine: EngineName, segmentSize = S): SealOptions => ({ kek, keyId: 'cam-key', keyVersion: '3', segmentSize, fixed, engine });
 const SIZES = [0, 1, S - 1, S, S + 1, 10 * S + 3, 20 * MiB];
 
-const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0;
 
 /** The pool runs dist/src/pool/worker.js: refuse to test a stale build of it or of what it imports. */

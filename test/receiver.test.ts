@@ -17,7 +17,7 @@ import { createReceiver, type Receiver, type ReceiveResult, type ReceiverOptions
 import { ReceiverState } from '../src/receiver/state.js';
 import { AzureBlobStore } from '../src/storage/azure.js';
 import { LocalStore } from '../src/storage/local.js';
-import type { BlobInfo, BlobStore, ListOptions, PutOptions } from '../src/storage/store.js';
+import type { BlobStore, ListOptions, PutOptions } from '../src/storage/store.js';
 import { startAzurite, type Azurite } from './fixtures/servers.js';
 
 /**
