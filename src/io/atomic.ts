@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, link, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, link, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { basename, dirname, join } from 'node:path';
@@ -58,6 +58,24 @@ export async function assertWritable(path: string, force = false): Promise<void>
 /** A unique hidden name in the target's directory, so the final rename never crosses devices. */
 export function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/**
+ * Removes the temp files a process killed mid-write (SIGKILL, power loss) left beside `path`:
+ * they may hold unverified plaintext. Call it only for a target no live writer is working on.
+ */
+export async function removeStaleTemps(path: string): Promise<void> {
+  const dir = dirname(path);
+  const prefix = `.${basename(path)}.`;
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw fsError(err, 'list', dir);
+  }
+  const stale = names.filter((n) => n.startsWith(prefix) && /^[0-9a-f]{12}\.tmp$/.test(n.slice(prefix.length)));
+  await Promise.all(stale.map((n) => unlink(join(dir, n)).catch(() => undefined)));
 }
 
 async function syncDirectory(dir: string): Promise<void> {

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { checkConfig, type SealcamConfig } from '../config.js';
 import { SealcamError } from '../errors.js';
 import type { SealedHeader } from '../formats/sealed.js';
-import { assertWritable, fsError, writeStreamAtomic } from '../io/atomic.js';
+import { assertWritable, fsError, removeStaleTemps, writeStreamAtomic } from '../io/atomic.js';
 import { kekFromProvider } from '../keys/kek.js';
 import type { KeyProvider } from '../keys/provider.js';
 import { checkEvent, subscribeEvents, type SealedImageEvent, type SubscribeOptions, type Subscription } from '../notify/index.js';
@@ -368,7 +368,9 @@ class SealcamReceiver implements Receiver {
   }
 
   private async process(job: PendingJob): Promise<ReceiveResult> {
-    // Published just before a crash: the atomic write makes a file at the recorded path complete.
+    // A job an earlier run was writing when it died: its temp file goes (unverified plaintext), and a
+    // file at the recorded path is complete, since only a finished atomic write publishes one.
+    if (job.writing !== undefined) await removeStaleTemps(job.writing);
     if (job.writing !== undefined && (await exists(job.writing))) {
       const bytes = (await stat(job.writing)).size;
       await this.state.finished({ blobName: job.blobName, eventId: job.eventId, status: 'opened', outputPath: job.writing });
