@@ -70,7 +70,7 @@ describe('sealcam demo', () => {
   });
 
   it('a report with a problem says FAILED', () => {
-    const stage = { p50: 1, p95: 1, max: 1 };
+    const stage = { p50: 1, p95: 1, mean: 1, max: 1 };
     const report: DemoReport = {
       dir: '/x', kept: false, devices: 1, images: 2, bytes: 10, sealedBytes: 20, elapsedMs: 5, throughputMBps: 1,
       stages: { seal: stage, upload: stage, notify: stage, download: stage, open: stage, endToEnd: stage },

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULTS, type SealcamConfig } from '../config.js';
-import { createDevice, sampleImages, type Device, type ImageResult } from '../device/index.js';
+import { createDevice, sampleImages, summarize, type Device, type ImageResult, type LatencySummary } from '../device/index.js';
 import type { EngineName } from '../engine/types.js';
 import { SealcamError } from '../errors.js';
 import { LocalKeyProvider } from '../keys/local.js';
@@ -37,12 +37,6 @@ export interface DemoOptions {
   timeoutMs?: number;
 }
 
-export interface StageLatency {
-  p50: number;
-  p95: number;
-  max: number;
-}
-
 export interface DemoReport {
   dir: string;
   kept: boolean;
@@ -55,16 +49,13 @@ export interface DemoReport {
   elapsedMs: number;
   /** Plaintext MB/s (10^6) through the whole flow. */
   throughputMBps: number;
-  stages: Record<'seal' | 'upload' | 'notify' | 'download' | 'open' | 'endToEnd', StageLatency>;
+  stages: Record<'seal' | 'upload' | 'notify' | 'download' | 'open' | 'endToEnd', LatencySummary>;
   identical: number;
   problems: string[];
 }
 
-function latency(values: number[]): StageLatency {
-  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
-  return { p50: at(0.5), p95: at(0.95), max: sorted[sorted.length - 1] ?? 0 };
-}
+/** Stage timings the receiver did not report (a duplicate, a quarantined blob) are left out. */
+const latency = (values: number[]): LatencySummary => summarize(values.filter(Number.isFinite));
 
 function demoConfig(dir: string): SealcamConfig {
   const config = structuredClone(DEFAULTS);
