@@ -14,9 +14,7 @@ import {
   detectFormat,
   parseSidecarMetadata,
   serializeSidecarMetadata,
-  SIDECAR_FORMAT,
-  SIDECAR_VERSION,
-  type SidecarAlgorithm,
+  sidecarMetadata,
   type SidecarMetadata,
 } from '../formats/sidecar.js';
 import { fileSink, fsError, writeAtomic, writeFileAtomic, writeStreamAtomic } from '../io/atomic.js';
@@ -251,7 +249,6 @@ export async function openRawFile(job: FileJob, key: Uint8Array): Promise<void> 
 
 // --- sidecar: ciphertext file + <file>.json -----------------------------------------------------------
 
-const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
 
 export async function sealSidecarFile(job: FileJob, kek: SealingKey): Promise<void> {
   const metadataPath = sidecarPath(job.output);
@@ -262,20 +259,13 @@ export async function sealSidecarFile(job: FileJob, kek: SealingKey): Promise<vo
     const hash = createHash('sha256');
     await writeStreamAtomic(job.output, chain(readInput(job, input), encrypt, tap((chunk) => hash.update(chunk))), { force: job.force });
     try {
-      const metadata: SidecarMetadata = {
-        format: SIDECAR_FORMAT,
-        version: SIDECAR_VERSION,
-        algorithm: `AES-${kek.key.length * 8}-EAX` as SidecarAlgorithm,
-        nonce: b64(nonce),
-        tag: b64(tag!),
+      const metadata = sidecarMetadata(kek.key, nonce, tag!, {
         keyName: kek.name,
         keyVersion: kek.version,
         originalName: basename(job.input),
         originalSize: input.size,
         ciphertextSha256: hash.digest('hex'),
-      };
-      // The reader's own checks, so a pair that could not be opened is never left behind.
-      parseSidecarMetadata(metadata);
+      });
       await writeFileAtomic(metadataPath, new TextEncoder().encode(serializeSidecarMetadata(metadata)), { force: job.force });
     } catch (err) {
       await unlink(job.output).catch(() => undefined);

@@ -181,6 +181,31 @@ export function serializeSidecarMetadata(metadata: SidecarMetadata): string {
  * Encrypts `plaintext` under `key` (16, 24 or 32 bytes) with a fresh random 16-byte nonce and no
  * associated data, and describes it for the metadata file.
  */
+/**
+ * The metadata for a sealed message, for writers that encrypt it themselves (the CLI streams large
+ * files through the incremental engine); checked by the reader's own rules, so a pair that could not
+ * be opened is refused before it is written.
+ */
+export function sidecarMetadata(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  tag: Uint8Array,
+  fields: Pick<SidecarMetadata, 'keyName' | 'keyVersion' | 'originalName' | 'originalSize' | 'ciphertextSha256'>,
+): SidecarMetadata {
+  return parseSidecarMetadata({
+    format: SIDECAR_FORMAT,
+    version: SIDECAR_VERSION,
+    algorithm: algorithmFor(key),
+    nonce: b64(nonce),
+    tag: b64(tag),
+    keyName: fields.keyName,
+    keyVersion: fields.keyVersion,
+    originalName: fields.originalName,
+    originalSize: fields.originalSize,
+    ciphertextSha256: fields.ciphertextSha256,
+  });
+}
+
 export function sealSidecar(
   key: Uint8Array,
   plaintext: Uint8Array,
@@ -193,21 +218,8 @@ export function sealSidecar(
   try {
     const nonce = new Uint8Array(randomBytes(SIDECAR_NONCE_LENGTH));
     const { ciphertext, tag } = eax.encrypt(nonce, plaintext, { tagLength: SIDECAR_TAG_LENGTH });
-    return {
-      ciphertext,
-      metadata: {
-        format: SIDECAR_FORMAT,
-        version: SIDECAR_VERSION,
-        algorithm: algorithmFor(key),
-        nonce: b64(nonce),
-        tag: b64(tag),
-        keyName: options.keyName,
-        keyVersion: options.keyVersion,
-        originalName: options.originalName,
-        originalSize: plaintext.length,
-        ciphertextSha256: sha256Hex(ciphertext),
-      },
-    };
+    const metadata = sidecarMetadata(key, nonce, tag, { ...options, originalSize: plaintext.length, ciphertextSha256: sha256Hex(ciphertext) });
+    return { ciphertext, metadata };
   } finally {
     eax.dispose();
   }
