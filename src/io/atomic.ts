@@ -16,6 +16,8 @@ export interface AtomicWriteOptions {
   force?: boolean;
   /** Permission bits for a new file (the umask still applies, so it can only get stricter). */
   mode?: number;
+  /** What a failure says the write was for ("cannot <what> <path>"); default "write". */
+  what?: string;
 }
 
 /** Names a file-system failure in one line: the file we meant and the errno, never a stack. */
@@ -182,6 +184,6 @@ export async function writeAtomic(path: string, options: AtomicWriteOptions, fil
     await syncDirectory(dirname(path));
   } catch (err) {
     if (created) await unlink(temp).catch(() => undefined);
-    throw fsError(err, 'write', path);
+    throw fsError(err, options.what ?? 'write', path);
   }
 }

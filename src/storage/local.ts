@@ -1,9 +1,9 @@
-import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { SealcamError } from '../errors.js';
-import { fsError, tempPathFor, writeFileAtomic } from '../io/atomic.js';
+import { fsError, writeAtomic, writeFileAtomic } from '../io/atomic.js';
 import { checkExpiry, checkMetadata, checkName, listPrefix, measure, newestFirst, sourceFailed } from './index.js';
 import type { BlobInfo, BlobStore, ListOptions, PutOptions } from './store.js';
 
@@ -40,15 +40,13 @@ export class LocalStore implements BlobStore {
   async put(name: string, body: Readable | Uint8Array, options: PutOptions = {}): Promise<BlobInfo> {
     const source = measure(body, options.size);
     let path = this.dir;
-    let temp: string | undefined;
     let sidecar: Sidecar;
     try {
       path = this.pathOf(name);
       sidecar = { metadata: checkMetadata(options.metadata), contentType: options.contentType };
-      temp = tempPathFor(path);
       await mkdir(dirname(path), { recursive: true });
-      const file = await open(temp, 'wx', 0o644);
-      try {
+      // The metadata is in place before the blob takes its name, so a listed blob always has it.
+      await writeAtomic(path, { force: true, mode: 0o644, what: 'store blob' }, async (file) => {
         // Chunk by chunk: memory stays bounded and the source's pace sets ours.
         if (body instanceof Uint8Array) await file.write(body);
         else {
@@ -57,20 +55,14 @@ export class LocalStore implements BlobStore {
             options.onProgress?.(source.bytes());
           }
         }
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      await writeFileAtomic(LocalStore.sidecarOf(path), Buffer.from(JSON.stringify(sidecar)), { force: true });
-      await rename(temp, path);
-      temp = undefined;
+        await writeFileAtomic(LocalStore.sidecarOf(path), Buffer.from(JSON.stringify(sidecar)), { force: true });
+      });
     } catch (err) {
       const failure = source.failure();
       if (failure) throw sourceFailed(name, this.dir, failure);
       throw fsError(err, 'store blob', path);
     } finally {
       source.close();
-      if (temp !== undefined) await unlink(temp).catch(() => undefined);
     }
     return (await this.head(name)) ?? { name, size: source.bytes(), lastModified: new Date(), ...sidecar };
   }
