@@ -4,6 +4,7 @@ import { SealcamError } from '../errors.js';
 import { createKeyProvider, type KeyBits } from '../keys/index.js';
 import type { KeyMaterial, KeyProvider, KeyVersion } from '../keys/provider.js';
 import { configFromOptions } from './options.js';
+import { printTable } from './table.js';
 
 /**
  * `sealcam keys create|rotate|list|show-version` and `sealcam config check` (here because it
@@ -29,11 +30,11 @@ function parseBits(bits: string | undefined): KeyBits {
 }
 
 function printVersions(versions: KeyVersion[]): void {
-  const rows = [['NAME', 'VERSION', 'CREATED', 'ENABLED']].concat(
-    versions.map((v) => [v.name, v.version, v.createdOn?.toISOString() ?? '-', v.enabled === false ? 'no' : 'yes']),
+  printTable(
+    [['NAME', 'VERSION', 'CREATED', 'ENABLED']].concat(
+      versions.map((v) => [v.name, v.version, v.createdOn?.toISOString() ?? '-', v.enabled === false ? 'no' : 'yes']),
+    ),
   );
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
 }
 
 /** Keeps only what may be printed, and wipes the key. */
