@@ -1,6 +1,6 @@
 import { fork } from 'node:child_process';
 import { createCipheriv, createHash, randomBytes, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,15 +9,17 @@ import { createEax, type Eax } from '../src/engine/eax.js';
 import type { EngineName } from '../src/engine/types.js';
 import { createHeader, DEFAULT_SEGMENT_SIZE, sealSegment, type SealedMetadata, type SealOptions, type SegmentKeys } from '../src/formats/sealed.js';
 import { packageRoot } from '../src/paths.js';
-import { createOpenStream, createSealStream, SealPool } from '../src/pool/index.js';
+import { fileIO } from '../src/io/file-io.js';
+import { SealPool } from '../src/pool/index.js';
 import { fixedHeader, KEK, KEY_ID, poolImpl } from './cases/sealed.js';
 import { caseName, OPS } from './cases/types.js';
 import { mbText, sizeLabel } from './report.js';
 import type { Result } from './results.js';
 
 /**
- * Streamed `sealed` files: a file of 256 MiB (and 1 GiB) sealed and opened file to file through
- * createSealStream / createOpenStream, each direction in a child process that does only that, so
+ * Streamed `sealed` files: a file of 256 MiB (and 1 GiB) sealed and opened file to file the way
+ * `sealcam encrypt/decrypt` do it (SealPool.sealIO / openIO over fileIO: reads into the pool's
+ * task buffers, writes from them), each direction in a child process that does only that, so
  * its peak RSS (see peakRssMiB) is the streaming's own. The sealed file is checked
  * against a reference computed segment by segment with the native engine while the input was
  * written, and the opened file against the input's digest.
@@ -48,13 +50,18 @@ export async function streamFile(job: StreamJob): Promise<{ ms: number; rssBefor
   try {
     // Starts every worker and warms the JIT: a task per worker and some.
     await pool.seal(new Uint8Array(2 * job.workers * MiB), { kek: job.kek, keyId: KEY_ID, keyVersion: '1' });
-    const transform =
-      job.op === 'seal'
-        ? createSealStream({ kek: job.kek, keyId: KEY_ID, keyVersion: '1', metadata: job.metadata, fixed: job.fixed, pool })
-        : createOpenStream({ kek: job.kek, pool });
     const rssBeforeMiB = process.memoryUsage().rss / MiB;
     const started = performance.now();
-    await pipeline(createReadStream(job.input, { highWaterMark: MiB }), transform, createWriteStream(job.output));
+    const input = await open(job.input, 'r');
+    const output = await open(job.output, 'w');
+    try {
+      const io = fileIO(input, output, { name: job.input, size: (await input.stat()).size });
+      if (job.op === 'seal') await pool.sealIO(io, { kek: job.kek, keyId: KEY_ID, keyVersion: '1', metadata: job.metadata, fixed: job.fixed });
+      else await pool.openIO(io, { kek: job.kek });
+    } finally {
+      await input.close();
+      await output.close();
+    }
     return { ms: performance.now() - started, rssBeforeMiB };
   } finally {
     await pool.close();

@@ -19,9 +19,12 @@ export type { RawOptions } from './formats/raw.js';
 export { sealSidecar, openSidecar, detectFormat, parseSidecarMetadata, serializeSidecarMetadata } from './formats/sidecar.js';
 export type { SidecarMetadata, SidecarAlgorithm, SealSidecarOptions, OpenSidecarOptions } from './formats/sidecar.js';
 
-// Parallel sealing and opening on worker threads: buffers (SealPool, seal, open) and streams of any size.
+// Parallel sealing and opening on worker threads: buffers (SealPool, seal, open), streams of any
+// size, and files through the pool's own buffers (SealPool.sealIO/openIO with fileIO).
 export { SealPool, createSealStream, createOpenStream } from './pool/pool.js';
-export type { PoolOptions, Progress, ProgressOptions, StreamOptions } from './pool/pool.js';
+export type { BufferIO, PoolOptions, Progress, ProgressOptions, StreamOptions } from './pool/pool.js';
+export { fileIO } from './io/file-io.js';
+export type { FileIOOptions } from './io/file-io.js';
 
 // Keys, storage, notifications and configuration.
 export { createKeyProvider } from './keys/index.js';

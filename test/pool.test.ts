@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { open as openFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable, type Transform } from 'node:stream';
@@ -9,7 +10,8 @@ import { ENGINES, type EngineName } from '../src/engine/types.js';
 import { AuthenticationError, SealcamError } from '../src/errors.js';
 import { openBuffer, sealBuffer, TAG, type SealOptions } from '../src/formats/sealed.js';
 import { packageRoot } from '../src/paths.js';
-import { createOpenStream, createSealStream, SealPool, workerPath, type Progress } from '../src/pool/index.js';
+import { createOpenStream, createSealStream, SealPool, workerPath, type BufferIO, type Progress } from '../src/pool/index.js';
+import { fileIO } from '../src/io/file-io.js';
 
 /**
  * The worker pool and the streams: the same bytes as sealBuffer, round trips at the sizes around
@@ -369,6 +371,158 @@ describe('streams', () => {
       const wrong = await throughFailing(open(new Uint8Array(16)), sealed);
       expect((wrong.error as Error).message).toMatch(/^wrong key/);
       expect(wrong.out.length).toBe(0);
+    });
+  });
+});
+
+/**
+ * A BufferIO over memory: reads `input` in whatever sizes the pool asks for, keeps a copy of each
+ * write (the pool reuses the buffer afterwards), and records how far reading ran ahead of writing.
+ */
+function memoryIO(input: Uint8Array, writeDelay = 0) {
+  let readAt = 0;
+  let written = 0;
+  let ahead = 0;
+  const parts: Uint8Array[] = [];
+  const io: BufferIO = {
+    async read(into) {
+      const n = Math.min(into.length, input.length - readAt);
+      into.set(input.subarray(readAt, readAt + n));
+      readAt += n;
+      ahead = Math.max(ahead, readAt - written);
+      return n;
+    },
+    async write(bytes) {
+      parts.push(bytes.slice());
+      if (writeDelay > 0) await new Promise((r) => setTimeout(r, writeDelay));
+      written += bytes.length;
+    },
+  };
+  return { io, output: () => new Uint8Array(Buffer.concat(parts)), ahead: () => ahead };
+}
+
+describe('sealIO and openIO: reads into the task buffers and writes from them', () => {
+  const configs = [
+    ...ENGINES.flatMap((engine) => [1, 2].map((jobs) => ({ jobs, engine, batchBytes: undefined as number | undefined }))),
+    { jobs: 2, engine: 'wasm' as EngineName, batchBytes: 3 * S },
+  ];
+  // Around segment and task boundaries: 256-segment default tasks and 3-segment ones.
+  const sizes = [0, 1, S - 1, S, S + 1, 3 * S, 3 * S + 1, 6 * S, 10 * S + 3, MiB, MiB + 1, 5 * MiB + 7];
+
+  for (const { jobs, engine, batchBytes } of configs) {
+    it(`${engine}, ${jobs} worker(s)${batchBytes ? ', 3-segment tasks' : ''}: sealBuffer's bytes, and the plaintext back`, async () => {
+      const p = pool(jobs, engine, batchBytes);
+      for (const n of sizes) {
+        const plaintext = new Uint8Array(randomBytes(n));
+        const options = { ...sealOptions(engine), metadata: { originalSize: n } };
+        const sealing = memoryIO(plaintext);
+        await p.sealIO(sealing.io, options);
+        const sealed = sealing.output();
+        expect(same(sealed, sealBuffer(plaintext, options)), `size ${n}`).toBe(true);
+        const opening = memoryIO(sealed);
+        const header = await p.openIO(opening.io, { kek: () => kek, engine });
+        expect(same(opening.output(), plaintext), `size ${n}`).toBe(true);
+        expect(header.metadata.originalSize).toBe(n);
+      }
+    });
+  }
+
+  it('between files (fileIO), with progress, and an input that changes size is refused', async () => {
+    const p = pool(2, 'wasm');
+    const plaintext = new Uint8Array(randomBytes(3 * MiB + 5));
+    const plainPath = join(dir, 'io-plain.bin');
+    const sealedPath = join(dir, 'io-plain.sealed');
+    const openedPath = join(dir, 'io-opened.bin');
+    writeFileSync(plainPath, plaintext);
+    const run = async (from: string, to: string, work: (io: BufferIO) => Promise<unknown>, size = statSync(from).size, onRead?: (n: number) => void) => {
+      const input = await openFile(from, 'r');
+      const output = await openFile(to, 'w');
+      try {
+        await work(fileIO(input, output, { name: from, size, onRead }));
+      } finally {
+        await input.close();
+        await output.close();
+      }
+    };
+    let read = 0;
+    const progress: Progress[] = [];
+    const options = { kek, keyId: 'k', keyVersion: '1', metadata: { originalSize: plaintext.length }, onProgress: (x: Progress) => progress.push(x) };
+    await run(plainPath, sealedPath, (io) => p.sealIO(io, options), undefined, (n) => (read += n));
+    expect(read).toBe(plaintext.length);
+    expect(progress.at(-1)).toEqual({ bytes: plaintext.length, total: plaintext.length });
+    await run(sealedPath, openedPath, (io) => p.openIO(io, { kek }));
+    expect(same(readFileSync(openedPath), plaintext)).toBe(true);
+
+    for (const size of [plaintext.length - 1, plaintext.length + 1]) {
+      const err = await run(plainPath, sealedPath, (io) => p.sealIO(io, options), size).catch((e: unknown) => e);
+      expect((err as SealcamError).code, `size ${size}`).toBe('ECHANGED');
+      expect((err as Error).message).toBe(`${plainPath} changed while it was read (expected ${size} bytes)`);
+    }
+  });
+
+  it('reading stays a few tasks ahead of a slow writer', async () => {
+    const p = pool(2, 'native');
+    const plaintext = new Uint8Array(24 * MiB);
+    const sealing = memoryIO(plaintext, 5);
+    await p.sealIO(sealing.io, { kek, keyId: 'k', keyVersion: '1' });
+    // The window (2 x jobs tasks of 1 MiB), the one being read, the one read ahead.
+    expect(sealing.ahead()).toBeLessThanOrEqual((2 * 2 + 2) * MiB);
+    const opening = memoryIO(sealing.output(), 5);
+    await p.openIO(opening.io, { kek });
+    expect(opening.ahead()).toBeLessThanOrEqual((2 * 2 + 2) * (MiB + 16 * TAG) + 4096);
+  });
+
+  describe('openIO refuses, having written only verified plaintext', () => {
+    const plaintext = new Uint8Array(randomBytes(10 * S + 3));
+    let sealed: Uint8Array;
+    const lastStart = () => sealed.length - (3 + TAG);
+    beforeAll(() => {
+      sealed = sealBuffer(plaintext, sealOptions('native'));
+    });
+    const attempt = async (input: Uint8Array, key = kek) => {
+      const opening = memoryIO(input);
+      const error = await pool(2, 'wasm', 2 * S)
+        .openIO(opening.io, { kek: key })
+        .then(() => undefined, (e: unknown) => e);
+      return { out: opening.output(), error };
+    };
+
+    it('cut at a segment boundary: the new last segment fails', async () => {
+      const { out, error } = await attempt(sealed.subarray(0, lastStart()));
+      expect(error).toBeInstanceOf(AuthenticationError);
+      expect((error as Error).message).toMatch(/^segment 9 \(the last\) failed verification: .*truncated/);
+      expect(same(out, plaintext.subarray(0, out.length))).toBe(true);
+      expect(out.length).toBeLessThan(10 * S);
+    });
+
+    it('the header alone, cut inside the last tag, inside the header, or empty: truncated, nothing written', async () => {
+      const headerLength = sealed.length - (10 * (S + TAG) + 3 + TAG);
+      for (const cut of [headerLength, sealed.length - 5, headerLength - 1, 5, 0]) {
+        const { out, error } = await attempt(sealed.subarray(0, cut));
+        expect((error as SealcamError).code, `cut at ${cut}`).toBe('EFORMAT');
+        expect((error as Error).message, `cut at ${cut}`).toMatch(/truncated|too short/);
+        if (cut !== sealed.length - 5) expect(out.length).toBe(0);
+      }
+    });
+
+    it('an altered segment, an appended segment, a wrong key, an absurd header length', async () => {
+      const altered = sealed.slice();
+      altered[lastStart() - 4 * (S + TAG) + 9]! ^= 1; // segment 6
+      const a = await attempt(altered);
+      expect((a.error as Error).message).toMatch(/^segment 6 failed verification/);
+      expect(a.out.length).toBeLessThanOrEqual(6 * S);
+      expect(same(a.out, plaintext.subarray(0, a.out.length))).toBe(true);
+
+      const appended = new Uint8Array([...sealed, ...sealed.subarray(lastStart() - (S + TAG), lastStart())]);
+      expect(((await attempt(appended)).error as Error).message).toMatch(/failed verification/);
+
+      const wrong = await attempt(sealed, new Uint8Array(16));
+      expect((wrong.error as Error).message).toMatch(/^wrong key/);
+      expect(wrong.out.length).toBe(0);
+
+      const bad = sealed.slice(0, 64);
+      new DataView(bad.buffer).setUint32(12, 0xffffffff);
+      expect(((await attempt(bad)).error as Error).message).toMatch(/invalid header length 4294967295/);
     });
   });
 });

@@ -18,7 +18,8 @@ import {
   type SidecarMetadata,
 } from '../formats/sidecar.js';
 import { fileSink, fsError, writeAtomic, writeFileAtomic, writeStreamAtomic } from '../io/atomic.js';
-import { createOpenStream, createSealStream, type SealPool } from '../pool/pool.js';
+import { fileIO, inputChanged } from '../io/file-io.js';
+import type { SealPool } from '../pool/pool.js';
 import { chain, tap, through } from './streams.js';
 
 /**
@@ -108,7 +109,7 @@ async function withInput<T>(path: string, work: (input: Input) => Promise<T>): P
 /** The input from `start` to the size measured at open; a file that changes meanwhile fails the stream. */
 function readInput(job: FileJob, { fd, size }: Input, start = 0): Readable {
   let read = start;
-  const changed = () => new SealcamError('ECHANGED', `${job.input} changed while it was read (expected ${size} bytes)`);
+  const changed = () => inputChanged(job.input, size);
   const count = tap(
     (chunk) => {
       read += chunk.length;
@@ -156,25 +157,31 @@ export function sidecarPath(ciphertextPath: string): string {
 
 // --- sealed ---------------------------------------------------------------------------------------
 
+// Through the pool's own task buffers (SealPool.sealIO/openIO), not streams: no chunk is
+// allocated or copied on the main thread, which on two cores is what kept the workers waiting.
+
+function sealedFileIO(job: FileJob, input: Input, output: FileHandle) {
+  return fileIO(input.fd, output, { name: job.input, size: input.size, onRead: job.onBytes });
+}
+
 export async function sealSealedFile(job: FileJob, kek: SealingKey, pool: SealPool, segmentSize: number): Promise<void> {
   await withInput(job.input, async (input) => {
-    const seal = createSealStream({
+    const options = {
       kek: kek.key,
       keyId: kek.name,
       keyVersion: kek.version,
       segmentSize,
       engine: job.engine,
-      pool,
       metadata: { originalName: basename(job.input), originalSize: input.size },
-    });
-    await writeStreamAtomic(job.output, chain(readInput(job, input), seal), { force: job.force });
+    };
+    await writeAtomic(job.output, { force: job.force }, (fd) => pool.sealIO(sealedFileIO(job, input, fd), options));
   });
 }
 
 export async function openSealedFile(job: FileJob, kek: OpenOptions['kek'], pool: SealPool): Promise<void> {
   await withInput(job.input, async (input) => {
-    const opened = createOpenStream({ kek, engine: job.engine, pool });
-    await writeStreamAtomic(job.output, chain(readInput(job, input), opened), { force: job.force, mode: MODE_PLAINTEXT });
+    const write = (fd: FileHandle) => pool.openIO(sealedFileIO(job, input, fd), { kek, engine: job.engine }).then(() => undefined);
+    await writeAtomic(job.output, { force: job.force, mode: MODE_PLAINTEXT }, write);
   });
 }
 

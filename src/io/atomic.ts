@@ -154,7 +154,8 @@ export function fileSink(fd: FileHandle, position?: number): Writable {
   });
 }
 
-async function writeAll(fd: FileHandle, data: Uint8Array, position: number | undefined): Promise<void> {
+/** Writes all of `data` at `position` (or the file position), however many writes that takes. */
+export async function writeAll(fd: FileHandle, data: Uint8Array, position: number | undefined): Promise<void> {
   for (let done = 0; done < data.length; ) {
     const { bytesWritten } = await fd.write(data, done, data.length - done, position === undefined ? null : position + done);
     done += bytesWritten;
