@@ -1,6 +1,6 @@
 // CTR mode with the whole 16-byte block as one big-endian counter, incremented mod 2^128 (as EAX
 // and SP 800-38A specify; a 32- or 64-bit counter would repeat keystream after a carry).
-import { encryptBlock, encryptPair, pairA, pairB } from './aes';
+import { encryptBlock, encryptQuad, outA, outB, outC, outD } from './aes';
 import { rounds } from './key';
 
 // Scratch for a final partial block; ctrXor wipes it after use.
@@ -30,17 +30,28 @@ export function ctrXor(k: usize, counter: usize, input: usize, output: usize, le
   let hi = loadCounterHi(counter);
   let lo = loadCounterLo(counter);
   let i = 0;
-  while (length - i >= 32) {
+  // Four counter blocks at a time (interleaved rounds), then one at a time for the tail.
+  while (length - i >= 64) {
     const c0 = counterBlock(hi, lo);
     lo += 1;
     hi += <u64>(lo == 0);
     const c1 = counterBlock(hi, lo);
     lo += 1;
     hi += <u64>(lo == 0);
-    encryptPair(c0, c1, k, nr);
-    v128.store(output + <usize>i, v128.xor(v128.load(input + <usize>i), pairA));
-    v128.store(output + <usize>i, v128.xor(v128.load(input + <usize>i, 16), pairB), 16);
-    i += 32;
+    const c2 = counterBlock(hi, lo);
+    lo += 1;
+    hi += <u64>(lo == 0);
+    const c3 = counterBlock(hi, lo);
+    lo += 1;
+    hi += <u64>(lo == 0);
+    encryptQuad(c0, c1, c2, c3, k, nr);
+    const p = input + <usize>i;
+    const q = output + <usize>i;
+    v128.store(q, v128.xor(v128.load(p), outA));
+    v128.store(q, v128.xor(v128.load(p, 16), outB), 16);
+    v128.store(q, v128.xor(v128.load(p, 32), outC), 32);
+    v128.store(q, v128.xor(v128.load(p, 48), outD), 48);
+    i += 64;
   }
   while (i < length) {
     const ks = encryptBlock(counterBlock(hi, lo), k, nr);

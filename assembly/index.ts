@@ -1,14 +1,14 @@
 // The sealcam WASM engine: a few plain functions over linear memory. The TypeScript binding
 // (src/engine/wasm.ts) owns all allocation; it passes pointers to a key context, a message
 // context and input/output buffers, and nothing here allocates.
-import { clearPair, encryptBlock, encryptPair, pairA, pairB } from './aes';
+import { clearResults, encryptBlock, encryptQuad, outA, outB, outC, outD } from './aes';
 import { rounds, KEY_CONTEXT_SIZE } from './key';
 import { OMAC_STATE_SIZE, omacFinal, omacInit, omacUpdate } from './omac';
 import { MESSAGE_CONTEXT_SIZE } from './eax';
 
 export { setKey } from './key';
 export { ctrXor } from './ctr';
-export { eaxInit, eaxNonce, eaxStart, eaxHeader, eaxEncrypt, eaxDecrypt, eaxFinal } from './eax';
+export { eaxInit, eaxNonce, eaxStart, eaxHeader, eaxEncrypt, eaxDecrypt, eaxEncryptTwo, eaxDecryptTwo, eaxFinal } from './eax';
 
 export function keyContextSize(): i32 {
   return KEY_CONTEXT_SIZE;
@@ -22,13 +22,15 @@ export function messageContextSize(): i32 {
 export function encryptBlocks(k: usize, input: usize, output: usize, blocks: i32): void {
   const nr = rounds(k);
   let i = 0;
-  for (; i + 1 < blocks; i += 2) {
+  for (; i + 3 < blocks; i += 4) {
     const p = <usize>i << 4;
-    encryptPair(v128.load(input + p), v128.load(input + p, 16), k, nr);
-    v128.store(output + p, pairA);
-    v128.store(output + p, pairB, 16);
+    encryptQuad(v128.load(input + p), v128.load(input + p, 16), v128.load(input + p, 32), v128.load(input + p, 48), k, nr);
+    v128.store(output + p, outA);
+    v128.store(output + p, outB, 16);
+    v128.store(output + p, outC, 32);
+    v128.store(output + p, outD, 48);
   }
-  if (i < blocks) {
+  for (; i < blocks; i++) {
     const p = <usize>i << 4;
     v128.store(output + p, encryptBlock(v128.load(input + p), k, nr));
   }
@@ -51,9 +53,9 @@ export function omacStateSize(): i32 {
   return <i32>OMAC_STATE_SIZE;
 }
 
-/** Wipe the engine's own scratch (the last enciphered pair), called when a context is disposed. */
+/** Wipe the engine's own scratch (the last enciphered blocks), called when a context is disposed. */
 export function wipeScratch(): void {
-  clearPair();
+  clearResults();
 }
 
 /** First byte of linear memory the binding may use. */

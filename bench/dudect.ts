@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import { createBackend, wasmVariant } from '../src/index.js';
+import { createBackend, createEax, wasmVariant } from '../src/index.js';
 
 /**
  * A dudect-style timing-leak check (Reparaz, Balasch, Verbauwhede, "Dude, is my code constant
@@ -166,6 +166,21 @@ export function wasmBlockTarget(): Target {
   };
 }
 
+/** Fixed vs random plaintext through the interleaved two-message EAX path (two 32-byte messages). */
+export function wasmEaxTwoTarget(): Target {
+  const eax = createEax(randomBytes(16), { engine: 'wasm' });
+  const nonces = [randomBytes(16), randomBytes(16)];
+  const outs = [new Uint8Array(32), new Uint8Array(32)];
+  return {
+    name: 'wasm EAX encryptTwoInto: fixed (zero) vs random plaintext',
+    inputLength: 64,
+    fixed: new Uint8Array(64),
+    run: (input) =>
+      void eax.encryptTwoInto({ nonce: nonces[0]!, input: input.subarray(0, 32), out: outs[0]! }, { nonce: nonces[1]!, input: input.subarray(32), out: outs[1]! }),
+    dispose: () => eax.dispose(),
+  };
+}
+
 /** Fixed vs random key: key schedule (createBackend) plus one block, then dispose. */
 export function wasmKeyTarget(keyLength: 16 | 24 | 32 = 16): Target {
   const block = new Uint8Array(16);
@@ -228,7 +243,7 @@ export function report(r: DudectResult): string {
 }
 
 function parseArgs(argv: string[]): { samples: number; batch: number; targets: string[]; control: boolean } {
-  const out = { samples: 200_000, batch: 32, targets: ['block', 'key'], control: false };
+  const out = { samples: 200_000, batch: 32, targets: ['block', 'eax-two', 'key'], control: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -241,7 +256,7 @@ function parseArgs(argv: string[]): { samples: number; batch: number; targets: s
     else if (a === '--target') out.targets = value().split(',');
     else if (a === '--control') out.control = true;
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node dist/bench/dudect.js [--samples N] [--batch B] [--target block,key] [--control]');
+      console.log('usage: node dist/bench/dudect.js [--samples N] [--batch B] [--target block,eax-two,key] [--control]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -252,12 +267,12 @@ function parseArgs(argv: string[]): { samples: number; batch: number; targets: s
 
 function main(): void {
   const args = parseArgs(process.argv.slice(2));
-  const makers: Record<string, () => Target> = { block: wasmBlockTarget, key: () => wasmKeyTarget(16) };
+  const makers: Record<string, () => Target> = { block: wasmBlockTarget, 'eax-two': wasmEaxTwoTarget, key: () => wasmKeyTarget(16) };
   console.log(`dudect on the '${wasmVariant()}' WASM build, node ${process.version} (${process.arch})`);
   let leak = false;
   for (const name of args.targets) {
     const make = makers[name];
-    if (!make) throw new Error(`unknown target ${name} (block, key)`);
+    if (!make) throw new Error(`unknown target ${name} (block, eax-two, key)`);
     // The key target does far more work per call; fewer calls per batch keep the runs comparable.
     const batch = name === 'key' ? Math.max(1, args.batch >> 2) : args.batch;
     const r = withTarget(make(), (t) => dudect(t, { samples: args.samples, batch }));

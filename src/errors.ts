@@ -13,8 +13,11 @@ export class SealcamError extends Error {
 
 /** The tag did not verify: wrong key, wrong nonce or header, or altered data. */
 export class AuthenticationError extends SealcamError {
-  constructor(message = 'authentication failed: the tag does not match (wrong key, or the data was altered)') {
+  /** For a call over two messages (Eax.decryptTwoInto), which one failed first: 0 or 1. */
+  readonly which?: number;
+  constructor(message = 'authentication failed: the tag does not match (wrong key, or the data was altered)', which?: number) {
     super('EAUTH', message);
+    if (which !== undefined) this.which = which;
   }
 }
 

@@ -445,6 +445,93 @@ describe.each(ENGINES)('encryptInto and decryptInto (%s)', (engine) => {
   });
 });
 
+describe.each(ENGINES)('encryptTwoInto and decryptTwoInto: two messages at once (%s)', (engine) => {
+  const other: EngineName = engine === 'wasm' ? 'native' : 'wasm';
+  // Block multiples (the WASM engine's interleaved path) and not, and around half the binding's
+  // CHUNK (two messages share the IO region, half each).
+  const LENGTHS = [0, 1, 15, 16, 17, 31, 32, 48, 255, 256, 257, CHUNK / 2 - 16, CHUNK / 2, CHUNK / 2 + 16, CHUNK / 2 + 1, CHUNK + 32];
+  const message = (n: number, seed: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 131 + seed) & 0xff);
+  const NONCE2 = flip(NONCE, 15);
+
+  it('give the bytes of two encrypt() calls on the other engine, in place or into other arrays, and open back', () => {
+    withEax(engine, (eax) => {
+      for (const n of LENGTHS) {
+        const a = message(n, 7);
+        const b = message(n, 99);
+        const [wantA, wantB] = withEax(other, (o) => [o.encrypt(NONCE, a, { header: HEADER }), o.encrypt(NONCE2, b, { header: HEADER })]);
+        const outA = new Uint8Array(n);
+        const outB = new Uint8Array(n);
+        const [tagA, tagB] = eax.encryptTwoInto({ nonce: NONCE, input: a, out: outA }, { nonce: NONCE2, input: b, out: outB }, { header: HEADER });
+        expect(sameBytes(outA, wantA.ciphertext) && sameBytes(tagA, wantA.tag), `first, ${n} bytes`).toBe(true);
+        expect(sameBytes(outB, wantB.ciphertext) && sameBytes(tagB, wantB.tag), `second, ${n} bytes`).toBe(true);
+
+        // In place, both in one buffer side by side (as the pool's task buffers hold segments).
+        const both = new Uint8Array(2 * n);
+        both.set(a);
+        both.set(b, n);
+        const [x, y] = [both.subarray(0, n), both.subarray(n)];
+        const tags = eax.encryptTwoInto({ nonce: NONCE, input: x, out: x }, { nonce: NONCE2, input: y, out: y }, { header: HEADER });
+        expect(sameBytes(x, wantA.ciphertext) && sameBytes(y, wantB.ciphertext) && sameBytes(tags[1], wantB.tag), `in place, ${n} bytes`).toBe(true);
+        eax.decryptTwoInto({ nonce: NONCE, input: x, out: x, tag: tagA }, { nonce: NONCE2, input: y, out: y, tag: tagB }, { header: HEADER });
+        expect(sameBytes(x, a) && sameBytes(y, b), `opened in place, ${n} bytes`).toBe(true);
+      }
+    });
+  });
+
+  it('truncate tags as encrypt() does', () => {
+    withEax(engine, (eax) => {
+      const a = message(64, 1);
+      const b = message(64, 2);
+      const [tagA, tagB] = eax.encryptTwoInto({ nonce: NONCE, input: a, out: new Uint8Array(64) }, { nonce: NONCE2, input: b, out: new Uint8Array(64) }, { tagLength: 8 });
+      expect(tagA).toEqual(eax.encrypt(NONCE, a, { tagLength: 8 }).tag);
+      expect(tagB).toEqual(eax.encrypt(NONCE2, b, { tagLength: 8 }).tag);
+    });
+  });
+
+  it('a message that does not verify wipes both outputs and says which failed', () => {
+    withEax(engine, (eax) => {
+      for (const n of [0, 32, 33, CHUNK / 2 + 16]) {
+        const a = eax.encrypt(NONCE, message(n, 3), { header: HEADER });
+        const b = eax.encrypt(NONCE2, message(n, 4), { header: HEADER });
+        for (const [tagA, tagB, which] of [
+          [flip(a.tag, 0), b.tag, 0],
+          [a.tag, flip(b.tag, 15), 1],
+          [flip(a.tag, 3), flip(b.tag, 3), 0],
+        ] as const) {
+          const outA = new Uint8Array(n).fill(0xaa);
+          const outB = new Uint8Array(n).fill(0xaa);
+          const error = caught(() =>
+            eax.decryptTwoInto({ nonce: NONCE, input: a.ciphertext, out: outA, tag: tagA }, { nonce: NONCE2, input: b.ciphertext, out: outB, tag: tagB }, { header: HEADER }),
+          );
+          expect(error).toBeInstanceOf(AuthenticationError);
+          expect((error as AuthenticationError).which, `${n} bytes`).toBe(which);
+          expect(outA.every((v) => v === 0) && outB.every((v) => v === 0), `both wiped, ${n} bytes`).toBe(true);
+        }
+      }
+    });
+  });
+
+  it('messages of different lengths, or overlapping each other or a tag, are refused before anything is written', () => {
+    withEax(engine, (eax) => {
+      const buffer = new Uint8Array(128).fill(5);
+      const before = buffer.slice();
+      const at = (from: number, n = 32) => buffer.subarray(from, from + n);
+      expectInputError(
+        () => eax.encryptTwoInto({ nonce: NONCE, input: at(0), out: at(0) }, { nonce: NONCE2, input: at(32, 16), out: at(32, 16) }),
+        /the two messages must be of one length, got 32 and 16 bytes/,
+      );
+      expectInputError(() => eax.encryptTwoInto({ nonce: NONCE, input: at(0), out: at(64) }, { nonce: NONCE2, input: at(32), out: at(80) }), /must not overlap each other/);
+      expectInputError(() => eax.encryptTwoInto({ nonce: NONCE, input: at(0), out: at(0) }, { nonce: NONCE2, input: at(0), out: at(0) }), /must not overlap each other/);
+      expectInputError(
+        () => eax.decryptTwoInto({ nonce: NONCE, input: at(0), out: at(0), tag: at(64, 16) }, { nonce: NONCE2, input: at(32), out: at(32), tag: at(48, 16) }),
+        /output must not overlap a tag/,
+      );
+      expectInputError(() => eax.encryptTwoInto({ nonce: NONCE, input: at(0), out: at(1) }, { nonce: NONCE2, input: at(64), out: at(64) }), /output must be the plaintext itself/);
+      expect(sameBytes(buffer, before)).toBe(true);
+    });
+  });
+});
+
 describe('WASM memory stays bounded', () => {
   /** Bytes WASM memory has grown by since the start of this file. */
   const grown = () => grow.mock.calls.reduce((sum, [pages]) => sum + pages * 65536, 0);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dudect, leakyTarget, report, tTest, wasmBlockTarget, wasmKeyTarget, welchT, withTarget } from '../bench/dudect.js';
+import { dudect, leakyTarget, report, tTest, wasmBlockTarget, wasmEaxTwoTarget, wasmKeyTarget, welchT, withTarget } from '../bench/dudect.js';
 
 /**
  * A short dudect run (bench/dudect.ts; `node dist/bench/dudect.js --samples 200000` is the long
@@ -39,6 +39,12 @@ describe('dudect: WASM engine timing (fixed vs random secret)', () => {
 
   it('block function: fixed (zero) vs random plaintext under one key', () => {
     const r = withTarget(wasmBlockTarget(), (t) => dudect(t, { samples: 80_000, batch: 32 }));
+    console.log(report(r));
+    expect(r.maxAbsT).toBeLessThan(BOUND);
+  });
+
+  it('two EAX messages interleaved: fixed (zero) vs random plaintext', () => {
+    const r = withTarget(wasmEaxTwoTarget(), (t) => dudect(t, { samples: 50_000, batch: 16 }));
     console.log(report(r));
     expect(r.maxAbsT).toBeLessThan(BOUND);
   });

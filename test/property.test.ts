@@ -209,6 +209,30 @@ describe('EAX: WASM == native, one call and incremental', () => {
     );
   });
 
+  it('two messages at once (encryptTwoInto / decryptTwoInto) are two single messages', () => {
+    fc.assert(
+      fc.property(keyArb, nonceArb, nonceArb, headerArb, dataArb, fc.integer(), tagLengthArb, (key, nonceA, nonceB, header, data, seedB, tagLength) => {
+        withBoth(key, (wasm, native) => {
+          const a = bytesFrom(data.length, data.seed);
+          const b = bytesFrom(data.length, seedB);
+          const wantA = native.encrypt(nonceA, a, { header, tagLength });
+          const wantB = native.encrypt(nonceB, b, { header, tagLength });
+          const outA = new Uint8Array(a.length);
+          const outB = new Uint8Array(b.length);
+          const [tagA, tagB] = wasm.encryptTwoInto({ nonce: nonceA, input: a, out: outA }, { nonce: nonceB, input: b, out: outB }, { header, tagLength });
+          expectSame(outA, wantA.ciphertext, 'first ciphertext');
+          expectSame(outB, wantB.ciphertext, 'second ciphertext');
+          expectSame(tagA, wantA.tag, 'first tag');
+          expectSame(tagB, wantB.tag, 'second tag');
+          wasm.decryptTwoInto({ nonce: nonceA, input: outA, out: outA, tag: tagA }, { nonce: nonceB, input: outB, out: outB, tag: tagB }, { header });
+          expectSame(outA, a, 'first opened');
+          expectSame(outB, b, 'second opened');
+        });
+      }),
+      runs(600),
+    );
+  });
+
   it('long nonces (past one block and past CHUNK) agree', () => {
     withBoth(bytesFrom(16, 99), (wasm, native) => {
       for (const length of [17, 1000, CHUNK + 1]) {

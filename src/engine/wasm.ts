@@ -9,6 +9,7 @@ import { EaxMessage, type CipherBackend, type EaxState } from './types.js';
  * live in its linear memory at fixed places so the hot path allocates nothing:
  *
  *   [heapBase]  IO region (CHUNK bytes): input is copied in, processed in place, copied out
+ *               (two messages at once: one in each half)
  *   [scratch]   64 bytes for counters and tags
  *   [slots]     key and message contexts, SLOT bytes each, reused through a free list
  */
@@ -31,6 +32,8 @@ interface Exports {
   eaxHeader(k: number, m: number, data: number, length: number): void;
   eaxEncrypt(k: number, m: number, input: number, output: number, length: number): void;
   eaxDecrypt(k: number, m: number, input: number, output: number, length: number): void;
+  eaxEncryptTwo(k: number, m1: number, m2: number, data1: number, data2: number, length: number): void;
+  eaxDecryptTwo(k: number, m1: number, m2: number, data1: number, data2: number, length: number): void;
   eaxFinal(k: number, m: number, tag: number): void;
   wipeScratch(): void;
 }
@@ -138,7 +141,7 @@ class Runtime {
     return slot;
   }
 
-  /** Wipe a context (and the engine's last-pair scratch, which may hold its state) and reuse it. */
+  /** Wipe a context (and the engine's result scratch, which may hold its state) and reuse it. */
   free(slot: number): void {
     this.u8.fill(0, slot, slot + SLOT);
     this.x.wipeScratch();
@@ -158,6 +161,24 @@ class Runtime {
       out?.set(this.u8.subarray(this.io, this.io + piece.length), offset);
     }
     this.u8.fill(0, this.io, this.io + Math.min(data.length, CHUNK));
+  }
+
+  /** stream() for two inputs of equal length in lockstep, one in each half of the IO region. */
+  streamTwo(a: Uint8Array, b: Uint8Array, fn: (ioA: number, ioB: number, length: number) => void, outA: Uint8Array, outB: Uint8Array): void {
+    const half = CHUNK / 2;
+    const ioB = this.io + half;
+    for (let offset = 0; offset < a.length; offset += half) {
+      const pieceA = a.subarray(offset, offset + half);
+      const pieceB = b.subarray(offset, offset + half);
+      this.u8.set(pieceA, this.io);
+      this.u8.set(pieceB, ioB);
+      fn(this.io, ioB, pieceA.length);
+      outA.set(this.u8.subarray(this.io, this.io + pieceA.length), offset);
+      outB.set(this.u8.subarray(ioB, ioB + pieceB.length), offset);
+    }
+    const used = Math.min(a.length, half);
+    this.u8.fill(0, this.io, this.io + used);
+    this.u8.fill(0, ioB, ioB + used);
   }
 
   /** Copy 16 bytes out of scratch and wipe them. */
@@ -217,6 +238,27 @@ class WasmEax extends EaxMessage {
     const r = rt();
     const k = this.backend.slot();
     r.stream(data, (io, n) => r.x.eaxDecrypt(k, this.m, io, io, n), out);
+  }
+
+  /** The other message, if the engine can run it beside this one. */
+  private partner(other: EaxState, data: Uint8Array, otherData: Uint8Array): WasmEax | undefined {
+    return other instanceof WasmEax && other.backend === this.backend && other !== this && data.length === otherData.length ? other : undefined;
+  }
+
+  override encryptIntoWith(other: EaxState, data: Uint8Array, out: Uint8Array, otherData: Uint8Array, otherOut: Uint8Array): void {
+    const o = this.partner(other, data, otherData);
+    if (!o) return super.encryptIntoWith(other, data, out, otherData, otherOut);
+    const r = rt();
+    const k = this.backend.slot();
+    r.streamTwo(data, otherData, (a, b, n) => r.x.eaxEncryptTwo(k, this.m, o.m, a, b, n), out, otherOut);
+  }
+
+  override decryptIntoWith(other: EaxState, data: Uint8Array, out: Uint8Array, otherData: Uint8Array, otherOut: Uint8Array): void {
+    const o = this.partner(other, data, otherData);
+    if (!o) return super.decryptIntoWith(other, data, out, otherData, otherOut);
+    const r = rt();
+    const k = this.backend.slot();
+    r.streamTwo(data, otherData, (a, b, n) => r.x.eaxDecryptTwo(k, this.m, o.m, a, b, n), out, otherOut);
   }
 
   tag(): Uint8Array {

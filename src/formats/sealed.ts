@@ -321,14 +321,71 @@ export function openSegmentInto(eax: Eax, keys: SegmentKeys, index: number, last
       header: keys.header.mac,
     });
   } catch (err) {
-    if (err instanceof AuthenticationError) {
-      throw new AuthenticationError(
-        last
-          ? `segment ${index} (the last) failed verification: altered, or the file was truncated or extended`
-          : `segment ${index} failed verification: altered, reordered, or the file was truncated`,
-      );
-    }
-    throw err;
+    throw err instanceof AuthenticationError ? segmentFailure(index, last) : err;
+  }
+}
+
+function segmentFailure(index: number, last: boolean): AuthenticationError {
+  return new AuthenticationError(
+    last
+      ? `segment ${index} (the last) failed verification: altered, or the file was truncated or extended`
+      : `segment ${index} failed verification: altered, reordered, or the file was truncated`,
+  );
+}
+
+/**
+ * sealSegmentInto() on segments `index` and `index + 1` at once: two whole segments, neither the
+ * file's last, so of one length. The WASM engine interleaves the two (Eax.encryptTwoInto).
+ */
+export function sealSegmentPairInto(
+  eax: Eax,
+  keys: SegmentKeys,
+  index: number,
+  first: Uint8Array,
+  firstOut: Uint8Array,
+  second: Uint8Array,
+  secondOut: Uint8Array,
+): void {
+  const length = first.length;
+  if (second.length !== length || firstOut.length !== length + TAG || secondOut.length !== length + TAG) {
+    throw new InputError(`a segment pair is two segments of one length, each sealing into its length + ${TAG} bytes`);
+  }
+  const { prefix, mac } = keys.header;
+  const [firstTag, secondTag] = eax.encryptTwoInto(
+    { nonce: segmentNonce(prefix, index, false), input: first, out: firstOut.subarray(0, length) },
+    { nonce: segmentNonce(prefix, index + 1, false), input: second, out: secondOut.subarray(0, length) },
+    { header: mac },
+  );
+  firstOut.set(firstTag, length);
+  secondOut.set(secondTag, length);
+}
+
+/**
+ * openSegmentInto() on stored segments `index` and `index + 1` at once (neither the file's last).
+ * If either does not verify, both outputs are wiped and the error names the segment that failed.
+ */
+export function openSegmentPairInto(
+  eax: Eax,
+  keys: SegmentKeys,
+  index: number,
+  first: Uint8Array,
+  firstOut: Uint8Array,
+  second: Uint8Array,
+  secondOut: Uint8Array,
+): void {
+  const length = first.length - TAG;
+  if (length < 0 || second.length !== first.length || firstOut.length !== length || secondOut.length !== length) {
+    throw new InputError('a segment pair is two stored segments of one length, each opening into its length - 16 bytes');
+  }
+  const { prefix, mac } = keys.header;
+  try {
+    eax.decryptTwoInto(
+      { nonce: segmentNonce(prefix, index, false), input: first.subarray(0, length), out: firstOut, tag: first.subarray(length) },
+      { nonce: segmentNonce(prefix, index + 1, false), input: second.subarray(0, length), out: secondOut, tag: second.subarray(length) },
+      { header: mac },
+    );
+  } catch (err) {
+    throw err instanceof AuthenticationError ? segmentFailure(index + (err.which ?? 0), false) : err;
   }
 }
 

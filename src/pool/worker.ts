@@ -4,7 +4,7 @@ import { createEax, type Eax } from '../engine/eax.js';
 import type { EngineName } from '../engine/types.js';
 import { useWasmModule, type WasmVariant } from '../engine/wasm.js';
 import { SealcamError } from '../errors.js';
-import { openSegmentInto, sealSegmentInto, TAG, type SealedHeader, type SegmentKeys } from '../formats/sealed.js';
+import { openSegmentInto, openSegmentPairInto, sealSegmentInto, sealSegmentPairInto, TAG, type SealedHeader, type SegmentKeys } from '../formats/sealed.js';
 
 /**
  * The piscina worker: seals or opens a run of consecutive segments of one file. Node 20 cannot
@@ -82,13 +82,26 @@ function seal(eax: Eax, keys: SegmentKeys, task: SegmentTask): Uint8Array {
   if (!room) out.set(input);
   // Backwards: segment i's place starts at or after its plaintext and past every earlier
   // plaintext, so moving it there only overwrites segments already sealed; it is sealed in place.
-  for (let i = count - 1; i >= 0; i--) {
+  const moveToPlace = (i: number): Uint8Array => {
     const from = i * size;
     const length = Math.min(size, input.length - from);
     const at = i * (size + TAG);
     out.copyWithin(at, from, from + length);
-    const segment = out.subarray(at, at + length + TAG);
-    sealSegmentInto(eax, keys, firstIndex + i, lastIndexIsFinal && i === count - 1, segment.subarray(0, length), segment);
+    return out.subarray(at, at + length + TAG);
+  };
+  for (let i = count - 1; i >= 0; ) {
+    const last = lastIndexIsFinal && i === count - 1;
+    if (!last && i >= 1) {
+      // Two whole segments, neither the file's last: sealed together (the engine interleaves them).
+      const second = moveToPlace(i);
+      const first = moveToPlace(i - 1);
+      sealSegmentPairInto(eax, keys, firstIndex + i - 1, first.subarray(0, size), first, second.subarray(0, size), second);
+      i -= 2;
+    } else {
+      const segment = moveToPlace(i);
+      sealSegmentInto(eax, keys, firstIndex + i, last, segment.subarray(0, segment.length - TAG), segment);
+      i -= 1;
+    }
   }
   return out;
 }
@@ -103,13 +116,25 @@ function open(eax: Eax, keys: SegmentKeys, task: SegmentTask): Uint8Array {
   // Forwards: each segment opens in place and its plaintext then moves down to i * size, before
   // stored segment i + 1 begins. Nothing leaves unless every segment verified.
   let written = 0;
+  const isLast = (i: number) => lastIndexIsFinal && i === count - 1;
   try {
-    for (let i = 0; i < count; i++) {
+    for (let i = 0; i < count; ) {
       const segment = input.subarray(i * stored, (i + 1) * stored);
-      const length = Math.max(0, segment.length - TAG);
-      openSegmentInto(eax, keys, firstIndex + i, lastIndexIsFinal && i === count - 1, segment, segment.subarray(0, length));
-      input.copyWithin(written, i * stored, i * stored + length);
-      written += length;
+      if (i + 1 < count && !isLast(i + 1)) {
+        // Two whole segments, neither the file's last: opened together (the engine interleaves them).
+        const next = input.subarray((i + 1) * stored, (i + 2) * stored);
+        openSegmentPairInto(eax, keys, firstIndex + i, segment, segment.subarray(0, size), next, next.subarray(0, size));
+        input.copyWithin(written, i * stored, i * stored + size);
+        input.copyWithin(written + size, (i + 1) * stored, (i + 1) * stored + size);
+        written += 2 * size;
+        i += 2;
+      } else {
+        const length = Math.max(0, segment.length - TAG);
+        openSegmentInto(eax, keys, firstIndex + i, isLast(i), segment, segment.subarray(0, length));
+        input.copyWithin(written, i * stored, i * stored + length);
+        written += length;
+        i += 1;
+      }
     }
   } catch (err) {
     // Verified plaintext (and its in-place leftovers) lies anywhere before the failing segment: wipe it all.
