@@ -1,6 +1,7 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -20,12 +21,16 @@ interface Run {
   stderr: string;
 }
 
-function sealcam(...args: string[]): Run {
+/** The stack-free output is what we test, and no SEALCAM_* setting of the caller's may leak in. */
+function cliEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  // The stack-free output is what we test, and no SEALCAM_* setting of the caller's may leak in.
   for (const name of Object.keys(env)) if (name.startsWith('SEALCAM_')) delete env[name];
+  return env;
+}
+
+function sealcam(...args: string[]): Run {
   // In the test's own directory, so a default keyring or config file lands (or is looked for) there.
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env, cwd: dir });
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: cliEnv(), cwd: dir });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -594,4 +599,27 @@ describe('sealcam decrypt: damaged, truncated and wrong-key inputs fail in one l
     expect(readdirSync(join(dir, 'opened'))).toEqual(['good.jpg']);
     expect(same(readFileSync(join(dir, 'opened', 'good.jpg')), good.data)).toBe(true);
   });
+});
+
+describe('sealcam decrypt interrupted', () => {
+  it.each(['SIGINT', 'SIGTERM'] as const)('%s mid-write removes the temp file (unverified plaintext) and ends as the signal says', async (signal) => {
+    const key = keygen();
+    const { path } = input(128 * 1024 * 1024, 'clip.bin');
+    const sealedPath = join(dir, 'clip.eax');
+    // raw: one EAX message, so everything written before the end is unverified.
+    expectOk(sealcam('encrypt', path, '-o', sealedPath, '-k', key, '--format', 'raw'));
+    const out = join(dir, 'out');
+    mkdirSync(out);
+    const child = spawn(process.execPath, [CLI, 'decrypt', sealedPath, '-o', join(out, 'clip.bin'), '-k', key], { cwd: dir, env: cliEnv(), stdio: 'ignore' });
+    const exited = once(child, 'exit');
+    const writing = () => readdirSync(out).some((n) => n.endsWith('.tmp') && statSync(join(out, n)).size > 0);
+    for (const deadline = Date.now() + 30_000; !writing(); ) {
+      if (Date.now() > deadline) throw new Error('decrypt never started writing');
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    child.kill(signal);
+    const [code, endedBy] = await exited;
+    expect({ code, endedBy }).toEqual({ code: null, endedBy: signal });
+    expect(readdirSync(out)).toEqual([]);
+  }, 60_000);
 });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { unlinkSync } from 'node:fs';
 import { lstat, link, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -55,6 +56,44 @@ function existsError(path: string): SealcamError {
 /** Fails early (before any work) when `path` exists and force is off. */
 export async function assertWritable(path: string, force = false): Promise<void> {
   if (!force && (await exists(path))) throw existsError(path);
+}
+
+/**
+ * Temp files being written now. If SIGINT or SIGTERM arrives while some exist and nobody else
+ * listens for it, they are removed (they may hold unverified plaintext) and the signal is raised
+ * again, so the process still ends as the signal says. An application with its own handler
+ * (sealcam device, receive) stops its writers itself, and their failures remove the files.
+ */
+const liveTemps = new Set<string>();
+
+function removeLiveTemps(signal: NodeJS.Signals): void {
+  if (process.listenerCount(signal) > 1) return;
+  for (const temp of liveTemps) {
+    try {
+      unlinkSync(temp);
+    } catch {
+      /* already gone */
+    }
+  }
+  liveTemps.clear();
+  watchSignals(false);
+  process.kill(process.pid, signal);
+}
+
+function watchSignals(on: boolean): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    if (on) process.on(signal, removeLiveTemps);
+    else process.off(signal, removeLiveTemps);
+  }
+}
+
+function track(temp: string): void {
+  if (liveTemps.size === 0) watchSignals(true);
+  liveTemps.add(temp);
+}
+
+function untrack(temp: string): void {
+  if (liveTemps.delete(temp) && liveTemps.size === 0) watchSignals(false);
 }
 
 /** A unique hidden name in the target's directory, so the final rename never crosses devices. */
@@ -174,6 +213,7 @@ export async function writeAtomic(path: string, options: AtomicWriteOptions, fil
   try {
     const fd = await open(temp, 'wx', mode);
     created = true;
+    track(temp);
     try {
       await fill(fd);
       await fd.sync();
@@ -186,5 +226,7 @@ export async function writeAtomic(path: string, options: AtomicWriteOptions, fil
   } catch (err) {
     if (created) await unlink(temp).catch(() => undefined);
     throw fsError(err, options.what ?? 'write', path);
+  } finally {
+    untrack(temp);
   }
 }
