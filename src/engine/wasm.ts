@@ -82,11 +82,26 @@ function chooseVariant(): WasmVariant {
   return relaxedSimdAvailable(readBuild('relaxed')) ? 'relaxed' : 'simd';
 }
 
+/**
+ * Compile with every function optimised up front. V8's default (dynamic tiering) starts each
+ * function in its baseline compiler and optimises it only once hot, so the first tens of MB of a
+ * fresh process ran up to 20% slower (a 256 MiB open: 252 vs 310 MB/s). The module is small; the
+ * flag is V8-wide, so it is set only around this compile.
+ */
+function compileEagerly(bytes: Uint8Array): WebAssembly.Module {
+  try {
+    setFlagsFromString('--no-wasm-dynamic-tiering');
+    return new WebAssembly.Module(bytes);
+  } finally {
+    setFlagsFromString('--wasm-dynamic-tiering');
+  }
+}
+
 /** The compiled engine, compiled once per process; workers may be handed it instead. */
 export function wasmModule(): WebAssembly.Module {
   if (!compiled) {
     const variant = chooseVariant();
-    compiled = { module: new WebAssembly.Module(readBuild(variant)), variant };
+    compiled = { module: compileEagerly(readBuild(variant)), variant };
   }
   return compiled.module;
 }
