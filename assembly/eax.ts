@@ -157,25 +157,28 @@ export function eaxHeader(k: usize, m: usize, data: usize, length: i32): void {
   let mac2 = v128.load(c2 + OMAC_MAC);
   let pending1 = v128.load(c1 + OMAC_BUF);
   let pending2 = v128.load(c2 + OMAC_BUF);
-  let ks1: v128;
-  let ks2: v128;
-  if (load<i32>(c1 + OMAC_LEN) == 0) {
-    // The first blocks of both messages: nothing pending for OMAC yet.
-    encryptPair(counterBlock(hi1, lo1), counterBlock(hi2, lo2), k, nr);
-    ks1 = outA;
-    ks2 = outB;
-  } else {
-    encryptQuad(v128.xor(mac1, pending1), counterBlock(hi1, lo1), v128.xor(mac2, pending2), counterBlock(hi2, lo2), k, nr);
-    mac1 = outA;
-    ks1 = outB;
-    mac2 = outC;
-    ks2 = outD;
-  }
-  lo1 += 1;
-  hi1 += <u64>(lo1 == 0);
-  lo2 += 1;
-  hi2 += <u64>(lo2 == 0);
-  for (let i = 0; ; ) {
+  // Before any data (OMAC_LEN 0) nothing is pending for OMAC: the first step is CTR only.
+  let fresh = load<i32>(c1 + OMAC_LEN) == 0;
+  for (let i = 0; i < length; i += 16) {
+    // Chain the pending blocks (more data follows them) with the next keystream blocks.
+    let ks1: v128;
+    let ks2: v128;
+    if (fresh) {
+      encryptPair(counterBlock(hi1, lo1), counterBlock(hi2, lo2), k, nr);
+      ks1 = outA;
+      ks2 = outB;
+      fresh = false;
+    } else {
+      encryptQuad(v128.xor(mac1, pending1), counterBlock(hi1, lo1), v128.xor(mac2, pending2), counterBlock(hi2, lo2), k, nr);
+      mac1 = outA;
+      ks1 = outB;
+      mac2 = outC;
+      ks2 = outD;
+    }
+    lo1 += 1;
+    hi1 += <u64>(lo1 == 0);
+    lo2 += 1;
+    hi2 += <u64>(lo2 == 0);
     const p1 = data1 + <usize>i;
     const p2 = data2 + <usize>i;
     const x1 = v128.load(p1);
@@ -186,17 +189,6 @@ export function eaxHeader(k: usize, m: usize, data: usize, length: i32): void {
     v128.store(p2, y2);
     pending1 = encrypting ? y1 : x1;
     pending2 = encrypting ? y2 : x2;
-    i += 16;
-    if (i == length) break;
-    encryptQuad(v128.xor(mac1, pending1), counterBlock(hi1, lo1), v128.xor(mac2, pending2), counterBlock(hi2, lo2), k, nr);
-    mac1 = outA;
-    ks1 = outB;
-    mac2 = outC;
-    ks2 = outD;
-    lo1 += 1;
-    hi1 += <u64>(lo1 == 0);
-    lo2 += 1;
-    hi2 += <u64>(lo2 == 0);
   }
   // Both end on a block boundary, as crypt() leaves a message: the last block pending for OMAC.
   v128.store(c1 + OMAC_MAC, mac1);
