@@ -18,7 +18,7 @@ import {
   type SidecarMetadata,
 } from '../formats/sidecar.js';
 import { fileSink, fsError, writeAtomic, writeFileAtomic, writeStreamAtomic } from '../io/atomic.js';
-import { fileIO, inputChanged } from '../io/file-io.js';
+import { fileIO, fileReader } from '../io/file-io.js';
 import type { SealPool } from '../pool/pool.js';
 import { chain, tap, through } from './streams.js';
 
@@ -106,37 +106,20 @@ async function withInput<T>(path: string, work: (input: Input) => Promise<T>): P
   }
 }
 
-/** The input from `start` to the size measured at open; a file that changes meanwhile fails the stream. */
-function readInput(job: FileJob, { fd, size }: Input, start = 0): Readable {
-  let read = start;
-  const changed = () => inputChanged(job.input, size);
-  const count = tap(
-    (chunk) => {
-      read += chunk.length;
-      if (read > size) throw changed();
-      job.onBytes(chunk.length);
-    },
-    {
-      end: () => {
-        if (read !== size) throw changed();
-      },
-    },
-  );
-  return chain(fileSource(fd, start, size), count);
-}
-
 /**
- * Reads `fd` from `start` in chunks, at explicit positions, until it ends (past `size` when the
- * file grew: the count above then fails). Not fs.createReadStream: see fileSink in io/atomic.ts.
+ * The input from `start` to the size measured at open, in chunks (fileReader: a file that changes
+ * meanwhile fails the stream). Not fs.createReadStream: see fileSink in io/atomic.ts.
  */
-function fileSource(fd: FileHandle, start: number, size: number): Readable {
+function readInput(job: FileJob, { fd, size }: Input, start = 0): Readable {
+  const read = fileReader(fd, { name: job.input, size, start, onRead: job.onBytes });
   async function* chunks(): AsyncGenerator<Uint8Array> {
-    for (let at = start; ; ) {
-      const buffer = new Uint8Array(Math.min(READ_CHUNK, Math.max(size - at, 0)) || 1);
-      const { bytesRead } = await fd.read(buffer, 0, buffer.length, at);
-      if (bytesRead === 0) return;
-      at += bytesRead;
-      yield buffer.subarray(0, bytesRead);
+    for (let left = size - start; ; ) {
+      // Sized to what is left; past the end, one byte shows whether the file grew.
+      const buffer = new Uint8Array(Math.min(READ_CHUNK, Math.max(left, 0)) || 1);
+      const n = await read(buffer);
+      if (n === 0) return;
+      left -= n;
+      yield buffer.subarray(0, n);
     }
   }
   return Readable.from(chunks(), { objectMode: false, highWaterMark: READ_CHUNK });

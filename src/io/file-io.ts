@@ -14,31 +14,39 @@ export interface FileIOOptions {
   onRead?: (bytes: number) => void;
 }
 
-export function inputChanged(name: string, size: number): SealcamError {
+function inputChanged(name: string, size: number): SealcamError {
   return new SealcamError('ECHANGED', `${name} changed while it was read (expected ${size} bytes)`);
 }
 
 /**
- * File to file for SealPool.sealIO/openIO: positioned reads from `input` into the pool's task
- * buffers, and writes from them to `output` from offset 0. No chunk is allocated or copied here.
+ * Positioned reads of `input` from `options.start`: each call fills `into` (fewer bytes only at the
+ * end) and fails with ECHANGED once the file is seen to have grown or shrunk since it was measured.
  */
-export function fileIO(input: FileHandle, output: FileHandle, options: FileIOOptions): BufferIO {
+export function fileReader(input: FileHandle, options: FileIOOptions): (into: Uint8Array) => Promise<number> {
   const { name, size } = options;
   let readAt = options.start ?? 0;
+  return async (into) => {
+    let n = 0;
+    while (n < into.length) {
+      const { bytesRead } = await input.read(into, n, into.length - n, readAt);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+      readAt += bytesRead;
+    }
+    if (readAt > size || (n < into.length && readAt !== size)) throw inputChanged(name, size);
+    options.onRead?.(n);
+    return n;
+  };
+}
+
+/**
+ * File to file for SealPool.sealIO/openIO: fileReader into the pool's task buffers, and writes
+ * from them to `output` from offset 0. No chunk is allocated or copied here.
+ */
+export function fileIO(input: FileHandle, output: FileHandle, options: FileIOOptions): BufferIO {
   let writeAt = 0;
   return {
-    async read(into) {
-      let n = 0;
-      while (n < into.length) {
-        const { bytesRead } = await input.read(into, n, into.length - n, readAt);
-        if (bytesRead === 0) break;
-        n += bytesRead;
-        readAt += bytesRead;
-      }
-      if (readAt > size || (n < into.length && readAt !== size)) throw inputChanged(name, size);
-      options.onRead?.(n);
-      return n;
-    },
+    read: fileReader(input, options),
     async write(bytes) {
       await writeAll(output, bytes, writeAt);
       writeAt += bytes.length;
