@@ -17,6 +17,7 @@ import {
   TAG,
   type OpenOptions,
   type SealedHeader,
+  type SealedMetadata,
   type SealOptions,
   type SegmentKeys,
 } from '../formats/sealed.js';
@@ -104,6 +105,12 @@ function taskBuffer(length: number, segments: number, reuse?: ArrayBuffer): Uint
   return new Uint8Array(reuse !== undefined && reuse.byteLength >= bytes ? reuse : new ArrayBuffer(bytes), 0, length);
 }
 
+/** The plaintext size a file's metadata declares (a progress total), if it declares one. */
+function declaredSize(metadata: SealedMetadata | undefined): number | undefined {
+  const size = metadata?.originalSize;
+  return typeof size === 'number' ? size : undefined;
+}
+
 function progressReporter(onProgress: ((p: Progress) => void) | undefined, total: number | undefined): (bytes: number) => void {
   let bytes = 0;
   return (n) => {
@@ -162,7 +169,7 @@ export interface BufferIO {
  */
 class SegmentRun {
   /** Input bytes per segment: S to seal, S + 16 to open. */
-  readonly unit: number;
+  private readonly unit: number;
   private readonly per: number;
   private readonly tasks: InOrder;
   private readonly spares: ArrayBuffer[] = [];
@@ -345,8 +352,7 @@ export class SealPool {
     const { bytes: header, keys } = createHeader({ ...options, engine });
     try {
       await io.write(header);
-      const size = options.metadata?.originalSize;
-      const report = progressReporter(options.onProgress, typeof size === 'number' ? size : undefined);
+      const report = progressReporter(options.onProgress, declaredSize(options.metadata));
       await new SegmentRun(this, 'seal', fileContext(keys, engine), (sealed) => io.write(sealed), report).submitFrom(io);
     } finally {
       keys.payloadKey.fill(0);
@@ -370,8 +376,7 @@ export class SealPool {
     const engine = options.engine ?? this.engine;
     const keys = openHeader(header, await resolveKek(options, header), engine);
     try {
-      const size = header.metadata.originalSize;
-      const report = progressReporter(options.onProgress, typeof size === 'number' ? size : undefined);
+      const report = progressReporter(options.onProgress, declaredSize(header.metadata));
       const run = new SegmentRun(this, 'open', fileContext(keys, engine), (plain) => io.write(plain), report);
       await run.submitFrom(io, (bodyLength) => checkBody(bodyLength, header.segmentSize));
     } finally {
@@ -494,8 +499,7 @@ class SealStream extends SegmentStream {
       this.destroy(); // closes a pool this stream started
       throw err;
     }
-    const size = options.metadata?.originalSize;
-    this.begin(header.keys, typeof size === 'number' ? size : undefined);
+    this.begin(header.keys, declaredSize(options.metadata));
     this.push(header.bytes);
   }
 
@@ -545,8 +549,7 @@ class OpenStream extends SegmentStream {
     const header = parseHeader(this.head);
     const keys = openHeader(header, await resolveKek(this.openOptions, header), this.openOptions.engine ?? this.pool.engine);
     this.emit('header', header);
-    const size = header.metadata.originalSize;
-    this.begin(keys, typeof size === 'number' ? size : undefined);
+    this.begin(keys, declaredSize(header.metadata));
   }
 
   protected async finish(): Promise<void> {
