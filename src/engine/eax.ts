@@ -128,6 +128,27 @@ function outputsOfTwo(first: MessagePart, second: MessagePart, what: string): vo
   }
 }
 
+/** Two messages begun under one header for `work`, and disposed after it. Inputs are checked by the caller. */
+function withTwo<T>(
+  backend: CipherBackend,
+  nonces: readonly [Uint8Array, Uint8Array],
+  header: Uint8Array | undefined,
+  work: (a: EaxState, b: EaxState) => T,
+): T {
+  const a = backend.eax(nonces[0]);
+  const b = backend.eax(nonces[1]);
+  try {
+    if (header !== undefined) {
+      a.header(header);
+      b.header(header);
+    }
+    return work(a, b);
+  } finally {
+    a.dispose();
+    b.dispose();
+  }
+}
+
 function concat(parts: Uint8Array[], total: number): Uint8Array {
   const out = new Uint8Array(total);
   let offset = 0;
@@ -278,20 +299,11 @@ class EaxCipher implements Eax {
     const tagLength = check.tagLength(options.tagLength);
     outputsOfTwo(first, second, 'plaintext');
     if (options.header !== undefined) check.bytes(options.header, 'header');
-    const backend = this.live();
-    const a = backend.eax(check.nonce(first.nonce, false));
-    const b = backend.eax(check.nonce(second.nonce, false));
-    try {
-      if (options.header !== undefined) {
-        a.header(options.header);
-        b.header(options.header);
-      }
+    const nonces = [check.nonce(first.nonce, false), check.nonce(second.nonce, false)] as const;
+    return withTwo(this.live(), nonces, options.header, (a, b) => {
       a.encryptIntoWith(b, first.input, first.out, second.input, second.out);
       return [a.tag().slice(0, tagLength), b.tag().slice(0, tagLength)];
-    } finally {
-      a.dispose();
-      b.dispose();
-    }
+    });
   }
 
   decryptTwoInto(first: MessagePart & { tag: Uint8Array }, second: MessagePart & { tag: Uint8Array }, options: DecryptOptions = {}): void {
@@ -303,26 +315,21 @@ class EaxCipher implements Eax {
       if (overlaps(out, first.tag) || overlaps(out, second.tag)) throw new InputError('output must not overlap a tag');
     }
     if (options.header !== undefined) check.bytes(options.header, 'header');
+    const nonces = [check.nonce(first.nonce, false), check.nonce(second.nonce, false)] as const;
     const backend = this.live();
-    const a = backend.eax(check.nonce(first.nonce, false));
-    const b = backend.eax(check.nonce(second.nonce, false));
     let failed: number | undefined = 0;
     try {
-      if (options.header !== undefined) {
-        a.header(options.header);
-        b.header(options.header);
-      }
-      a.decryptIntoWith(b, first.input, first.out, second.input, second.out);
-      const fullA = a.tag();
-      const fullB = b.tag();
-      const okA = tagsEqual(fullA, first.tag);
-      const okB = tagsEqual(fullB, second.tag);
-      fullA.fill(0);
-      fullB.fill(0);
-      failed = !okA ? 0 : !okB ? 1 : undefined;
+      failed = withTwo(backend, nonces, options.header, (a, b) => {
+        a.decryptIntoWith(b, first.input, first.out, second.input, second.out);
+        const fullA = a.tag();
+        const fullB = b.tag();
+        const okA = tagsEqual(fullA, first.tag);
+        const okB = tagsEqual(fullB, second.tag);
+        fullA.fill(0);
+        fullB.fill(0);
+        return !okA ? 0 : !okB ? 1 : undefined;
+      });
     } finally {
-      a.dispose();
-      b.dispose();
       if (failed !== undefined) {
         first.out.fill(0);
         second.out.fill(0);
