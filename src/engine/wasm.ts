@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { SealcamError } from '../errors.js';
 import { wasmPath } from '../paths.js';
-import { EaxMessage, type CipherBackend, type EaxState } from './types.js';
+import { decryptOne, encryptOne, tagsEqual } from './run.js';
+import type { CipherBackend, EaxState, RunMessage } from './types.js';
 
 /**
  * The binding to the AssemblyScript engine (assembly/). One instance per thread; all buffers
@@ -44,8 +45,9 @@ const SLOT = 512;
 const PAGE = 65536;
 
 /**
- * Two builds of the same engine: `relaxed` uses relaxed_swizzle (a bare pshufb/tbl; about 30%
- * faster on x86 because V8 wraps every plain swizzle in a range fix-up) and `simd` uses only
+ * Two builds of the same engine: `relaxed` uses relaxed_swizzle (a bare pshufb/tbl: faster on x86,
+ * where V8 wraps every plain swizzle in a range fix-up; the bench's `simd` rows show by how much on
+ * the machine at hand) and `simd` uses only
  * WebAssembly SIMD 1.0. Both are constant time and give identical results (the tests check both).
  * Node >= 22 runs relaxed SIMD by default; Node 20 has it behind a V8 flag, which we turn on
  * before compiling. SEALCAM_WASM=simd forces the baseline build.
@@ -85,8 +87,8 @@ function chooseVariant(): WasmVariant {
 /**
  * Compile with every function optimised up front. V8's default (dynamic tiering) starts each
  * function in its baseline compiler and optimises it only once hot, so the first tens of MB of a
- * fresh process ran up to 20% slower (a 256 MiB open: 252 vs 310 MB/s). The module is small; the
- * flag is V8-wide, so it is set only around this compile.
+ * fresh process ran slower (the bench's streamed rows, each in a fresh child, show it). The module
+ * is small; the flag is V8-wide, so it is set only around this compile.
  */
 function compileEagerly(bytes: Uint8Array): WebAssembly.Module {
   try {
@@ -220,14 +222,13 @@ function rt(): Runtime {
 // Slots of keys and messages that were garbage-collected without dispose(): wipe and reuse them.
 const orphans = new FinalizationRegistry<number>((slot) => runtime?.free(slot));
 
-class WasmEax extends EaxMessage {
+class WasmEax implements EaxState {
   private m: number;
 
   constructor(
     private readonly backend: WasmBackend,
     nonce: Uint8Array,
   ) {
-    super();
     const r = rt();
     const k = backend.slot();
     this.m = r.alloc();
@@ -235,6 +236,11 @@ class WasmEax extends EaxMessage {
     r.x.eaxInit(k, this.m);
     r.stream(nonce, (io, n) => r.x.eaxNonce(k, this.m, io, n));
     r.x.eaxStart(k, this.m);
+  }
+
+  /** The engine's context of this message, for the two-at-once kernels. */
+  get context(): number {
+    return this.m;
   }
 
   header(data: Uint8Array): void {
@@ -255,27 +261,6 @@ class WasmEax extends EaxMessage {
     r.stream(data, (io, n) => r.x.eaxDecrypt(k, this.m, io, io, n), out);
   }
 
-  /** The other message, if the engine can run it beside this one. */
-  private partner(other: EaxState, data: Uint8Array, otherData: Uint8Array): WasmEax | undefined {
-    return other instanceof WasmEax && other.backend === this.backend && other !== this && data.length === otherData.length ? other : undefined;
-  }
-
-  override encryptIntoWith(other: EaxState, data: Uint8Array, out: Uint8Array, otherData: Uint8Array, otherOut: Uint8Array): void {
-    const o = this.partner(other, data, otherData);
-    if (!o) return super.encryptIntoWith(other, data, out, otherData, otherOut);
-    const r = rt();
-    const k = this.backend.slot();
-    r.streamTwo(data, otherData, (a, b, n) => r.x.eaxEncryptTwo(k, this.m, o.m, a, b, n), out, otherOut);
-  }
-
-  override decryptIntoWith(other: EaxState, data: Uint8Array, out: Uint8Array, otherData: Uint8Array, otherOut: Uint8Array): void {
-    const o = this.partner(other, data, otherData);
-    if (!o) return super.decryptIntoWith(other, data, out, otherData, otherOut);
-    const r = rt();
-    const k = this.backend.slot();
-    r.streamTwo(data, otherData, (a, b, n) => r.x.eaxDecryptTwo(k, this.m, o.m, a, b, n), out, otherOut);
-  }
-
   tag(): Uint8Array {
     const r = rt();
     r.x.eaxFinal(this.backend.slot(), this.m, r.scratch);
@@ -287,6 +272,17 @@ class WasmEax extends EaxMessage {
     orphans.unregister(this);
     rt().free(this.m);
     this.m = 0;
+  }
+}
+
+/** A run in steps: two equal-length neighbours together, a message without one alone; with the first one's index. */
+function* steps(messages: readonly RunMessage[]): Generator<[number, RunMessage, RunMessage | undefined]> {
+  for (let i = 0; i < messages.length; ) {
+    const a = messages[i]!;
+    const b = messages[i + 1];
+    const paired = b !== undefined && b.data.length === a.data.length;
+    yield [i, a, paired ? b : undefined];
+    i += paired ? 2 : 1;
   }
 }
 
@@ -342,6 +338,57 @@ export class WasmBackend implements CipherBackend {
 
   eax(nonce: Uint8Array): EaxState {
     return new WasmEax(this, nonce);
+  }
+
+  /**
+   * Two messages of equal length go through the two-at-once kernels, so each one's serial OMAC
+   * chain fills the other's gaps; a message without an equal-length neighbour runs alone.
+   */
+  encryptRun(header: Uint8Array, messages: readonly RunMessage[]): void {
+    for (const [, a, b] of steps(messages)) {
+      if (b === undefined) {
+        encryptOne(this, header, a);
+        continue;
+      }
+      const tags = this.pair('encrypt', header, a, b);
+      a.tag.set(tags[0]);
+      b.tag.set(tags[1]);
+      for (const t of tags) t.fill(0);
+    }
+  }
+
+  decryptRun(header: Uint8Array, messages: readonly RunMessage[]): number {
+    for (const [i, a, b] of steps(messages)) {
+      if (b === undefined) {
+        if (!decryptOne(this, header, a)) return i;
+        continue;
+      }
+      const tags = this.pair('decrypt', header, a, b);
+      const okA = tagsEqual(tags[0], a.tag);
+      const okB = tagsEqual(tags[1], b.tag);
+      for (const t of tags) t.fill(0);
+      if (!okA) return i;
+      if (!okB) return i + 1;
+    }
+    return -1;
+  }
+
+  /** Two equal-length messages in place under one header, at once; returns their full tags. */
+  private pair(op: 'encrypt' | 'decrypt', header: Uint8Array, a: RunMessage, b: RunMessage): [Uint8Array, Uint8Array] {
+    const r = rt();
+    const k = this.slot();
+    const ma = new WasmEax(this, a.nonce);
+    const mb = new WasmEax(this, b.nonce);
+    try {
+      ma.header(header);
+      mb.header(header);
+      const kernel = op === 'encrypt' ? r.x.eaxEncryptTwo : r.x.eaxDecryptTwo;
+      r.streamTwo(a.data, b.data, (ioA, ioB, n) => kernel(k, ma.context, mb.context, ioA, ioB, n), a.data, b.data);
+      return [ma.tag(), mb.tag()];
+    } finally {
+      ma.dispose();
+      mb.dispose();
+    }
   }
 
   dispose(): void {
