@@ -290,19 +290,20 @@ describe('FleetView for the fleet', () => {
     ]);
   });
 
-  it("adds the receivers' throughput buckets into 10 s bins over the last hour", async () => {
+  it("adds the receivers' throughput buckets into 10 s bins over the last hour, up to the bin still filling", async () => {
     const dir = freshRoot();
     const nowS = NOW / 1000;
-    // rx-1 counts per 10 s, rx-2 per second; a bucket older than the hour is left out.
+    // rx-1 counts per 10 s, rx-2 per second; buckets older than the hour, or in the bin still filling, are left out.
     await writeReceiverStatus(dir, statusFields('rx-1', NOW, { recent: [{ t: nowS - 7200, images: 99, bytes: 99 }, { t: nowS - 20, images: 4, bytes: 4000 }] }));
-    await writeReceiverStatus(dir, statusFields('rx-2', NOW, { recent: [{ t: nowS - 19, images: 1, bytes: 100 }, { t: nowS - 11, images: 2, bytes: 200 }, { t: nowS, images: 1, bytes: 10 }] }));
+    const perSecond = [{ t: nowS - 19, images: 1, bytes: 100 }, { t: nowS - 11, images: 2, bytes: 200 }, { t: nowS - 1, images: 1, bytes: 10 }, { t: nowS, images: 5, bytes: 50 }];
+    await writeReceiverStatus(dir, statusFields('rx-2', NOW, { recent: perSecond }));
     const { view } = await viewOn(dir);
     const { throughput } = view.snapshot();
     expect(throughput.bucketSeconds).toBe(10);
     expect(throughput.images).toHaveLength(360);
-    expect(throughput.start + 359 * 10).toBe(nowS);
-    expect(throughput.images.slice(-3)).toEqual([7, 0, 1]);
-    expect(throughput.bytes.slice(-3)).toEqual([4300, 0, 10]);
+    expect(throughput.start + 360 * 10).toBe(nowS);
+    expect(throughput.images.slice(-2)).toEqual([7, 1]);
+    expect(throughput.bytes.slice(-2)).toEqual([4300, 10]);
     expect(throughput.images.reduce((a, b) => a + b)).toBe(8);
   });
 });

@@ -58,7 +58,7 @@ export interface FleetSnapshot {
   receivers: ReceiverRow[];
   /** Sums over the receivers' statuses (each counts from its own start); inFlight only of live ones. */
   totals: { opened: number; duplicates: number; redeliveries: number; quarantined: number; bytes: number; inFlight: number };
-  /** Images and bytes opened per bin, all receivers together, over the last hour; bin i starts at start + i * bucketSeconds (epoch s). */
+  /** Images and bytes opened per bin, all receivers together, over the last hour up to the bin still filling; bin i starts at start + i * bucketSeconds (epoch s). */
   throughput: { bucketSeconds: number; start: number; images: number[]; bytes: number[] };
   /** Newest first (the first 100), and how many the view holds. */
   quarantine: QuarantineRow[];

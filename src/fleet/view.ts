@@ -366,10 +366,10 @@ export class FleetView extends EventEmitter<{ change: [] }> {
     return { id, startedAt, updatedAt, stale: nowMs - Date.parse(updatedAt) > this.staleAfterMs, opened, duplicates, redeliveries, quarantined, bytes, inFlight };
   }
 
-  /** The receivers' buckets of the last hour, added up in BUCKET_SECONDS bins. */
+  /** The receivers' buckets of the last hour, added up in BUCKET_SECONDS bins; the bin still filling is left out. */
   private throughput(nowMs: number): FleetSnapshot['throughput'] {
     const bins = RECENT_SECONDS / BUCKET_SECONDS;
-    const start = (Math.floor(nowMs / 1000 / BUCKET_SECONDS) - bins + 1) * BUCKET_SECONDS;
+    const start = (Math.floor(nowMs / 1000 / BUCKET_SECONDS) - bins) * BUCKET_SECONDS;
     const images = new Array<number>(bins).fill(0);
     const bytes = new Array<number>(bins).fill(0);
     for (const { status } of this.receivers.values()) {
