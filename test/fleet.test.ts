@@ -284,7 +284,7 @@ describe('FleetView for the fleet', () => {
     const { view } = await viewOn(dir, { staleAfterMs: MIN });
     const { totals, receivers } = view.snapshot();
     expect(totals).toEqual({ opened: 15, duplicates: 3, redeliveries: 5, quarantined: 1, bytes: 1500, inFlight: 3 });
-    expect(receivers.map((r) => [r.id, r.stale])).toEqual([
+    expect(receivers.map((r) => [r.receiver, r.stale])).toEqual([
       ['rx-1', false],
       ['rx-2', true],
     ]);

@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
 import { InputError, SealcamError } from '../errors.js';
 import { checkFields, count, isoTime, matches, oneOf, pathLike, type Rule } from '../fields.js';
+import type { ImageRecordFields, QuarantineRecordFields, ReceiverStatusFields, ThroughputBucket } from './schema.js';
 import { directoryRecords, type RecordSink } from './store.js';
+
+export type { ImageRecordFields, QuarantineRecordFields, ReceiverStatusFields, SignatureStatus, ThroughputBucket } from './schema.js';
 
 /**
  * What receivers record for the dashboard: one small JSON file per outcome, created once and never
@@ -23,64 +26,6 @@ export const BUCKET_SECONDS = 10;
 export const RECENT_SECONDS = 3600;
 /** Records larger than this are not read (a status with a bucket per second for an hour is about 150 kB). */
 export const MAX_RECORD_BYTES = 1 << 20;
-
-export type SignatureStatus = 'verified' | 'unsigned' | 'n/a';
-
-export interface ImageRecordFields {
-  deviceId: string;
-  blobName: string;
-  /** `<deviceId>/<yyyy-mm-dd>/<file name>`, relative to the output root (the receiver's layout). */
-  outputPath: string;
-  contentType: string;
-  /** Image bytes written. */
-  bytes: number;
-  /** SHA-256 of the image, lower-case hex. */
-  sha256: string;
-  captureTime: string;
-  receivedAt: string;
-  /** receivedAt minus captureTime; negative when the camera's clock runs ahead. */
-  sealToReceiveMs: number;
-  /** The receiver that wrote the image. */
-  receiver: string;
-  signature: SignatureStatus;
-  /** The signing key, when the file was signed. */
-  keyId?: string;
-  /** One line each (image-check.ts); empty when the image is what it claims to be. */
-  warnings: string[];
-}
-
-export interface QuarantineRecordFields {
-  deviceId: string;
-  blobName: string;
-  /** The failure's code (EAUTH, ESHA256, ...) and the reason the receiver gave. */
-  code: string;
-  reason: string;
-  time: string;
-  receiver: string;
-}
-
-export interface ThroughputBucket {
-  /** Start of the bucket, epoch seconds (a multiple of its width). */
-  t: number;
-  images: number;
-  bytes: number;
-}
-
-export interface ReceiverStatusFields {
-  receiver: string;
-  startedAt: string;
-  updatedAt: string;
-  opened: number;
-  duplicates: number;
-  /** Notifications that arrived again for a job already accepted (broker redelivery). */
-  redeliveries: number;
-  quarantined: number;
-  /** Image bytes written. */
-  bytes: number;
-  inFlight: number;
-  /** Images opened per bucket over the last hour, oldest first; empty buckets may be left out. */
-  recent: ThroughputBucket[];
-}
 
 type Versioned<K extends string, F> = { v: typeof RECORD_VERSION; kind: K } & F;
 export type ImageRecord = Versioned<'image', ImageRecordFields>;

@@ -1,10 +1,10 @@
+import type { QuarantineRecordFields, ReceiverStatusFields, SignatureStatus } from './schema.js';
+
 /**
  * The fleet as the dashboard shows it: what FleetView.snapshot() returns, /api/fleet serves and
- * /events pushes. Plain JSON types with no imports, so the page's TypeScript shares them.
- * Times are ISO 8601 strings, durations milliseconds, sizes bytes; "today" is the UTC day.
+ * /events pushes. Plain JSON types that import only other types, so the page's TypeScript shares
+ * them. Times are ISO 8601 strings, durations milliseconds, sizes bytes; "today" is the UTC day.
  */
-
-export type Signature = 'verified' | 'unsigned' | 'n/a';
 
 export interface DeviceCard {
   id: string;
@@ -18,7 +18,7 @@ export interface DeviceCard {
   /** Seal (capture) to receive, over the device's recent images; series is oldest first. */
   latency: { p50: number; p95: number; series: number[] };
   /** The newest image's signature status and key, and today's counts. */
-  signature: { latest?: Signature; keyId?: string; verified: number; unsigned: number; na: number };
+  signature: { latest?: SignatureStatus; keyId?: string; verified: number; unsigned: number; na: number };
   latest?: { name: string; contentType: string; bytes: number; sha256: string; captureTime: string; receivedAt: string };
   /** Recent image warnings, newest first. */
   warnings: { name: string; receivedAt: string; text: string }[];
@@ -26,28 +26,10 @@ export interface DeviceCard {
   warnedToday: number;
 }
 
-export interface ReceiverRow {
-  id: string;
-  startedAt: string;
-  updatedAt: string;
-  /** No status update for longer than the view's staleAfterMs: probably stopped. */
-  stale: boolean;
-  opened: number;
-  duplicates: number;
-  redeliveries: number;
-  quarantined: number;
-  bytes: number;
-  inFlight: number;
-}
+/** A receiver's status without its buckets, and whether it went stale (no update for longer than the view's staleAfterMs: probably stopped). */
+export type ReceiverRow = Omit<ReceiverStatusFields, 'recent'> & { stale: boolean };
 
-export interface QuarantineRow {
-  deviceId: string;
-  blobName: string;
-  code: string;
-  reason: string;
-  time: string;
-  receiver: string;
-}
+export type QuarantineRow = QuarantineRecordFields;
 
 export interface FleetSnapshot {
   generatedAt: string;

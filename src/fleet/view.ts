@@ -219,7 +219,7 @@ export class FleetView extends EventEmitter<{ change: [] }> {
       day: dayOf(nowMs),
       quietAfterMs: this.quietAfterMs,
       devices: [...this.devices.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).map((d) => d.card(nowMs, this.quietAfterMs)),
-      receivers: rows.sort((a, b) => (a.id < b.id ? -1 : 1)),
+      receivers: rows.sort((a, b) => (a.receiver < b.receiver ? -1 : 1)),
       totals,
       throughput: this.throughput(nowMs),
       quarantine: this.quarantine.slice(0, QUARANTINE_SHOWN).map((q) => ({ ...q })),
@@ -362,8 +362,8 @@ export class FleetView extends EventEmitter<{ change: [] }> {
   }
 
   private receiverRow(status: ReceiverStatus, nowMs: number): ReceiverRow {
-    const { receiver: id, startedAt, updatedAt, opened, duplicates, redeliveries, quarantined, bytes, inFlight } = status;
-    return { id, startedAt, updatedAt, stale: nowMs - Date.parse(updatedAt) > this.staleAfterMs, opened, duplicates, redeliveries, quarantined, bytes, inFlight };
+    const { v: _v, kind: _kind, recent: _recent, ...row } = status;
+    return { ...row, stale: nowMs - Date.parse(status.updatedAt) > this.staleAfterMs };
   }
 
   /** The receivers' buckets of the last hour, added up in BUCKET_SECONDS bins; the bin still filling is left out. */

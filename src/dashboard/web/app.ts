@@ -313,7 +313,7 @@ function renderReceivers(rows: ReceiverRow[], nowMs: number): void {
     ...rows.map((r) =>
       row(
         [
-          r.id,
+          r.receiver,
           el('span', `pill ${r.stale ? 'pill-quiet' : 'pill-live'}`, r.stale ? 'stale' : 'live'),
           formatCount(r.opened),
           formatCount(r.duplicates),
