@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { SealcamError } from '../errors.js';
 import { registerBenchCommands } from './commands/bench.js';
+import { registerDashboardCommands } from './commands/dashboard.js';
 import { registerFleetCommands } from './commands/fleet.js';
 import { registerReceiveCommands } from './commands/receive.js';
 import { registerStorageCommands } from './commands/storage.js';
@@ -93,6 +94,7 @@ export function buildProgram(): Command {
   registerFleetCommands(program);
   registerReceiveCommands(program);
   registerBenchCommands(program);
+  registerDashboardCommands(program);
   return program;
 }
 
