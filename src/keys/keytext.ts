@@ -83,9 +83,15 @@ export async function readSecretKeyFile(path: string, prefix: string, what: stri
 }
 
 export interface KeyPairFiles {
-  /** Comment lines (without `# `) written above the secret line. */
-  comments: string[];
-  secretLine: string;
+  /** What the secret file is, for its first comment line: "x25519 identity". */
+  kind: string;
+  /** The second comment line: what the secret lets its holder do. */
+  warning: string;
+  /** The secret line's prefix, followed by base64url of `secret`. */
+  secretPrefix: string;
+  secret: Uint8Array;
+  /** The public line, also repeated as a comment in the secret file after `publicLabel: `. */
+  publicLabel: string;
   publicLine: string;
 }
 
@@ -105,7 +111,14 @@ export async function writeKeyPairFiles(path: string, files: KeyPairFiles, optio
       throw err;
     }
   }
-  const secret = Buffer.from([...files.comments.map((c) => `# ${c}`), files.secretLine, ''].join('\n'), 'utf8');
+  const lines = [
+    `# sealcam ${files.kind}, created ${new Date().toISOString()}`,
+    `# ${files.warning}`,
+    `# ${files.publicLabel}: ${files.publicLine}`,
+    files.secretPrefix + encodeBase64url(files.secret),
+    '',
+  ];
+  const secret = Buffer.from(lines.join('\n'), 'utf8');
   try {
     await writePrivateFile(path, secret, { force });
   } finally {

@@ -125,12 +125,11 @@ export class X25519Identity implements Identity {
       await writeKeyPairFiles(
         path,
         {
-          comments: [
-            `sealcam x25519 identity, created ${new Date().toISOString()}`,
-            'Keep it private: it opens every file sealed to the recipient below.',
-            `recipient: ${this.recipient.text}`,
-          ],
-          secretLine: X25519_IDENTITY_PREFIX + encodeBase64url(raw),
+          kind: 'x25519 identity',
+          warning: 'Keep it private: it opens every file sealed to the recipient below.',
+          secretPrefix: X25519_IDENTITY_PREFIX,
+          secret: raw,
+          publicLabel: 'recipient',
           publicLine: this.recipient.text,
         },
         options,
