@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { InputError } from '../errors.js';
+import { AuthenticationError, InputError } from '../errors.js';
 import { toHex } from './keytext.js';
 
 /**
@@ -82,4 +82,12 @@ export function checkFileKey(fileKey: unknown): Uint8Array {
     throw new InputError(`a file key must be a Uint8Array of 16, 24 or 32 bytes, got ${got}`);
   }
   return fileKey;
+}
+
+/** A key a vault or private key unwrapped, refused (and wiped) unless it has a file key's size. */
+export function unwrappedFileKey(key: Uint8Array, description: string): Uint8Array {
+  if (key.length === 16 || key.length === 24 || key.length === 32) return key;
+  const n = key.length;
+  key.fill(0);
+  throw new AuthenticationError(`the stanza for ${description} holds ${n} bytes, not a 16-, 24- or 32-byte file key`);
 }
