@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AuthenticationError } from '../src/errors.js';
-import { DeviceSigningKey } from '../src/keys/ed25519.js';
+import { DevicePublicKey, DeviceSigningKey } from '../src/keys/ed25519.js';
 import { KeyVaultIdentity } from '../src/keys/keyvault-keys.js';
 import { KmsIdentity } from '../src/keys/kms.js';
 import { loadIdentity, loadRecipients, parseRecipient, unwrapFileKey, wrapFileKey } from '../src/keys/recipients.js';
@@ -152,5 +152,22 @@ describe('wrapFileKey and unwrapFileKey', () => {
   it('refuses no recipients and a recipient listed twice', () => {
     expect(() => wrapFileKey(fileKey, [])).toThrow(/at least one recipient/);
     expect(() => wrapFileKey(fileKey, [x.recipient, X25519Recipient.parse(x.recipient.text)])).toThrow(/is listed twice/);
+  });
+});
+
+describe('the examples in docs/RECIPIENTS.md', () => {
+  // RFC 9180 A.2.1's recipient key pair and Wycheproof ed25519's first public key: published, not secret.
+  const X25519_TEXT = 'sealcam-x25519:QxDul9iMwfCIpVdsd6sM9cOseX89lROcbIS1QpxZZio';
+  const X25519_SECRET = 'SEALCAM-X25519-SECRET-KEY:gFeZHu-PHxrxj0qUkdFqHOMz9pXU24442nWXXER44Ps';
+  const ED25519_TEXT = 'sealcam-ed25519:fU0Of2FTpptiQrUiq77mhf2kQg-INLEIw72uNp71Sfo';
+
+  it('the x25519 recipient and identity texts are one key pair, with the documented fingerprint', () => {
+    const recipient = parseRecipient(X25519_TEXT);
+    expect(Buffer.from(recipient.fingerprint).toString('hex')).toBe('d7fdb55355d3471b4aeb56c2113c616a');
+    expect(X25519Identity.fromText(`# example\n${X25519_SECRET}\n`, 'example').recipient.text).toBe(X25519_TEXT);
+  });
+
+  it('the ed25519 public key has the documented fingerprint', () => {
+    expect(Buffer.from(DevicePublicKey.parse(ED25519_TEXT).fingerprint).toString('hex')).toBe('d4aec2cc784e371eabf5427697cea550');
   });
 });
