@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DevicePublicKey, DeviceSigningKey, ED25519_SECRET_PREFIX, scalarBelowOrder, verifyEd25519 } from '../src/keys/ed25519.js';
 import { keyFingerprint } from '../src/keys/stanza.js';
 import { X25519Identity } from '../src/keys/x25519.js';
+import { tempDir } from './helpers/temp-dir.js';
 import { hex, wycheproof, type WycheproofGroup, type WycheproofTest } from './helpers/public-key-vectors.js';
 
 /**
@@ -108,8 +108,7 @@ describe('device signing keys', () => {
 });
 
 describe('signing key files', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sealcam-ed25519-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir('sealcam-ed25519-');
 
   it('write() makes the key 0600 and its .pub 0644; read() signs as the same device', async () => {
     const path = join(dir, 'cam-01.key');

@@ -1,8 +1,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AuthenticationError } from '../src/errors.js';
 import { DevicePublicKey, DeviceSigningKey } from '../src/keys/ed25519.js';
 import { KeyVaultIdentity } from '../src/keys/keyvault-keys.js';
@@ -11,11 +10,11 @@ import { loadIdentity, loadRecipients, parseRecipient, unwrapFileKey, wrapFileKe
 import { LocalRsaIdentity, RsaRecipient } from '../src/keys/rsa-oaep.js';
 import { keyFingerprint, type Identity, type Stanza } from '../src/keys/stanza.js';
 import { X25519Identity, X25519Recipient } from '../src/keys/x25519.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /** Recipient and identity loading, and wrapping a file key for several recipients. */
 
-const dir = mkdtempSync(join(tmpdir(), 'sealcam-recipients-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('sealcam-recipients-');
 
 const x = X25519Identity.generate();
 const rsaKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;

@@ -1,5 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceSigningKey } from '../src/keys/ed25519.js';
@@ -9,14 +8,14 @@ import { LocalStore } from '../src/storage/local.js';
 import { S3Store } from '../src/storage/s3.js';
 import type { BlobStore } from '../src/storage/store.js';
 import { startAzurite, startS3rver, type Azurite, type S3rverInstance } from './fixtures/servers.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /**
  * The device registry: `<device-id>.pub` entries in a directory, or under a blob-store prefix
  * read through BlobStore (the local store, Azurite and s3rver, all real servers on 127.0.0.1).
  */
 
-const root = mkdtempSync(join(tmpdir(), 'sealcam-registry-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempDir('sealcam-registry-');
 
 const current = DeviceSigningKey.generate();
 const old = DeviceSigningKey.generate();

@@ -1,13 +1,13 @@
 import { diffieHellman, randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AuthenticationError } from '../src/errors.js';
 import { x25519 } from '../src/keys/hpke.js';
 import { okpPrivateKey, okpPublicKey } from '../src/keys/okp.js';
 import { keyFingerprint } from '../src/keys/stanza.js';
 import { X25519_IDENTITY_PREFIX, X25519_RECIPIENT_PREFIX, X25519Identity, X25519Recipient } from '../src/keys/x25519.js';
+import { tempDir } from './helpers/temp-dir.js';
 import { hex, toHex, wycheproof, type WycheproofGroup, type WycheproofTest } from './helpers/public-key-vectors.js';
 
 /**
@@ -148,8 +148,7 @@ describe('x25519 wrap and unwrap', () => {
 });
 
 describe('x25519 identity files', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sealcam-x25519-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir('sealcam-x25519-');
 
   it('write() makes the identity 0600 and its .pub 0644 holding the recipient line; read() gives the same identity', async () => {
     const path = join(dir, 'fleet.key');

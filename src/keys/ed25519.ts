@@ -1,5 +1,6 @@
 import { sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { SealcamError } from '../errors.js';
+import { consumeSecret } from './keyfile.js';
 import { decodeBase64url, encodeBase64url, readSecretKeyFile, writeKeyPairFiles } from './keytext.js';
 import { generateOkp, okpPrivateKey, okpPublicKey, okpRawPrivate, okpRawPublic } from './okp.js';
 import { describeFingerprint, keyFingerprint } from './stanza.js';
@@ -99,33 +100,25 @@ export class DeviceSigningKey {
 
   /** Reads a signing key file written by write() (mode 0600 required). */
   static async read(path: string): Promise<DeviceSigningKey> {
-    const raw = await readSecretKeyFile(path, ED25519_SECRET_PREFIX, 'ed25519 signing key');
-    try {
-      return DeviceSigningKey.fromPrivateKey(raw);
-    } finally {
-      raw.fill(0);
-    }
+    return consumeSecret(await readSecretKeyFile(path, ED25519_SECRET_PREFIX, 'ed25519 signing key'), DeviceSigningKey.fromPrivateKey);
   }
 
   /** Writes the key to `path` (mode 0600) and its public key to `path.pub`, the line a registry entry lists. */
   async write(path: string, options: { force?: boolean } = {}): Promise<void> {
-    const raw = okpRawPrivate('ed25519', this.privateKey);
-    try {
-      await writeKeyPairFiles(
+    await consumeSecret(okpRawPrivate('ed25519', this.privateKey), (secret) =>
+      writeKeyPairFiles(
         path,
         {
           kind: 'ed25519 device signing key',
           warning: 'Keep it private: whoever holds it can sign as this device.',
           secretPrefix: ED25519_SECRET_PREFIX,
-          secret: raw,
+          secret,
           publicLabel: 'public key',
           publicLine: this.publicKey.text,
         },
         options,
-      );
-    } finally {
-      raw.fill(0);
-    }
+      ),
+    );
   }
 
   /** The 64-byte Ed25519 signature of `message`. */

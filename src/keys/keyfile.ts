@@ -109,14 +109,26 @@ export function readPrivateFile(path: string, maxBytes: number, expected: string
   return readSmallFile(path, { label: 'key file', maxBytes, expected, private: true });
 }
 
+/**
+ * Runs `use` on `secret` and then wipes it, whether `use` returns, throws or (for a promise)
+ * settles, so that no copy of key material outlives the call that needed it.
+ */
+export function consumeSecret<T>(secret: Uint8Array, use: (secret: Uint8Array) => T): T {
+  let result: T;
+  try {
+    result = use(secret);
+  } catch (err) {
+    secret.fill(0);
+    throw err;
+  }
+  if (result instanceof Promise) return result.finally(() => secret.fill(0)) as T;
+  secret.fill(0);
+  return result;
+}
+
 /** Reads and checks an AES key file; see the module comment for what it accepts. */
 export async function readKeyFile(path: string): Promise<Uint8Array> {
-  const data = await readPrivateFile(path, MAX_KEY_FILE, AES_KEY_EXPECTED);
-  try {
-    return parseKey(data, path);
-  } finally {
-    data.fill(0);
-  }
+  return consumeSecret(await readPrivateFile(path, MAX_KEY_FILE, AES_KEY_EXPECTED), (data) => parseKey(data, path));
 }
 
 export interface WriteKeyOptions {

@@ -1,6 +1,6 @@
 import { SealcamError } from '../errors.js';
 import { assertWritable, writeFileAtomic } from '../io/atomic.js';
-import { readPrivateFile, readSmallFile, writePrivateFile } from './keyfile.js';
+import { consumeSecret, readPrivateFile, readSmallFile, writePrivateFile } from './keyfile.js';
 
 /**
  * The one-line text forms of public keys, identities and signing keys, and the small files that
@@ -51,7 +51,10 @@ export function toHex(bytes: Uint8Array): string {
 
 /** Reads a small public text file (a `.pub` file, a registry entry) as UTF-8; `label` names it in errors. */
 export async function readKeyText(path: string, label: string): Promise<string> {
-  const data = await readSmallFile(path, { label, maxBytes: MAX_KEY_TEXT, expected: 'a few lines of key text', private: false });
+  return utf8(await readSmallFile(path, { label, maxBytes: MAX_KEY_TEXT, expected: 'a few lines of key text', private: false }));
+}
+
+export function utf8(data: Uint8Array): string {
   return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
 }
 
@@ -75,11 +78,7 @@ export function secretKeyFromText(text: string, prefix: string, path: string, wh
 /** Reads a secret key file (mode 0600) holding one `prefix` line; see secretKeyFromText. */
 export async function readSecretKeyFile(path: string, prefix: string, what: string): Promise<Uint8Array> {
   const data = await readPrivateFile(path, MAX_KEY_TEXT, `one ${what} line`);
-  try {
-    return secretKeyFromText(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8'), prefix, path, what);
-  } finally {
-    data.fill(0);
-  }
+  return consumeSecret(data, () => secretKeyFromText(utf8(data), prefix, path, what));
 }
 
 export interface KeyPairFiles {
@@ -118,11 +117,6 @@ export async function writeKeyPairFiles(path: string, files: KeyPairFiles, optio
     files.secretPrefix + encodeBase64url(files.secret),
     '',
   ];
-  const secret = Buffer.from(lines.join('\n'), 'utf8');
-  try {
-    await writePrivateFile(path, secret, { force });
-  } finally {
-    secret.fill(0);
-  }
+  await consumeSecret(Buffer.from(lines.join('\n'), 'utf8'), (text) => writePrivateFile(path, text, { force }));
   await writeFileAtomic(pub, Buffer.from(`${files.publicLine}\n`, 'utf8'), { force, mode: 0o644, what: 'write public key file' });
 }

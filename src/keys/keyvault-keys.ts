@@ -4,8 +4,7 @@ import type { CryptographyClient, CryptographyClientOptions } from '@azure/keyva
 import { AuthenticationError, SealcamError } from '../errors.js';
 import { azureFailure, firstLine, type AzureError } from './azure-errors.js';
 import { encodeBase64url } from './keytext.js';
-import { AZURE_KV_PREFIX, RSA_OAEP_TYPE, RsaRecipient } from './rsa-oaep.js';
-import { addressedTo, describeFingerprint, unwrappedFileKey, type Identity, type Stanza } from './stanza.js';
+import { RsaRecipient, VaultRsaIdentity } from './rsa-oaep.js';
 
 /**
  * RSA keys held by Azure Key Vault or Managed HSM. The camera never talks to the vault: it wraps
@@ -81,23 +80,18 @@ export async function keyVaultRecipient(keyId: string, options: KeyVaultKeysOpti
 }
 
 /** The private half of a Key Vault recipient: unwraps through the vault. */
-export class KeyVaultIdentity implements Identity {
-  readonly type = RSA_OAEP_TYPE;
-  readonly description: string;
-  readonly keyId: string;
+export class KeyVaultIdentity extends VaultRsaIdentity {
   private client?: Promise<CryptographyClient>;
 
   constructor(
-    readonly recipient: RsaRecipient,
+    recipient: RsaRecipient,
     private readonly options: KeyVaultKeysOptions = {},
   ) {
-    if (recipient.location.kind !== 'azure-kv') throw new SealcamError('EINPUT', `a Key Vault identity needs a ${AZURE_KV_PREFIX} recipient, not ${recipient.where}`);
-    this.keyId = recipient.location.keyId;
-    this.description = `Azure Key Vault key ${this.keyId} (recipient ${describeFingerprint(RSA_OAEP_TYPE, recipient.fingerprint)})`;
+    super(recipient, 'azure-kv');
   }
 
-  get fingerprint(): Uint8Array {
-    return this.recipient.fingerprint;
+  get keyId(): string {
+    return this.keyRef;
   }
 
   /** One client for the identity's life: the SDK reads the key once, then unwraps remotely. */
@@ -109,19 +103,14 @@ export class KeyVaultIdentity implements Identity {
     return this.client;
   }
 
-  async unwrap(stanza: Stanza): Promise<Uint8Array | undefined> {
-    if (!addressedTo(stanza, this)) return undefined;
+  protected async decryptInVault(body: Uint8Array): Promise<Uint8Array> {
     const client = await this.crypto();
-    let result;
     try {
-      result = await client.unwrapKey('RSA-OAEP-256', stanza.body);
+      return (await client.unwrapKey('RSA-OAEP-256', body)).result;
     } catch (err) {
       // Key Vault answers 400 BadParameter to a ciphertext that does not decrypt under the key.
       if ((err as AzureError).statusCode === 400) throw new AuthenticationError(`${this.description} did not unwrap the stanza (wrong key version, or the stanza was altered)`);
       throw failure(err, this.keyId, 'unwrapKey');
     }
-    const key = Uint8Array.from(result.result);
-    result.result.fill(0);
-    return unwrappedFileKey(key, this.description);
   }
 }

@@ -1,7 +1,6 @@
 import type { KMSClient, KMSClientConfig } from '@aws-sdk/client-kms';
 import { AuthenticationError, SealcamError } from '../errors.js';
-import { AWS_KMS_PREFIX, checkKmsKeyArn, RSA_OAEP_TYPE, RsaRecipient } from './rsa-oaep.js';
-import { addressedTo, describeFingerprint, unwrappedFileKey, type Identity, type Stanza } from './stanza.js';
+import { checkKmsKeyArn, RsaRecipient, VaultRsaIdentity } from './rsa-oaep.js';
 
 /**
  * RSA keys held by AWS KMS (asymmetric keys with key usage ENCRYPT_DECRYPT). As for Key Vault, the
@@ -77,33 +76,27 @@ export async function kmsRecipient(keyId: string, options: KmsOptions = {}): Pro
 }
 
 /** The private half of a KMS recipient: unwraps with KMS Decrypt. */
-export class KmsIdentity implements Identity {
-  readonly type = RSA_OAEP_TYPE;
-  readonly description: string;
-  readonly keyArn: string;
+export class KmsIdentity extends VaultRsaIdentity {
   private client?: Promise<KMSClient>;
 
   constructor(
-    readonly recipient: RsaRecipient,
+    recipient: RsaRecipient,
     private readonly options: KmsOptions = {},
   ) {
-    if (recipient.location.kind !== 'aws-kms') throw new SealcamError('EINPUT', `a KMS identity needs a ${AWS_KMS_PREFIX} recipient, not ${recipient.where}`);
-    this.keyArn = recipient.location.keyArn;
-    this.description = `AWS KMS key ${this.keyArn} (recipient ${describeFingerprint(RSA_OAEP_TYPE, recipient.fingerprint)})`;
+    super(recipient, 'aws-kms');
   }
 
-  get fingerprint(): Uint8Array {
-    return this.recipient.fingerprint;
+  get keyArn(): string {
+    return this.keyRef;
   }
 
-  async unwrap(stanza: Stanza): Promise<Uint8Array | undefined> {
-    if (!addressedTo(stanza, this)) return undefined;
+  protected async decryptInVault(body: Uint8Array): Promise<Uint8Array> {
     this.client ??= kmsClient(this.options, this.keyArn);
     const client = await this.client;
     const { DecryptCommand } = await import('@aws-sdk/client-kms');
     let answer;
     try {
-      answer = await client.send(new DecryptCommand({ KeyId: this.keyArn, CiphertextBlob: stanza.body, EncryptionAlgorithm: ALGORITHM }));
+      answer = await client.send(new DecryptCommand({ KeyId: this.keyArn, CiphertextBlob: body, EncryptionAlgorithm: ALGORITHM }));
     } catch (err) {
       const name = (err as KmsError).name;
       if (name === 'InvalidCiphertextException' || name === 'IncorrectKeyException') {
@@ -112,8 +105,6 @@ export class KmsIdentity implements Identity {
       throw failure(err, this.keyArn, 'Decrypt');
     }
     if (!answer.Plaintext) throw new SealcamError('EKEYVAULT', `${this.description}: Decrypt returned no plaintext`);
-    const key = Uint8Array.from(answer.Plaintext);
-    answer.Plaintext.fill(0);
-    return unwrappedFileKey(key, this.description);
+    return answer.Plaintext;
   }
 }

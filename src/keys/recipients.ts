@@ -1,8 +1,8 @@
 import { SealcamError } from '../errors.js';
 import { ED25519_PUBLIC_PREFIX, ED25519_SECRET_PREFIX } from './ed25519.js';
-import { readPrivateFile } from './keyfile.js';
+import { consumeSecret, readPrivateFile } from './keyfile.js';
 import type { KeyVaultKeysOptions } from './keyvault-keys.js';
-import { contentLines, MAX_KEY_TEXT, readKeyText } from './keytext.js';
+import { contentLines, MAX_KEY_TEXT, readKeyText, utf8 } from './keytext.js';
 import type { KmsOptions } from './kms.js';
 import { AWS_KMS_PREFIX, AZURE_KV_PREFIX, LocalRsaIdentity, RSA_LOCAL_PREFIX, RsaRecipient } from './rsa-oaep.js';
 import { addressedTo, checkFileKey, describeFingerprint, sameFingerprint, type Identity, type Recipient, type Stanza } from './stanza.js';
@@ -94,19 +94,18 @@ export async function loadIdentity(pathOrText: string, options: IdentityOptions 
     throw new SealcamError('EIDENTITY', 'this is a recipient (a public key); the identity is its private key file, or a vault key\'s recipient text');
   }
   const data = await readPrivateFile(pathOrText, MAX_KEY_TEXT, 'an identity: an x25519 identity, an RSA PEM private key or a vault recipient line');
-  try {
-    const text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
-    if (text.includes('-----BEGIN')) return LocalRsaIdentity.fromPem(text, pathOrText);
-    const lines = contentLines(text);
-    const first = lines[0]?.text ?? '';
-    if (first.startsWith(X25519_IDENTITY_PREFIX)) return X25519Identity.fromText(text, pathOrText);
-    const vault = lines.length === 1 ? await vaultIdentity(first, options) : undefined;
-    if (vault) return vault;
-    if (first.startsWith(ED25519_SECRET_PREFIX)) throw new SealcamError('EIDENTITY', `key file ${pathOrText} is a device signing key, not an identity`);
-    throw new SealcamError('EIDENTITY', `key file ${pathOrText} holds no identity: expected ${X25519_IDENTITY_PREFIX}..., an RSA PEM private key, or one ${AZURE_KV_PREFIX}/${AWS_KMS_PREFIX} line`);
-  } finally {
-    data.fill(0);
-  }
+  return consumeSecret(data, () => identityFromFile(utf8(data), pathOrText, options));
+}
+
+async function identityFromFile(text: string, path: string, options: IdentityOptions): Promise<Identity> {
+  if (text.includes('-----BEGIN')) return LocalRsaIdentity.fromPem(text, path);
+  const lines = contentLines(text);
+  const first = lines[0]?.text ?? '';
+  if (first.startsWith(X25519_IDENTITY_PREFIX)) return X25519Identity.fromText(text, path);
+  const vault = lines.length === 1 ? await vaultIdentity(first, options) : undefined;
+  if (vault) return vault;
+  if (first.startsWith(ED25519_SECRET_PREFIX)) throw new SealcamError('EIDENTITY', `key file ${path} is a device signing key, not an identity`);
+  throw new SealcamError('EIDENTITY', `key file ${path} holds no identity: expected ${X25519_IDENTITY_PREFIX}..., an RSA PEM private key, or one ${AZURE_KV_PREFIX}/${AWS_KMS_PREFIX} line`);
 }
 
 /** One stanza per recipient; refuses an empty list and a recipient listed twice. */

@@ -211,3 +211,41 @@ export class LocalRsaIdentity implements Identity {
     return unwrappedFileKey(rsaOaepDecrypt(this.privateKey, stanza.body), this.description);
   }
 }
+
+/**
+ * The private half of a vault-held recipient (Key Vault, KMS): what both share. A stanza for
+ * another key is answered locally (no vault call); the vault's answer is copied, wiped and checked
+ * to be a file key. Subclasses make the one remote call.
+ */
+export abstract class VaultRsaIdentity implements Identity {
+  readonly type = RSA_OAEP_TYPE;
+  readonly description: string;
+  /** The vault's name for the key: the Key Vault key id or the KMS key ARN. */
+  protected readonly keyRef: string;
+
+  constructor(
+    readonly recipient: RsaRecipient,
+    kind: 'azure-kv' | 'aws-kms',
+  ) {
+    const { location } = recipient;
+    if (location.kind === 'azure-kv' && kind === 'azure-kv') this.keyRef = location.keyId;
+    else if (location.kind === 'aws-kms' && kind === 'aws-kms') this.keyRef = location.keyArn;
+    else throw new SealcamError('EINPUT', `this identity needs a ${kind === 'azure-kv' ? AZURE_KV_PREFIX : AWS_KMS_PREFIX} recipient, not ${recipient.where}`);
+    this.description = `${recipient.where} (recipient ${describeFingerprint(RSA_OAEP_TYPE, recipient.fingerprint)})`;
+  }
+
+  get fingerprint(): Uint8Array {
+    return this.recipient.fingerprint;
+  }
+
+  /** The vault's RSA-OAEP-256 decryption of `body`; AuthenticationError when it does not decrypt. */
+  protected abstract decryptInVault(body: Uint8Array): Promise<Uint8Array>;
+
+  async unwrap(stanza: Stanza): Promise<Uint8Array | undefined> {
+    if (!addressedTo(stanza, this)) return undefined;
+    const answer = await this.decryptInVault(stanza.body);
+    const key = Uint8Array.from(answer);
+    answer.fill(0);
+    return unwrappedFileKey(key, this.description);
+  }
+}

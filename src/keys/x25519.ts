@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { AuthenticationError, SealcamError } from '../errors.js';
 import { AEAD, setupBaseR, setupBaseS, x25519 } from './hpke.js';
+import { consumeSecret } from './keyfile.js';
 import { decodeBase64url, encodeBase64url, readSecretKeyFile, secretKeyFromText, writeKeyPairFiles } from './keytext.js';
 import { generateOkp, okpPrivateKey, okpRawPrivate, okpRawPublic } from './okp.js';
 import { addressedTo, checkFileKey, describeFingerprint, keyFingerprint, type Identity, type Recipient, type Stanza } from './stanza.js';
@@ -100,43 +101,30 @@ export class X25519Identity implements Identity {
 
   /** From the text of an identity file (comments allowed, one secret line); `path` is for messages only. */
   static fromText(text: string, path: string): X25519Identity {
-    const raw = secretKeyFromText(text, X25519_IDENTITY_PREFIX, path, 'x25519 identity');
-    try {
-      return X25519Identity.fromPrivateKey(raw);
-    } finally {
-      raw.fill(0);
-    }
+    return consumeSecret(secretKeyFromText(text, X25519_IDENTITY_PREFIX, path, 'x25519 identity'), X25519Identity.fromPrivateKey);
   }
 
   /** Reads an identity file written by write() (mode 0600 required). */
   static async read(path: string): Promise<X25519Identity> {
-    const raw = await readSecretKeyFile(path, X25519_IDENTITY_PREFIX, 'x25519 identity');
-    try {
-      return X25519Identity.fromPrivateKey(raw);
-    } finally {
-      raw.fill(0);
-    }
+    return consumeSecret(await readSecretKeyFile(path, X25519_IDENTITY_PREFIX, 'x25519 identity'), X25519Identity.fromPrivateKey);
   }
 
   /** Writes the identity to `path` (mode 0600) and its recipient to `path.pub`. */
   async write(path: string, options: { force?: boolean } = {}): Promise<void> {
-    const raw = okpRawPrivate('x25519', this.privateKey);
-    try {
-      await writeKeyPairFiles(
+    await consumeSecret(okpRawPrivate('x25519', this.privateKey), (secret) =>
+      writeKeyPairFiles(
         path,
         {
           kind: 'x25519 identity',
           warning: 'Keep it private: it opens every file sealed to the recipient below.',
           secretPrefix: X25519_IDENTITY_PREFIX,
-          secret: raw,
+          secret,
           publicLabel: 'recipient',
           publicLine: this.recipient.text,
         },
         options,
-      );
-    } finally {
-      raw.fill(0);
-    }
+      ),
+    );
   }
 
   async unwrap(stanza: Stanza): Promise<Uint8Array | undefined> {
