@@ -68,6 +68,11 @@ describe('loadRecipients', () => {
     expect(recipients.map((r) => r.type)).toEqual(['x25519', 'rsa-oaep-256']);
   });
 
+  it('reads a file whose name starts with "sealcam-" as a file', async () => {
+    const path = write('sealcam-fleet.pub', `${x.recipient.text}\n`, 0o644);
+    expect((await loadRecipients(path))[0]!.fingerprint).toEqual(x.fingerprint);
+  });
+
   it('names the file and line of a bad recipient', async () => {
     const path = write('bad.pub', `# ok\n${x.recipient.text}\nsealcam-x25519:short\n`, 0o644);
     await expect(loadRecipients(path)).rejects.toThrow(new RegExp(`^recipient file ${path} line 3: not an x25519 recipient`));

@@ -77,6 +77,10 @@ describe('DeviceRegistry on a directory', () => {
     expect(await registry.check(device, key().publicKey.fingerprint)).toEqual({ ok: false, reason });
   });
 
+  it('check refuses a signer fingerprint of the wrong size', async () => {
+    expect(await registry.check('cam-01', current.publicKey.fingerprint.subarray(0, 8))).toEqual({ ok: false, reason: 'the signer fingerprint is not 16 bytes' });
+  });
+
   it('verify checks the registry and then the signature', async () => {
     const message = new TextEncoder().encode('header bytes');
     expect((await registry.verify('cam-01', current.publicKey.fingerprint, message, current.sign(message))).ok).toBe(true);

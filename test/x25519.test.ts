@@ -91,11 +91,31 @@ describe('x25519 recipient text', () => {
     expect(() => X25519Recipient.parse(spoil(text))).toThrow(expect.objectContaining({ code: 'ERECIPIENT' }));
   });
 
-  it('refuses every low-order public key of the Wycheproof file as a recipient', () => {
-    for (const t of zeroShared) {
-      const text = X25519_RECIPIENT_PREFIX + Buffer.from(t.public, 'hex').toString('base64url');
-      expect(() => X25519Recipient.parse(text), `tcId ${t.tcId}`).toThrow(/low order/);
-    }
+  const asText = (t: XdhTest) => X25519_RECIPIENT_PREFIX + Buffer.from(t.public, 'hex').toString('base64url');
+  // Canonical: the 32 bytes, read as a little-endian integer (top bit included), are below p = 2^255 - 19.
+  const canonical = (t: XdhTest) => BigInt(`0x${Buffer.from(t.public, 'hex').reverse().toString('hex')}`) < (1n << 255n) - 19n;
+
+  it('refuses every canonically encoded low-order public key of the Wycheproof file as a recipient (15)', () => {
+    const lowOrder = zeroShared.filter(canonical);
+    expect(lowOrder).toHaveLength(15);
+    for (const t of lowOrder) expect(() => X25519Recipient.parse(asText(t)), `tcId ${t.tcId}`).toThrow(/low order/);
+  });
+
+  it('refuses every non-canonical public key of the Wycheproof file (29: top bit set or u >= p, none valid), so one key has one text', () => {
+    const nonCanonical = cases.filter((t) => !canonical(t));
+    expect(nonCanonical).toHaveLength(29);
+    expect(nonCanonical.filter((t) => t.result === 'valid')).toEqual([]);
+    for (const t of nonCanonical) expect(() => X25519Recipient.parse(asText(t)), `tcId ${t.tcId}`).toThrow(/not canonically encoded/);
+  });
+
+  it('accepts every canonical non-low-order public key of the Wycheproof file as a recipient', () => {
+    for (const t of nonZero.filter(canonical)) expect(X25519Recipient.parse(asText(t)).publicKey, `tcId ${t.tcId}`).toEqual(hex(t.public));
+  });
+
+  it('refuses a key with the top bit set, which X25519 would ignore', () => {
+    const key = Uint8Array.from(X25519Identity.generate().recipient.publicKey);
+    key[31]! |= 0x80;
+    expect(() => new X25519Recipient(key)).toThrow(/not canonically encoded/);
   });
 });
 

@@ -36,9 +36,11 @@ export function parseRecipient(text: string): Recipient {
   throw new SealcamError('ERECIPIENT', `not a recipient: expected ${RECIPIENT_FORMS}`);
 }
 
-/** Whether `arg` is key text rather than a file name. */
+const PUBLIC_PREFIXES = [X25519_RECIPIENT_PREFIX, RSA_LOCAL_PREFIX, AZURE_KV_PREFIX, AWS_KMS_PREFIX, ED25519_PUBLIC_PREFIX];
+
+/** Whether `arg` is key text rather than a file name (a file may well be called sealcam-fleet.pub). */
 function isKeyText(arg: string): boolean {
-  return arg.startsWith('sealcam-') || isSecretText(arg);
+  return PUBLIC_PREFIXES.some((p) => arg.startsWith(p)) || isSecretText(arg);
 }
 
 /**

@@ -6,7 +6,7 @@ import { DEVICE_ID } from '../notify/notifier.js';
 import type { BlobStore } from '../storage/store.js';
 import { DevicePublicKey } from './ed25519.js';
 import { contentLines, MAX_KEY_TEXT, readKeyText, toHex } from './keytext.js';
-import { sameFingerprint } from './stanza.js';
+import { FINGERPRINT_LENGTH, sameFingerprint } from './stanza.js';
 
 /**
  * The device registry: which Ed25519 keys may sign for which device. One entry per device,
@@ -180,6 +180,9 @@ export class DeviceRegistry {
   async check(deviceId: string, signerFingerprint: Uint8Array): Promise<RegistryVerdict> {
     const device = describeDevice(deviceId);
     if (typeof deviceId !== 'string' || !DEVICE_ID.test(deviceId)) return { ok: false, reason: `device id ${device} is not valid` };
+    if (!(signerFingerprint instanceof Uint8Array) || signerFingerprint.length !== FINGERPRINT_LENGTH) {
+      return { ok: false, reason: `the signer fingerprint is not ${FINGERPRINT_LENGTH} bytes` };
+    }
     const keys = await this.lookup(deviceId);
     if (keys === undefined) return { ok: false, reason: `device ${device} is not registered in ${this.source.where}` };
     const key = keys.find((k) => sameFingerprint(k.fingerprint, signerFingerprint));

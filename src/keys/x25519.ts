@@ -31,6 +31,14 @@ export const X25519_WRAP_AEAD = AEAD.CHACHA20_POLY1305;
 const ENC_LENGTH = 32;
 const TAG_LENGTH = 16;
 
+/** Whether the little-endian u-coordinate is below p = 2^255 - 19 with the top bit clear. */
+function isCanonicalU(u: Uint8Array): boolean {
+  if (u[31]! > 0x7f) return false;
+  if (u[31]! < 0x7f) return true;
+  for (let i = 30; i >= 1; i--) if (u[i]! !== 0xff) return true;
+  return u[0]! < 0xed;
+}
+
 /** Any scalar tells a low-order point: clamped scalars are multiples of 8, so its product is zero. */
 let probe: KeyObject | undefined;
 
@@ -40,11 +48,16 @@ export class X25519Recipient implements Recipient {
   readonly text: string;
   readonly publicKey: Uint8Array;
 
-  /** Refuses a key of the wrong length or of low order (every wrap to it would have a zero secret). */
+  /**
+   * Refuses a key of the wrong length, a non-canonical one (RFC 7748 ignores the top bit and
+   * reduces u mod p, so such a text would be a second spelling of another key, with another
+   * fingerprint), and one of low order (every wrap to it would have a zero secret).
+   */
   constructor(publicKey: Uint8Array) {
     if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) {
       throw new SealcamError('ERECIPIENT', 'an x25519 recipient key must be 32 bytes');
     }
+    if (!isCanonicalU(publicKey)) throw new SealcamError('ERECIPIENT', 'x25519 recipient refused: the key is not canonically encoded (top bit set, or u >= 2^255 - 19)');
     try {
       x25519((probe ??= generateOkp('x25519')), publicKey);
     } catch (err) {
