@@ -53,6 +53,7 @@ export const VERIFICATION_FAILURES: Readonly<Record<string, string>> = {
   ENOKEY: 'the key version is unknown',
   EKEYDISABLED: 'the key version is disabled',
   EDEVICE: 'the header names another device',
+  ESIGNATURE: 'the device signature is missing, unregistered, revoked or does not verify',
   EUNSUPPORTED: 'the format cannot be opened by the receiver',
 };
 

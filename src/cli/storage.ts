@@ -1,5 +1,5 @@
 import { AuthenticationError, SealcamError } from '../errors.js';
-import type { SealedHeader } from '../formats/sealed.js';
+import { describeKeys, type SealedHeader } from '../formats/sealed.js';
 import { assertWritable, writeStreamAtomic } from '../io/atomic.js';
 import { kekFromProvider } from '../keys/kek.js';
 import { createOpenStream } from '../pool/streams.js';
@@ -61,7 +61,7 @@ export async function download(blob: string, opts: DownloadOptions): Promise<voi
   } finally {
     await pool.close();
   }
-  progress.finish(`${opts.output}: ${opened} bytes verified and written (key ${header!.keyId} version ${header!.keyVersion})`);
+  progress.finish(`${opts.output}: ${opened} bytes verified and written (${describeKeys(header!)})`);
   process.stderr.write(`${summary}\n`);
 }
 

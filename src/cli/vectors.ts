@@ -41,7 +41,7 @@ export async function run(opts: VectorsOptions = {}): Promise<void> {
   const engines = enginesFor(opts.engine);
   // Only touch the WASM build when it is asked for, so `--engine native` works without it.
   const wasmBuild = engines.includes('wasm') ? wasmVariant() : null;
-  const results = runVectors(engines);
+  const results = await runVectors(engines);
   let passed = 0;
   let failed = 0;
   for (const r of results) {
