@@ -53,8 +53,6 @@ const SR_TABLE = memory.data<u8>([
 ], 16);
 const RCON = memory.data<u8>([0x70, 0x2a, 0x98, 0x08, 0x4d, 0x7c, 0x7d, 0x81, 0x1f, 0x83]);
 
-export const ROUND_KEYS_SIZE: i32 = 15 * 16;
-
 @inline function lo(x: v128): v128 {
   return v128.and(x, table(NIBBLE));
 }
@@ -88,7 +86,7 @@ const MIX = memory.data<u8>([
   7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14, 3, 0, 1, 2,
 ], 16);
 
-@inline function permute(x: v128, mask: v128): v128 {
+@inline export function permute(x: v128, mask: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return i8x16.relaxed_swizzle(x, mask);
   return i8x16.swizzle(x, mask);
 }
@@ -138,8 +136,8 @@ const MIX = memory.data<u8>([
 }
 
 // The rounds run as a loop, not unrolled: with every round inlined, V8 kept the shared table
-// loads live across the whole function and spilled; the loop measured 1.6x faster for two
-// blocks in flight (bench: AES-128 blocks). The round count and r % 4 are public.
+// loads live across the whole function and spilled. The round count and r % 4 are public.
+// Compare kernels with `node dist/bench/kernels.js` (instruction counts and wall clock).
 
 /** Encipher one block under the round keys at `keys` with `nr` rounds (10, 12 or 14). */
 export function encryptBlock(x: v128, keys: usize, nr: i32): v128 {
@@ -183,7 +181,8 @@ export function encryptPair(x: v128, y: v128, keys: usize, nr: i32): void {
 
 /**
  * Four independent blocks interleaved: two messages' OMAC and CTR blocks per EAX step. One
- * chain's latency is the CPU's idle time; four in flight measured 1.4x two (ECB, x86-64 V8).
+ * chain's latency is the CPU's idle time, so more blocks in flight run faster up to the point
+ * where V8 runs out of registers (the AES block table of `npm run bench` shows where that is).
  * Results in outA..outD.
  */
 export function encryptQuad(w: v128, x: v128, y: v128, z: v128, keys: usize, nr: i32): void {

@@ -6,7 +6,7 @@
 // loop enciphers the pending OMAC block and the next CTR block together (encryptPair), so the CTR
 // work fills the gaps in the OMAC chain's latency instead of adding to it.
 import { encryptPair, encryptBlock, encryptQuad, outA, outB, outC, outD } from './aes';
-import { counterBlock } from './ctr';
+import { counterBlock, highHalf } from './ctr';
 import { rounds } from './key';
 import { OMAC_ANY, OMAC_BUF, OMAC_LEN, OMAC_MAC, omacFinal, omacInit, omacUpdate } from './omac';
 
@@ -80,21 +80,21 @@ export function eaxHeader(k: usize, m: usize, data: usize, length: i32): void {
   if (i == length) return;
   // Block-aligned from here on.
   const nr = rounds(k);
-  let hi = load<u64>(m + MSG_CTR_HI);
-  let lo = load<u64>(m + MSG_CTR_LO);
+  const hi = load<u64>(m + MSG_CTR_HI);
+  const start = load<u64>(m + MSG_CTR_LO);
+  let lo = start;
   let mac = v128.load(c + OMAC_MAC);
   let pending = v128.load(c + OMAC_BUF);
   let ks: v128;
   if (load<i32>(c + OMAC_LEN) == 0) {
     // The very first block of the message: nothing pending for OMAC yet.
-    ks = encryptBlock(counterBlock(hi, lo), k, nr);
+    ks = encryptBlock(counterBlock(hi, start, lo), k, nr);
   } else {
-    encryptPair(v128.xor(mac, pending), counterBlock(hi, lo), k, nr);
+    encryptPair(v128.xor(mac, pending), counterBlock(hi, start, lo), k, nr);
     mac = outA;
     ks = outB;
   }
   lo += 1;
-  hi += <u64>(lo == 0);
   while (length - i >= 16) {
     const x = v128.load(input + <usize>i);
     const y = v128.xor(x, ks);
@@ -103,14 +103,13 @@ export function eaxHeader(k: usize, m: usize, data: usize, length: i32): void {
     i += 16;
     if (i == length) break;
     // More data follows, so `pending` is not the last block: chain it, with the next keystream.
-    encryptPair(v128.xor(mac, pending), counterBlock(hi, lo), k, nr);
+    encryptPair(v128.xor(mac, pending), counterBlock(hi, start, lo), k, nr);
     mac = outA;
     ks = outB;
     lo += 1;
-    hi += <u64>(lo == 0);
   }
   v128.store(c + OMAC_MAC, mac);
-  store<u64>(m + MSG_CTR_HI, hi);
+  store<u64>(m + MSG_CTR_HI, highHalf(hi, start, lo));
   store<u64>(m + MSG_CTR_LO, lo);
   if (i == length) {
     // Ended on a block boundary: every keystream block computed was used, and the last
@@ -149,10 +148,12 @@ export function eaxHeader(k: usize, m: usize, data: usize, length: i32): void {
   store<i32>(c1 + OMAC_ANY, 1);
   store<i32>(c2 + OMAC_ANY, 1);
   const nr = rounds(k);
-  let hi1 = load<u64>(m1 + MSG_CTR_HI);
-  let lo1 = load<u64>(m1 + MSG_CTR_LO);
-  let hi2 = load<u64>(m2 + MSG_CTR_HI);
-  let lo2 = load<u64>(m2 + MSG_CTR_LO);
+  const hi1 = load<u64>(m1 + MSG_CTR_HI);
+  const start1 = load<u64>(m1 + MSG_CTR_LO);
+  const hi2 = load<u64>(m2 + MSG_CTR_HI);
+  const start2 = load<u64>(m2 + MSG_CTR_LO);
+  let lo1 = start1;
+  let lo2 = start2;
   let mac1 = v128.load(c1 + OMAC_MAC);
   let mac2 = v128.load(c2 + OMAC_MAC);
   let pending1 = v128.load(c1 + OMAC_BUF);
@@ -164,21 +165,19 @@ export function eaxHeader(k: usize, m: usize, data: usize, length: i32): void {
     let ks1: v128;
     let ks2: v128;
     if (fresh) {
-      encryptPair(counterBlock(hi1, lo1), counterBlock(hi2, lo2), k, nr);
+      encryptPair(counterBlock(hi1, start1, lo1), counterBlock(hi2, start2, lo2), k, nr);
       ks1 = outA;
       ks2 = outB;
       fresh = false;
     } else {
-      encryptQuad(v128.xor(mac1, pending1), counterBlock(hi1, lo1), v128.xor(mac2, pending2), counterBlock(hi2, lo2), k, nr);
+      encryptQuad(v128.xor(mac1, pending1), counterBlock(hi1, start1, lo1), v128.xor(mac2, pending2), counterBlock(hi2, start2, lo2), k, nr);
       mac1 = outA;
       ks1 = outB;
       mac2 = outC;
       ks2 = outD;
     }
     lo1 += 1;
-    hi1 += <u64>(lo1 == 0);
     lo2 += 1;
-    hi2 += <u64>(lo2 == 0);
     const p1 = data1 + <usize>i;
     const p2 = data2 + <usize>i;
     const x1 = v128.load(p1);
@@ -197,9 +196,9 @@ export function eaxHeader(k: usize, m: usize, data: usize, length: i32): void {
   v128.store(c2 + OMAC_BUF, pending2);
   store<i32>(c1 + OMAC_LEN, 16);
   store<i32>(c2 + OMAC_LEN, 16);
-  store<u64>(m1 + MSG_CTR_HI, hi1);
+  store<u64>(m1 + MSG_CTR_HI, highHalf(hi1, start1, lo1));
   store<u64>(m1 + MSG_CTR_LO, lo1);
-  store<u64>(m2 + MSG_CTR_HI, hi2);
+  store<u64>(m2 + MSG_CTR_HI, highHalf(hi2, start2, lo2));
   store<u64>(m2 + MSG_CTR_LO, lo2);
 }
 
