@@ -1,6 +1,7 @@
 // CTR mode with the whole 16-byte block as one big-endian counter, incremented mod 2^128 (as EAX
 // and SP 800-38A specify; a 32- or 64-bit counter would repeat keystream after a carry).
-import { encryptBlock, encryptQuad, outA, outB, outC, outD, permute } from './aes';
+import { encryptBlock, encryptEightOn, outA, outB, outC, outD, outE, outF, outG, outH, permute } from './aes';
+import { bitslicedKeys, bitslicedSelected, bitslicedWipe } from './bitsliced';
 import { rounds } from './key';
 
 // Scratch for a final partial block; ctrXor wipes it after use.
@@ -42,18 +43,37 @@ export function ctrXor(k: usize, counter: usize, input: usize, output: usize, le
   const start = loadCounterLo(counter);
   let lo = start;
   let i = 0;
-  // Four counter blocks at a time (interleaved rounds), then one at a time for the tail.
-  while (length - i >= 64) {
-    encryptQuad(counterBlock(hi, start, lo), counterBlock(hi, start, lo + 1), counterBlock(hi, start, lo + 2), counterBlock(hi, start, lo + 3), k, nr);
-    lo += 4;
+  // Eight counter blocks at a time through the selected eight-block kernel, then one at a time.
+  const scheduled = length >= 128 && bitslicedSelected;
+  if (scheduled) bitslicedKeys(k);
+  while (length - i >= 128) {
+    encryptEightOn(
+      scheduled,
+      counterBlock(hi, start, lo),
+      counterBlock(hi, start, lo + 1),
+      counterBlock(hi, start, lo + 2),
+      counterBlock(hi, start, lo + 3),
+      counterBlock(hi, start, lo + 4),
+      counterBlock(hi, start, lo + 5),
+      counterBlock(hi, start, lo + 6),
+      counterBlock(hi, start, lo + 7),
+      k,
+      nr,
+    );
+    lo += 8;
     const p = input + <usize>i;
     const q = output + <usize>i;
     v128.store(q, v128.xor(v128.load(p), outA));
     v128.store(q, v128.xor(v128.load(p, 16), outB), 16);
     v128.store(q, v128.xor(v128.load(p, 32), outC), 32);
     v128.store(q, v128.xor(v128.load(p, 48), outD), 48);
-    i += 64;
+    v128.store(q, v128.xor(v128.load(p, 64), outE), 64);
+    v128.store(q, v128.xor(v128.load(p, 80), outF), 80);
+    v128.store(q, v128.xor(v128.load(p, 96), outG), 96);
+    v128.store(q, v128.xor(v128.load(p, 112), outH), 112);
+    i += 128;
   }
+  if (scheduled) bitslicedWipe();
   while (i < length) {
     const ks = encryptBlock(counterBlock(hi, start, lo), k, nr);
     lo += 1;

@@ -1,14 +1,15 @@
 // The sealcam WASM engine: a few plain functions over linear memory. The TypeScript binding
 // (src/engine/wasm.ts) owns all allocation; it passes pointers to a key context, a message
 // context and input/output buffers, and nothing here allocates.
-import { clearResults, encryptBlock, encryptQuad, outA, outB, outC, outD } from './aes';
+import { clearResults, encryptBlock, encryptEightOn, encryptPair, encryptQuad, encryptSix, outA, outB, outC, outD, outE, outF, outG, outH } from './aes';
+import { bitslicedKeys, bitslicedSelected, bitslicedWipe, selectBitsliced } from './bitsliced';
 import { rounds, KEY_CONTEXT_SIZE } from './key';
 import { OMAC_STATE_SIZE, omacFinal, omacInit, omacUpdate } from './omac';
 import { MESSAGE_CONTEXT_SIZE } from './eax';
 
 export { setKey } from './key';
 export { ctrXor } from './ctr';
-export { eaxInit, eaxNonce, eaxStart, eaxHeader, eaxEncrypt, eaxDecrypt, eaxEncryptTwo, eaxDecryptTwo, eaxFinal } from './eax';
+export { eaxInit, eaxNonce, eaxStart, eaxHeader, eaxEncrypt, eaxDecrypt, eaxEncryptTwo, eaxDecryptTwo, eaxEncryptFour, eaxDecryptFour, eaxFinal } from './eax';
 
 export function keyContextSize(): i32 {
   return KEY_CONTEXT_SIZE;
@@ -18,22 +19,99 @@ export function messageContextSize(): i32 {
   return MESSAGE_CONTEXT_SIZE;
 }
 
-/** ECB-encipher `blocks` whole blocks (for known-answer tests and the block benchmark). */
+/** ECB-encipher `blocks` whole blocks (for known-answer tests): eight at a time on the selected kernel. */
 export function encryptBlocks(k: usize, input: usize, output: usize, blocks: i32): void {
+  oneAtATime(k, input, output, eightAtATime(k, input, output, blocks, bitslicedSelected), blocks);
+}
+
+/**
+ * ECB with `lanes` (1, 2, 4, 6 or 8) blocks in flight on the vector-permute kernel, or 8 on the
+ * bitsliced one (`bitsliced` 1): the AES block table of the benchmark, each kernel's limit on the
+ * CPU at hand. Returns 0, or -1 for a combination there is no kernel for.
+ */
+export function encryptBlocksInFlight(k: usize, input: usize, output: usize, blocks: i32, lanes: i32, bitsliced: i32): i32 {
+  if (bitsliced != 0 && lanes != 8) return -1;
   const nr = rounds(k);
   let i = 0;
-  for (; i + 3 < blocks; i += 4) {
-    const p = <usize>i << 4;
-    encryptQuad(v128.load(input + p), v128.load(input + p, 16), v128.load(input + p, 32), v128.load(input + p, 48), k, nr);
-    v128.store(output + p, outA);
-    v128.store(output + p, outB, 16);
-    v128.store(output + p, outC, 32);
-    v128.store(output + p, outD, 48);
+  if (lanes == 8) {
+    i = eightAtATime(k, input, output, blocks, bitsliced != 0);
+  } else if (lanes == 6) {
+    for (; i + 5 < blocks; i += 6) {
+      const p = input + (<usize>i << 4);
+      const q = output + (<usize>i << 4);
+      encryptSix(v128.load(p), v128.load(p, 16), v128.load(p, 32), v128.load(p, 48), v128.load(p, 64), v128.load(p, 80), k, nr);
+      v128.store(q, outA);
+      v128.store(q, outB, 16);
+      v128.store(q, outC, 32);
+      v128.store(q, outD, 48);
+      v128.store(q, outE, 64);
+      v128.store(q, outF, 80);
+    }
+  } else if (lanes == 4) {
+    for (; i + 3 < blocks; i += 4) {
+      const p = input + (<usize>i << 4);
+      const q = output + (<usize>i << 4);
+      encryptQuad(v128.load(p), v128.load(p, 16), v128.load(p, 32), v128.load(p, 48), k, nr);
+      v128.store(q, outA);
+      v128.store(q, outB, 16);
+      v128.store(q, outC, 32);
+      v128.store(q, outD, 48);
+    }
+  } else if (lanes == 2) {
+    for (; i + 1 < blocks; i += 2) {
+      const p = input + (<usize>i << 4);
+      const q = output + (<usize>i << 4);
+      encryptPair(v128.load(p), v128.load(p, 16), k, nr);
+      v128.store(q, outA);
+      v128.store(q, outB, 16);
+    }
+  } else if (lanes != 1) {
+    return -1;
   }
-  for (; i < blocks; i++) {
+  oneAtATime(k, input, output, i, blocks);
+  return 0;
+}
+
+// Whole groups of eight blocks on the bitsliced or the interleaved kernel; returns how many blocks
+// were done.
+@inline function eightAtATime(k: usize, input: usize, output: usize, blocks: i32, bitsliced: bool): i32 {
+  const nr = rounds(k);
+  const scheduled = bitsliced && blocks >= 8;
+  if (scheduled) bitslicedKeys(k);
+  let i = 0;
+  for (; i + 7 < blocks; i += 8) {
+    const p = input + (<usize>i << 4);
+    const q = output + (<usize>i << 4);
+    const a = v128.load(p), b = v128.load(p, 16), c = v128.load(p, 32), d = v128.load(p, 48);
+    const e = v128.load(p, 64), f = v128.load(p, 80), g = v128.load(p, 96), h = v128.load(p, 112);
+    encryptEightOn(bitsliced, a, b, c, d, e, f, g, h, k, nr);
+    v128.store(q, outA);
+    v128.store(q, outB, 16);
+    v128.store(q, outC, 32);
+    v128.store(q, outD, 48);
+    v128.store(q, outE, 64);
+    v128.store(q, outF, 80);
+    v128.store(q, outG, 96);
+    v128.store(q, outH, 112);
+  }
+  if (scheduled) bitslicedWipe();
+  return i;
+}
+
+@inline function oneAtATime(k: usize, input: usize, output: usize, from: i32, blocks: i32): void {
+  const nr = rounds(k);
+  for (let i = from; i < blocks; i++) {
     const p = <usize>i << 4;
     v128.store(output + p, encryptBlock(v128.load(input + p), k, nr));
   }
+}
+
+/**
+ * Which kernel the eight-block paths (four-message EAX, CTR, ECB) run: 0 vector-permute, 1
+ * bitsliced. Both are constant time and give the same results; the binding picks the faster.
+ */
+export function selectAesKernel(kernel: i32): void {
+  selectBitsliced(kernel == 1);
 }
 
 // Plain CMAC (no tweak) in pieces, over a state of omacStateSize() bytes; tag (16 bytes) to `tag`.
@@ -56,6 +134,7 @@ export function omacStateSize(): i32 {
 /** Wipe the engine's own scratch (the last enciphered blocks), called when a context is disposed. */
 export function wipeScratch(): void {
   clearResults();
+  bitslicedWipe();
 }
 
 /** First byte of linear memory the binding may use. */

@@ -36,6 +36,10 @@ interface Exports {
   eaxDecryptTwo(k: number, m1: number, m2: number, data1: number, data2: number, length: number): void;
   eaxFinal(k: number, m: number, tag: number): void;
   wipeScratch(): void;
+  eaxEncryptFour(k: number, m1: number, m2: number, m3: number, m4: number, d1: number, d2: number, d3: number, d4: number, length: number): void;
+  eaxDecryptFour(k: number, m1: number, m2: number, m3: number, m4: number, d1: number, d2: number, d3: number, d4: number, length: number): void;
+  encryptBlocksInFlight(k: number, input: number, output: number, blocks: number, lanes: number, bitsliced: number): number;
+  selectAesKernel(kernel: number): void;
 }
 
 /** Bytes processed per call into the engine (a multiple of 16). */
@@ -110,6 +114,16 @@ export function wasmModule(): WebAssembly.Module {
 export function wasmVariant(): WasmVariant {
   wasmModule();
   return compiled!.variant;
+}
+
+/**
+ * Either build compiled as wasmModule() compiles the one it chooses, for tools that compare the
+ * builds side by side in one process (bench/kernels.ts). Throws if `variant` cannot run here.
+ */
+export function compileWasmBuild(variant: WasmVariant): WebAssembly.Module {
+  const bytes = readBuild(variant);
+  if (variant === 'relaxed' && !relaxedSimdAvailable(bytes)) throw new SealcamError('ENOWASM', 'this runtime cannot run relaxed SIMD');
+  return compileEagerly(bytes);
 }
 
 export function useWasmModule(module: WebAssembly.Module, variant: WasmVariant): void {
@@ -196,6 +210,23 @@ class Runtime {
     this.u8.fill(0, ioB, ioB + used);
   }
 
+  /**
+   * stream() for up to four inputs of equal length in lockstep, each in its own quarter of the IO
+   * region (pieces of CHUNK / 4 bytes, a multiple of 16, so the engine stays on block boundaries).
+   */
+  streamLanes(inputs: Uint8Array[], fn: (ios: number[], length: number) => void, outs: Uint8Array[]): void {
+    const part = CHUNK / 4;
+    const ios = inputs.map((_, i) => this.io + i * part);
+    const length = inputs[0]?.length ?? 0;
+    for (let offset = 0; offset < length; offset += part) {
+      const n = Math.min(part, length - offset);
+      inputs.forEach((input, i) => this.u8.set(input.subarray(offset, offset + n), ios[i]!));
+      fn(ios, n);
+      outs.forEach((out, i) => out.set(this.u8.subarray(ios[i]!, ios[i]! + n), offset));
+    }
+    for (const io of ios) this.u8.fill(0, io, io + Math.min(length, part));
+  }
+
   /** Copy 16 bytes out of scratch and wipe them. */
   takeBlock(at: number): Uint8Array {
     const block = this.u8.slice(at, at + 16);
@@ -276,6 +307,16 @@ class WasmEax extends EaxMessage {
     r.streamTwo(data, otherData, (a, b, n) => r.x.eaxDecryptTwo(k, this.m, o.m, a, b, n), out, otherOut);
   }
 
+  /** The key this message runs under (for runMessages). */
+  backendOf(): WasmBackend {
+    return this.backend;
+  }
+
+  /** This message's engine context when it runs under `backend`'s key (for runMessages). */
+  contextUnder(backend: WasmBackend): number | undefined {
+    return this.backend === backend && this.m !== 0 ? this.m : undefined;
+  }
+
   tag(): Uint8Array {
     const r = rt();
     r.x.eaxFinal(this.backend.slot(), this.m, r.scratch);
@@ -319,6 +360,27 @@ export class WasmBackend implements CipherBackend {
     return out;
   }
 
+  /**
+   * ECB with `lanes` independent blocks in flight on one kernel (vector-permute: 1, 2, 4, 6 or 8;
+   * bitsliced: 8): the AES block table of the benchmark. Whole blocks only.
+   */
+  encryptBlocksInFlight(blocks: Uint8Array, lanes: BlocksInFlight, kernel: AesKernel): Uint8Array {
+    if (blocks.length % 16 !== 0) throw new SealcamError('EINPUT', 'ECB input must be whole 16-byte blocks');
+    const r = rt();
+    const k = this.slot();
+    const out = new Uint8Array(blocks.length);
+    r.stream(
+      blocks,
+      (io, n) => {
+        if (r.x.encryptBlocksInFlight(k, io, io, n >>> 4, lanes, kernel === 'bitsliced' ? 1 : 0) !== 0) {
+          throw new SealcamError('EINPUT', `no ${kernel} kernel runs ${lanes} blocks in flight`);
+        }
+      },
+      out,
+    );
+    return out;
+  }
+
   ctr(counter: Uint8Array, data: Uint8Array): Uint8Array {
     const r = rt();
     const k = this.slot();
@@ -350,4 +412,129 @@ export class WasmBackend implements CipherBackend {
     rt().free(this.k);
     this.k = 0;
   }
+}
+
+// ---- Many messages at once, and the choice of AES kernel ----
+
+/** The engine's two constant-time AES kernels for eight blocks in flight (assembly/bitsliced.ts). */
+export type AesKernel = 'vperm' | 'bitsliced';
+export type BlocksInFlight = 1 | 2 | 4 | 6 | 8;
+export const AES_KERNELS: readonly AesKernel[] = ['vperm', 'bitsliced'];
+
+let kernel: AesKernel | undefined;
+
+/** Run the eight-block paths (four-message EAX, CTR, ECB) of this thread's engine on `choice`. */
+export function selectAesKernel(choice: AesKernel): void {
+  if (!AES_KERNELS.includes(choice)) throw new SealcamError('EINPUT', `the AES kernel must be 'vperm' or 'bitsliced', got '${String(choice)}'`);
+  rt().x.selectAesKernel(choice === 'bitsliced' ? 1 : 0);
+  kernel = choice;
+}
+
+/** The kernel this thread runs, choosing it first if nothing has (see chooseAesKernel). */
+export function aesKernel(): AesKernel {
+  return kernel ?? chooseAesKernel().kernel;
+}
+
+export interface KernelChoice {
+  kernel: AesKernel;
+  /** 'env' (SEALCAM_AES_KERNEL), or 'calibrated' with the MB/s each kernel reached. */
+  how: 'env' | 'calibrated';
+  mbps?: Record<AesKernel, number>;
+}
+
+/**
+ * Choose this thread's eight-block kernel: SEALCAM_AES_KERNEL=vperm|bitsliced if set, else a
+ * calibration of a few milliseconds: four-message EAX over 4 x 16 KiB on each kernel, alternately,
+ * the fastest of five runs each; bitsliced only if it is at least 3% faster (either is constant
+ * time and gives the same bytes, so noise can only cost speed). The inputs are fixed public bytes.
+ */
+export function chooseAesKernel(): KernelChoice {
+  const wanted = process.env.SEALCAM_AES_KERNEL;
+  if (wanted !== undefined && wanted !== '') {
+    if (!AES_KERNELS.includes(wanted as AesKernel)) {
+      throw new SealcamError('EINPUT', `SEALCAM_AES_KERNEL must be 'vperm' or 'bitsliced', got '${wanted}'`);
+    }
+    selectAesKernel(wanted as AesKernel);
+    return { kernel: wanted as AesKernel, how: 'env' };
+  }
+  const mbps = calibrate();
+  const choice: AesKernel = mbps.bitsliced >= 1.03 * mbps.vperm ? 'bitsliced' : 'vperm';
+  selectAesKernel(choice);
+  return { kernel: choice, how: 'calibrated', mbps };
+}
+
+function calibrate(): Record<AesKernel, number> {
+  const r = rt();
+  const backend = new WasmBackend(new Uint8Array(16).fill(0x5c));
+  const k = backend.slot();
+  const length = 16 * 1024;
+  const part = CHUNK / 4;
+  const ms = [r.alloc(), r.alloc(), r.alloc(), r.alloc()];
+  const best: Record<AesKernel, number> = { vperm: Infinity, bitsliced: Infinity };
+  try {
+    for (let round = 0; round < 6; round++) {
+      for (const choice of AES_KERNELS) {
+        r.x.selectAesKernel(choice === 'bitsliced' ? 1 : 0);
+        for (const m of ms) {
+          r.x.eaxInit(k, m);
+          r.x.eaxStart(k, m);
+        }
+        const t0 = process.hrtime.bigint();
+        r.x.eaxEncryptFour(k, ms[0]!, ms[1]!, ms[2]!, ms[3]!, r.io, r.io + part, r.io + 2 * part, r.io + 3 * part, length);
+        const ns = Number(process.hrtime.bigint() - t0);
+        if (round > 0) best[choice] = Math.min(best[choice], ns);
+      }
+    }
+  } finally {
+    for (const m of ms) r.free(m);
+    backend.dispose();
+    r.u8.fill(0, r.io, r.io + CHUNK);
+  }
+  return { vperm: (4 * length * 1000) / best.vperm, bitsliced: (4 * length * 1000) / best.bitsliced };
+}
+
+/**
+ * encryptInto() on several messages at once, `messages[i]` over `data[i]` into `out[i]` (out[i] is
+ * data[i] or apart from every input): the same result as the calls in turn. Messages of one
+ * WasmBackend with data of equal length run four at a time (eight AES blocks in flight on the
+ * chosen kernel), a remaining two together, the rest on their own. The caller checks lengths and
+ * overlaps, as for encryptIntoWith().
+ */
+export function encryptMessagesInto(messages: EaxState[], data: Uint8Array[], out: Uint8Array[]): void {
+  runMessages(messages, data, out, true);
+}
+
+/** decryptInto() on several messages at once, on the same terms as encryptMessagesInto(). */
+export function decryptMessagesInto(messages: EaxState[], data: Uint8Array[], out: Uint8Array[]): void {
+  runMessages(messages, data, out, false);
+}
+
+function runMessages(messages: EaxState[], data: Uint8Array[], out: Uint8Array[], encrypting: boolean): void {
+  if (messages.length !== data.length || messages.length !== out.length) {
+    throw new SealcamError('EINPUT', 'runMessages needs one input and one output per message');
+  }
+  const one = (i: number): void => (encrypting ? messages[i]!.encryptInto(data[i]!, out[i]!) : messages[i]!.decryptInto(data[i]!, out[i]!));
+  const first = messages[0];
+  const backend = first instanceof WasmEax ? first.backendOf() : undefined;
+  const contexts = messages.map((m) => (backend && m instanceof WasmEax ? m.contextUnder(backend) : undefined));
+  const lockstep = backend !== undefined && contexts.every((c) => c !== undefined) && data.every((d) => d.length === data[0]!.length);
+  if (!lockstep) {
+    messages.forEach((_, i) => one(i));
+    return;
+  }
+  const r = rt();
+  const k = backend.slot();
+  aesKernel();
+  let i = 0;
+  for (; i + 4 <= messages.length; i += 4) {
+    const [m1, m2, m3, m4] = contexts.slice(i, i + 4) as [number, number, number, number];
+    const run = encrypting ? r.x.eaxEncryptFour : r.x.eaxDecryptFour;
+    r.streamLanes(data.slice(i, i + 4), ([a, b, c, d], n) => run(k, m1, m2, m3, m4, a!, b!, c!, d!, n), out.slice(i, i + 4));
+  }
+  for (; i + 2 <= messages.length; i += 2) {
+    const [m1, m2] = contexts.slice(i, i + 2) as [number, number];
+    const run = encrypting ? r.x.eaxEncryptTwo : r.x.eaxDecryptTwo;
+    r.streamLanes(data.slice(i, i + 2), ([a, b], n) => run(k, m1, m2, a!, b!, n), out.slice(i, i + 2));
+  }
+  for (; i < messages.length; i++) one(i);
 }
