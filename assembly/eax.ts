@@ -236,25 +236,13 @@ export function eaxHeader(k: usize, m: usize, data: usize, length: i32): void {
       lo1 += 1;
       lo2 += 1;
       const o = <usize>i;
-      const x1 = v128.load(d1 + o);
-      const x2 = v128.load(d2 + o);
-      const y1 = v128.xor(x1, ks1);
-      const y2 = v128.xor(x2, ks2);
-      v128.store(d1 + o, y1);
-      v128.store(d2 + o, y2);
-      pending1 = encrypting ? y1 : x1;
-      pending2 = encrypting ? y2 : x2;
+      pending1 = cryptBlock(d1 + o, ks1, encrypting);
+      pending2 = cryptBlock(d2 + o, ks2, encrypting);
       if (lanes > 2) {
         lo3 += 1;
         lo4 += 1;
-        const x3 = v128.load(d3 + o);
-        const x4 = v128.load(d4 + o);
-        const y3 = v128.xor(x3, ks3);
-        const y4 = v128.xor(x4, ks4);
-        v128.store(d3 + o, y3);
-        v128.store(d4 + o, y4);
-        pending3 = encrypting ? y3 : x3;
-        pending4 = encrypting ? y4 : x4;
+        pending3 = cryptBlock(d3 + o, ks3, encrypting);
+        pending4 = cryptBlock(d4 + o, ks4, encrypting);
       }
     }
     if (bitsliced) bitslicedWipe();
@@ -275,6 +263,14 @@ export function eaxHeader(k: usize, m: usize, data: usize, length: i32): void {
       crypt(k, m4, d4 + w, d4 + w, length - whole, encrypting);
     }
   }
+}
+
+// One block of a message in place under its keystream; returns the ciphertext block OMAC absorbs.
+@inline function cryptBlock(p: usize, ks: v128, encrypting: bool): v128 {
+  const x = v128.load(p);
+  const y = v128.xor(x, ks);
+  v128.store(p, y);
+  return encrypting ? y : x;
 }
 
 @inline function endLane(m: usize, mac: v128, pending: v128, hi: u64, lo: u64): void {

@@ -21,7 +21,7 @@ export function messageContextSize(): i32 {
 
 /** ECB-encipher `blocks` whole blocks (for known-answer tests): eight at a time on the selected kernel. */
 export function encryptBlocks(k: usize, input: usize, output: usize, blocks: i32): void {
-  oneAtATime(k, input, output, eightAtATime(k, input, output, blocks, bitslicedSelected), blocks);
+  oneAtATime(k, input, output, inGroups(8, k, input, output, blocks, bitslicedSelected), blocks);
 }
 
 /**
@@ -31,68 +31,51 @@ export function encryptBlocks(k: usize, input: usize, output: usize, blocks: i32
  */
 export function encryptBlocksInFlight(k: usize, input: usize, output: usize, blocks: i32, lanes: i32, bitsliced: i32): i32 {
   if (bitsliced != 0 && lanes != 8) return -1;
-  const nr = rounds(k);
   let i = 0;
-  if (lanes == 8) {
-    i = eightAtATime(k, input, output, blocks, bitsliced != 0);
-  } else if (lanes == 6) {
-    for (; i + 5 < blocks; i += 6) {
-      const p = input + (<usize>i << 4);
-      const q = output + (<usize>i << 4);
-      encryptSix(v128.load(p), v128.load(p, 16), v128.load(p, 32), v128.load(p, 48), v128.load(p, 64), v128.load(p, 80), k, nr);
-      v128.store(q, outA);
-      v128.store(q, outB, 16);
-      v128.store(q, outC, 32);
-      v128.store(q, outD, 48);
-      v128.store(q, outE, 64);
-      v128.store(q, outF, 80);
-    }
-  } else if (lanes == 4) {
-    for (; i + 3 < blocks; i += 4) {
-      const p = input + (<usize>i << 4);
-      const q = output + (<usize>i << 4);
-      encryptQuad(v128.load(p), v128.load(p, 16), v128.load(p, 32), v128.load(p, 48), k, nr);
-      v128.store(q, outA);
-      v128.store(q, outB, 16);
-      v128.store(q, outC, 32);
-      v128.store(q, outD, 48);
-    }
-  } else if (lanes == 2) {
-    for (; i + 1 < blocks; i += 2) {
-      const p = input + (<usize>i << 4);
-      const q = output + (<usize>i << 4);
-      encryptPair(v128.load(p), v128.load(p, 16), k, nr);
-      v128.store(q, outA);
-      v128.store(q, outB, 16);
-    }
-  } else if (lanes != 1) {
-    return -1;
-  }
+  if (lanes == 8) i = inGroups(8, k, input, output, blocks, bitsliced != 0);
+  else if (lanes == 6) i = inGroups(6, k, input, output, blocks, false);
+  else if (lanes == 4) i = inGroups(4, k, input, output, blocks, false);
+  else if (lanes == 2) i = inGroups(2, k, input, output, blocks, false);
+  else if (lanes != 1) return -1;
   oneAtATime(k, input, output, i, blocks);
   return 0;
 }
 
-// Whole groups of eight blocks on the bitsliced or the interleaved kernel; returns how many blocks
-// were done.
-@inline function eightAtATime(k: usize, input: usize, output: usize, blocks: i32, bitsliced: bool): i32 {
+// Whole groups of `lanes` blocks (2, 4, 6 or 8, a constant where this is inlined) interleaved,
+// eight on the bitsliced kernel if `bitsliced`; returns how many blocks were done.
+@inline function inGroups(lanes: i32, k: usize, input: usize, output: usize, blocks: i32, bitsliced: bool): i32 {
   const nr = rounds(k);
   const scheduled = bitsliced && blocks >= 8;
   if (scheduled) bitslicedKeys(k);
   let i = 0;
-  for (; i + 7 < blocks; i += 8) {
+  for (; i + lanes <= blocks; i += lanes) {
     const p = input + (<usize>i << 4);
     const q = output + (<usize>i << 4);
-    const a = v128.load(p), b = v128.load(p, 16), c = v128.load(p, 32), d = v128.load(p, 48);
-    const e = v128.load(p, 64), f = v128.load(p, 80), g = v128.load(p, 96), h = v128.load(p, 112);
-    encryptEightOn(bitsliced, a, b, c, d, e, f, g, h, k, nr);
+    const a = v128.load(p);
+    const b = v128.load(p, 16);
+    if (lanes == 2) {
+      encryptPair(a, b, k, nr);
+    } else if (lanes == 4) {
+      encryptQuad(a, b, v128.load(p, 32), v128.load(p, 48), k, nr);
+    } else if (lanes == 6) {
+      encryptSix(a, b, v128.load(p, 32), v128.load(p, 48), v128.load(p, 64), v128.load(p, 80), k, nr);
+    } else {
+      encryptEightOn(bitsliced, a, b, v128.load(p, 32), v128.load(p, 48), v128.load(p, 64), v128.load(p, 80), v128.load(p, 96), v128.load(p, 112), k, nr);
+    }
     v128.store(q, outA);
     v128.store(q, outB, 16);
-    v128.store(q, outC, 32);
-    v128.store(q, outD, 48);
-    v128.store(q, outE, 64);
-    v128.store(q, outF, 80);
-    v128.store(q, outG, 96);
-    v128.store(q, outH, 112);
+    if (lanes > 2) {
+      v128.store(q, outC, 32);
+      v128.store(q, outD, 48);
+    }
+    if (lanes > 4) {
+      v128.store(q, outE, 64);
+      v128.store(q, outF, 80);
+    }
+    if (lanes > 6) {
+      v128.store(q, outG, 96);
+      v128.store(q, outH, 112);
+    }
   }
   if (scheduled) bitslicedWipe();
   return i;

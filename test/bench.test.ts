@@ -163,35 +163,32 @@ describe('a run', () => {
   });
 });
 
+/** A peer's four EAX rows pass their cross-check and time themselves; then the peer is closed. */
+async function expectPeerAgrees(cases: Case[]): Promise<void> {
+  try {
+    expect(cases.map((c) => c.op)).toEqual(['AES-128-EAX encrypt', 'AES-128-EAX decrypt+verify', 'AES-256-EAX encrypt', 'AES-256-EAX decrypt+verify']);
+    for (const c of cases) {
+      expect(await c.check(), c.op).toBeNull();
+      const m = await c.measure(64 * KiB, 5, 3);
+      expect(m.samples.length).toBeGreaterThanOrEqual(3);
+    }
+  } finally {
+    for (const c of cases) await c.close?.();
+  }
+}
+
 describe('peers the suite drives', () => {
   it('pycryptodome agrees with sealcam native and returns its own timings', async () => {
     if (spawnSync(PYTHON, ['-c', 'import Cryptodome'], { stdio: 'ignore' }).status !== 0) throw new Error('pycryptodome is required (apt-get install python3-pycryptodome)');
     const { cases, note } = await pythonCases();
     expect(note).toBeUndefined();
-    try {
-      for (const c of cases) {
-        expect(await c.check(), c.op).toBeNull();
-        const m = await c.measure(64 * KiB, 5, 3);
-        expect(m.samples.length).toBeGreaterThanOrEqual(3);
-      }
-    } finally {
-      for (const c of cases) await c.close?.();
-    }
+    await expectPeerAgrees(cases);
   });
 
   it("Botan's EAX (a C++ driver built with g++) agrees with sealcam native and returns its own timings", async () => {
     const { cases, note } = await botanCases();
     if (note) throw new Error(`${note} (apt-get install g++ libbotan-2-dev)`);
-    try {
-      expect(cases.map((c) => c.op)).toEqual(['AES-128-EAX encrypt', 'AES-128-EAX decrypt+verify', 'AES-256-EAX encrypt', 'AES-256-EAX decrypt+verify']);
-      for (const c of cases) {
-        expect(await c.check(), c.op).toBeNull();
-        const m = await c.measure(64 * KiB, 5, 3);
-        expect(m.samples.length).toBeGreaterThanOrEqual(3);
-      }
-    } finally {
-      for (const c of cases) await c.close?.();
-    }
+    await expectPeerAgrees(cases);
   });
 
   it('node:crypto without AES instructions runs in a child with OpenSSL\'s capability mask and agrees with the WASM engine', async () => {

@@ -1,5 +1,5 @@
 import { createCipheriv } from 'node:crypto';
-import { WasmBackend, type AesKernel, type BlocksInFlight } from '../../src/engine/wasm.js';
+import { KERNEL_LANES, WasmBackend } from '../../src/engine/wasm.js';
 import { createBackend, createEax, type EngineName } from '../../src/index.js';
 import { checkBlocks, checkCbc, checkCmac, checkCtr, checkDecrypt, checkEncrypt } from './check.js';
 import { counter, eaxSealed, header, KEYS, nonce, plaintext } from './inputs.js';
@@ -90,15 +90,7 @@ function blockTableCases(impl: string, engine: EngineName): Case[] {
     ];
   }
   const backend = new WasmBackend(KEYS[128]);
-  const combos: [AesKernel, BlocksInFlight][] = [
-    ['vperm', 1],
-    ['vperm', 2],
-    ['vperm', 4],
-    ['vperm', 6],
-    ['vperm', 8],
-    ['bitsliced', 8],
-  ];
-  return combos.map(([kernel, k]) =>
+  return KERNEL_LANES.map(([kernel, k]) =>
     syncCase(
       { ...base, op: OPS.blocksInFlight(k, kernel), blocks: { kernel, inFlight: k } },
       () => checkBlocks((b) => backend.encryptBlocksInFlight(b, k, kernel)),

@@ -420,6 +420,15 @@ export class WasmBackend implements CipherBackend {
 export type AesKernel = 'vperm' | 'bitsliced';
 export type BlocksInFlight = 1 | 2 | 4 | 6 | 8;
 export const AES_KERNELS: readonly AesKernel[] = ['vperm', 'bitsliced'];
+/** Every (kernel, blocks in flight) WasmBackend.encryptBlocksInFlight runs. */
+export const KERNEL_LANES: readonly (readonly [AesKernel, BlocksInFlight])[] = [
+  ['vperm', 1],
+  ['vperm', 2],
+  ['vperm', 4],
+  ['vperm', 6],
+  ['vperm', 8],
+  ['bitsliced', 8],
+];
 
 let kernel: AesKernel | undefined;
 
