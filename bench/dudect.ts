@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import { WasmBackend, encryptMessagesInto, selectAesKernel, type AesKernel } from '../src/engine/wasm.js';
-import { createBackend, createEax, wasmVariant } from '../src/index.js';
+import { WasmBackend, selectAesKernel, type AesKernel } from '../src/engine/wasm.js';
+import { createBackend, wasmVariant } from '../src/index.js';
 
 /**
  * A dudect-style timing-leak check (Reparaz, Balasch, Verbauwhede, "Dude, is my code constant
@@ -167,18 +167,25 @@ export function wasmBlockTarget(): Target {
   };
 }
 
-/** Fixed vs random plaintext through the interleaved two-message EAX path (two 32-byte messages). */
+/** Fixed vs random plaintext through the interleaved two-message EAX path (a run of two 32-byte messages). */
 export function wasmEaxTwoTarget(): Target {
-  const eax = createEax(randomBytes(16), { engine: 'wasm' });
+  const backend = createBackend(randomBytes(16), 'wasm');
   const nonces = [randomBytes(16), randomBytes(16)];
-  const outs = [new Uint8Array(32), new Uint8Array(32)];
+  const header = new Uint8Array(32);
+  const data = new Uint8Array(64);
+  const tags = new Uint8Array(32);
   return {
-    name: 'wasm EAX encryptTwoInto: fixed (zero) vs random plaintext',
+    name: 'wasm EAX run of two messages: fixed (zero) vs random plaintext',
     inputLength: 64,
     fixed: new Uint8Array(64),
-    run: (input) =>
-      void eax.encryptTwoInto({ nonce: nonces[0]!, input: input.subarray(0, 32), out: outs[0]! }, { nonce: nonces[1]!, input: input.subarray(32), out: outs[1]! }),
-    dispose: () => eax.dispose(),
+    run: (input) => {
+      data.set(input);
+      backend.encryptRun(header, [
+        { nonce: nonces[0]!, data: data.subarray(0, 32), tag: tags.subarray(0, 16) },
+        { nonce: nonces[1]!, data: data.subarray(32), tag: tags.subarray(16) },
+      ]);
+    },
+    dispose: () => backend.dispose(),
   };
 }
 
@@ -209,23 +216,24 @@ export function wasmBitslicedKeyTarget(): Target {
   };
 }
 
-/** Fixed vs random plaintext through four interleaved EAX messages (32 bytes each) on one AES kernel. */
+/** Fixed vs random plaintext through a run of four interleaved EAX messages (32 bytes each) on one AES kernel. */
 export function wasmEaxFourTarget(kernel: AesKernel): Target {
   const backend = new WasmBackend(randomBytes(16));
   const nonces = [0, 1, 2, 3].map(() => randomBytes(16));
-  const outs = [0, 1, 2, 3].map(() => new Uint8Array(32));
+  const header = new Uint8Array(32);
+  const data = new Uint8Array(128);
+  const tags = new Uint8Array(64);
   return {
-    name: `wasm EAX four messages (${kernel}): fixed (zero) vs random plaintext`,
+    name: `wasm EAX run of four messages (${kernel}): fixed (zero) vs random plaintext`,
     inputLength: 128,
     fixed: new Uint8Array(128),
     run: (input) => {
       selectAesKernel(kernel);
-      const messages = nonces.map((n) => backend.eax(n));
-      encryptMessagesInto(messages, [0, 1, 2, 3].map((i) => input.subarray(32 * i, 32 * i + 32)), outs);
-      for (const m of messages) {
-        m.tag();
-        m.dispose();
-      }
+      data.set(input);
+      backend.encryptRun(
+        header,
+        nonces.map((nonce, i) => ({ nonce, data: data.subarray(32 * i, 32 * i + 32), tag: tags.subarray(16 * i, 16 * i + 16) })),
+      );
     },
     dispose: () => backend.dispose(),
   };

@@ -5,9 +5,18 @@ import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { createEax, type Eax } from '../src/engine/eax.js';
-import type { EngineName } from '../src/engine/types.js';
-import { createHeader, DEFAULT_SEGMENT_SIZE, sealSegment, type SealedMetadata, type SealOptions, type SegmentKeys } from '../src/formats/sealed.js';
+import { createBackend } from '../src/engine/eax.js';
+import type { CipherBackend, EngineName } from '../src/engine/types.js';
+import {
+  createHeader,
+  DEFAULT_SEGMENT_SIZE,
+  sealSegments,
+  segmentContext,
+  TAG,
+  type SealedMetadata,
+  type SealOptions,
+  type SegmentContext,
+} from '../src/formats/sealed.js';
 import { packageRoot } from '../src/paths.js';
 import { fileIO } from '../src/io/file-io.js';
 import { SealPool } from '../src/pool/index.js';
@@ -116,8 +125,8 @@ function inChild(job: StreamJob): Promise<StreamFigures> {
 /** Where a streamed file's segments are sealed with the native engine as the input is written. */
 class ReferenceSealer {
   private readonly digest: Hash = createHash('sha256');
-  private readonly eax: Eax;
-  private readonly keys: SegmentKeys;
+  private readonly backend: CipherBackend;
+  private readonly context: SegmentContext;
   private pending = new Uint8Array(0);
   private index = 0;
   private readonly count: number;
@@ -128,8 +137,9 @@ class ReferenceSealer {
     private readonly segment = DEFAULT_SEGMENT_SIZE,
   ) {
     const header = createHeader({ ...options, engine: 'native' });
-    this.keys = header.keys;
-    this.eax = createEax(header.keys.payloadKey, { engine: 'native' });
+    this.context = segmentContext(header.header);
+    this.backend = createBackend(header.payloadKey, 'native');
+    header.payloadKey.fill(0);
     this.digest.update(header.bytes);
     this.count = Math.max(1, Math.ceil(size / segment));
   }
@@ -144,13 +154,15 @@ class ReferenceSealer {
   }
 
   private sealNext(plain: Uint8Array): void {
-    this.digest.update(sealSegment(this.eax, this.keys, this.index, this.index === this.count - 1, plain));
+    const segment = new Uint8Array(plain.length + TAG);
+    segment.set(plain);
+    this.digest.update(sealSegments(this.backend, this.context, this.index, this.index === this.count - 1, segment, plain.length));
     this.index++;
   }
 
   finish(): string {
     this.sealNext(this.pending);
-    this.eax.dispose();
+    this.backend.dispose();
     return this.digest.digest('hex');
   }
 }

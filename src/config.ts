@@ -1,6 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { ENGINES, type EngineName } from './engine/types.js';
 import { SealcamError } from './errors.js';
+import { isSegmentSize, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE } from './formats/sealed.js';
+import { KEY_PROVIDER_KINDS, type KeyProviderKind } from './keys/provider.js';
+import { DEVICE_ID, NOTIFY_KINDS, type NotifyKind } from './notify/notifier.js';
+import { SSE_MODES, STORE_KINDS, type SseMode, type StoreKind } from './storage/store.js';
 
 /**
  * sealcam's configuration: embedded defaults, then `sealcam.config.json`, then SEALCAM_*
@@ -9,10 +14,7 @@ import { SealcamError } from './errors.js';
  * Azure and AWS SDKs read their own credentials (az login, managed identity, AWS_* variables).
  */
 
-export type KeyProviderKind = 'local' | 'azure-keyvault';
-export type StoreKind = 'local' | 'azure' | 's3';
-export type SseMode = 'none' | 's3' | 'kms' | 'c';
-export type NotifyKind = 'local' | 'mqtt' | 'iothub' | 'outbox';
+export type { KeyProviderKind, NotifyKind, SseMode, StoreKind };
 
 export interface SealcamConfig {
   keys: {
@@ -48,7 +50,7 @@ export interface SealcamConfig {
     outboxDir: string;
   };
   device: { id: string };
-  seal: { segmentSize: number; jobs: number; engine: 'wasm' | 'native' };
+  seal: { segmentSize: number; jobs: number; engine: EngineName };
   notify: {
     kind: NotifyKind;
     /** mqtt:// or mqtts:// broker URL for `mqtt` (for `local`, the in-process broker picks its own). */
@@ -146,6 +148,17 @@ export const FLAG_NAMES: Record<string, string> = {
 };
 
 export const CONFIG_FILE = 'sealcam.config.json';
+
+/** The defaults with every local path (keyring, store, outbox, queues, received images, state) under `dir` instead of ./.sealcam. */
+export function configUnder(dir: string): SealcamConfig {
+  const config = structuredClone(DEFAULTS);
+  for (const section of Object.values(config) as Record<string, unknown>[]) {
+    for (const [field, value] of Object.entries(section)) {
+      if (typeof value === 'string' && value.startsWith('.sealcam/')) section[field] = join(dir, value.slice('.sealcam/'.length));
+    }
+  }
+  return config;
+}
 
 /** SEALCAM_* variables and the config path each sets. */
 export const ENV_VARS: Record<string, string> = {
@@ -254,40 +267,80 @@ export function loadConfig(options: LoadOptions = {}): SealcamConfig {
   return config;
 }
 
-/** Problems in plain words (empty when the configuration can work); never echoes secret values. */
-export function checkConfig(config: SealcamConfig, env: NodeJS.ProcessEnv = process.env): string[] {
-  const problems: string[] = [];
-  const oneOf = (path: string, value: string, allowed: readonly string[]) => {
-    if (!allowed.includes(value)) problems.push(`${path} is '${value}'; use one of: ${allowed.join(', ')}`);
-  };
-  oneOf('keys.provider', config.keys.provider, ['local', 'azure-keyvault']);
-  oneOf('store.kind', config.store.kind, ['local', 'azure', 's3']);
-  oneOf('store.sse', config.store.sse, ['none', 's3', 'kms', 'c']);
-  oneOf('seal.engine', config.seal.engine, ['wasm', 'native']);
-  if (config.keys.provider === 'azure-keyvault' && !config.keys.vaultUrl) {
-    problems.push('keys.vaultUrl is missing: set it to https://<your-vault>.vault.azure.net (or SEALCAM_VAULT_URL)');
+/** One setting that cannot work, and why, in a line that never echoes a secret value. */
+export interface ConfigProblem {
+  /** The setting to change (a config path such as 'store.region'). */
+  setting: string;
+  message: string;
+}
+
+export type ConfigSection = keyof SealcamConfig;
+
+type Rules = (config: SealcamConfig, env: NodeJS.ProcessEnv, problem: (setting: string, message: string) => void) => void;
+
+/** `value` among `allowed`, which come from the module that owns them. */
+function oneOf(problem: (setting: string, message: string) => void, setting: string, value: string, allowed: readonly string[]): void {
+  if (!allowed.includes(value)) problem(setting, `${setting} is '${value}'; use one of: ${allowed.join(', ')}`);
+}
+
+/** The rules of each section; a command checks the sections it uses, each once. */
+const RULES: Record<ConfigSection, Rules> = {
+  keys: ({ keys }, _env, problem) => {
+    oneOf(problem, 'keys.provider', keys.provider, KEY_PROVIDER_KINDS);
+    if (keys.provider === 'azure-keyvault' && !keys.vaultUrl) {
+      problem('keys.vaultUrl', 'keys.vaultUrl is missing: set it to https://<your-vault>.vault.azure.net (or SEALCAM_VAULT_URL)');
+    }
+  },
+  store: ({ store }, env, problem) => {
+    oneOf(problem, 'store.kind', store.kind, STORE_KINDS);
+    oneOf(problem, 'store.sse', store.sse, SSE_MODES);
+    if (store.kind === 'azure' && !store.accountUrl && !env[store.connectionStringEnv]) {
+      problem(
+        'store.accountUrl',
+        `Azure Blob needs store.accountUrl (https://<account>.blob.core.windows.net, with az login or a managed identity) or a connection string in $${store.connectionStringEnv}`,
+      );
+    }
+    if (store.kind === 's3' && !store.region && !env.AWS_REGION && !store.endpoint) problem('store.region', 'S3 needs a region: set store.region, SEALCAM_S3_REGION or AWS_REGION');
+    if (store.kind !== 's3' && store.sse !== 'none') problem('store.sse', `store.sse '${store.sse}' applies to S3 only`);
+    if (store.sse === 'kms' && !store.kmsKeyId) problem('store.kmsKeyId', 'store.sse is kms but store.kmsKeyId (a KMS key id or ARN) is missing');
+  },
+  seal: ({ seal }, _env, problem) => {
+    oneOf(problem, 'seal.engine', seal.engine, ENGINES);
+    if (!isSegmentSize(seal.segmentSize)) {
+      problem('seal.segmentSize', `seal.segmentSize ${seal.segmentSize} must be a power of two from ${MIN_SEGMENT_SIZE} to ${MAX_SEGMENT_SIZE}`);
+    }
+    if (!Number.isInteger(seal.jobs) || seal.jobs < 0) problem('seal.jobs', 'seal.jobs must be 0 (one per core) or a positive integer');
+  },
+  notify: ({ notify }, env, problem) => {
+    oneOf(problem, 'notify.kind', notify.kind, NOTIFY_KINDS);
+    if (notify.kind === 'mqtt' && !notify.url) problem('notify.url', 'notify.url is missing: set the broker, e.g. mqtts://broker.example:8883 (or SEALCAM_MQTT_URL)');
+    if (notify.kind === 'iothub' && !env[notify.iothubConnectionStringEnv]) {
+      problem('notify.iothubConnectionStringEnv', `IoT Hub needs the device connection string in $${notify.iothubConnectionStringEnv}`);
+    }
+    if (!notify.topic.includes('{device}')) problem('notify.topic', `notify.topic '${notify.topic}' must contain {device}`);
+  },
+  receiver: ({ receiver }, _env, problem) => {
+    if (!Number.isInteger(receiver.concurrency) || receiver.concurrency < 1) problem('receiver.concurrency', 'receiver.concurrency must be a positive integer');
+    if (!(receiver.pollSeconds > 0)) problem('receiver.pollSeconds', 'receiver.pollSeconds must be a positive number of seconds');
+  },
+  device: ({ device }, _env, problem) => {
+    if (!DEVICE_ID.test(device.id)) problem('device.id', `device.id '${device.id}' must be 1-64 letters, digits, '.', '_' or '-'`);
+  },
+};
+
+const SECTIONS = Object.keys(RULES) as ConfigSection[];
+
+/** The problems of `sections` (default: all), empty when the configuration can work there. */
+export function checkConfig(config: SealcamConfig, env: NodeJS.ProcessEnv = process.env, sections: readonly ConfigSection[] = SECTIONS): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const section of SECTIONS) {
+    if (sections.includes(section)) RULES[section](config, env, (setting, message) => problems.push({ setting, message }));
   }
-  if (config.store.kind === 'azure' && !config.store.accountUrl && !env[config.store.connectionStringEnv]) {
-    problems.push(
-      `Azure Blob needs store.accountUrl (https://<account>.blob.core.windows.net, with az login or a managed identity) or a connection string in $${config.store.connectionStringEnv}`,
-    );
-  }
-  if (config.store.kind === 's3' && !config.store.region && !env.AWS_REGION && !config.store.endpoint) {
-    problems.push('S3 needs a region: set store.region, SEALCAM_S3_REGION or AWS_REGION');
-  }
-  if (config.store.kind !== 's3' && config.store.sse !== 'none') problems.push(`store.sse '${config.store.sse}' applies to S3 only`);
-  if (config.store.sse === 'kms' && !config.store.kmsKeyId) problems.push('store.sse is kms but store.kmsKeyId (a KMS key id or ARN) is missing');
-  const size = config.seal.segmentSize;
-  if (!Number.isInteger(Math.log2(size)) || size < 4096 || size > 1 << 24) problems.push(`seal.segmentSize ${size} must be a power of two from 4096 to 16777216`);
-  if (!Number.isInteger(config.seal.jobs) || config.seal.jobs < 0) problems.push('seal.jobs must be 0 (one per core) or a positive integer');
-  oneOf('notify.kind', config.notify.kind, ['local', 'mqtt', 'iothub', 'outbox']);
-  if (config.notify.kind === 'mqtt' && !config.notify.url) problems.push('notify.url is missing: set the broker, e.g. mqtts://broker.example:8883 (or SEALCAM_MQTT_URL)');
-  if (config.notify.kind === 'iothub' && !env[config.notify.iothubConnectionStringEnv]) {
-    problems.push(`IoT Hub needs the device connection string in $${config.notify.iothubConnectionStringEnv}`);
-  }
-  if (!config.notify.topic.includes('{device}')) problems.push(`notify.topic '${config.notify.topic}' must contain {device}`);
-  if (!Number.isInteger(config.receiver.concurrency) || config.receiver.concurrency < 1) problems.push('receiver.concurrency must be a positive integer');
-  if (!(config.receiver.pollSeconds > 0)) problems.push('receiver.pollSeconds must be a positive number of seconds');
-  if (!/^[A-Za-z0-9._-]{1,64}$/.test(config.device.id)) problems.push(`device.id '${config.device.id}' must be 1-64 letters, digits, '.', '_' or '-'`);
   return problems;
+}
+
+/** checkConfig() for the sections a caller uses, refusing the first problem with ECONFIG. */
+export function refuseConfig(config: SealcamConfig, sections: readonly ConfigSection[], env: NodeJS.ProcessEnv = process.env): void {
+  const [problem] = checkConfig(config, env, sections);
+  if (problem !== undefined) throw new SealcamError('ECONFIG', problem.message);
 }

@@ -1,10 +1,11 @@
 // sealcam's library API. Cloud SDKs and transports load only when a store or notifier asks for them.
 import type { OpenOptions, SealedHeader, SealOptions } from './formats/sealed.js';
-import { SealPool, type ProgressOptions } from './pool/pool.js';
+import type { ProgressOptions } from './pool/pipeline.js';
+import { SealPool } from './pool/pool.js';
 
 // The EAX engine.
-export { createEax, createBackend, tagsEqual } from './engine/eax.js';
-export type { Eax, EaxEncryptor, EaxDecryptor, EncryptOptions, DecryptOptions, EaxOptions, Sealed } from './engine/eax.js';
+export { createEax, createBackend } from './engine/eax.js';
+export type { Eax, EaxEncryptor, EaxDecryptor, EaxUnverifiedDecryptor, EncryptOptions, DecryptOptions, EaxOptions, Sealed } from './engine/eax.js';
 export type { EngineName, CipherBackend } from './engine/types.js';
 export { ENGINES } from './engine/types.js';
 export { wasmVariant } from './engine/wasm.js';
@@ -21,8 +22,13 @@ export type { SidecarMetadata, SidecarAlgorithm, SealSidecarOptions, OpenSidecar
 
 // Parallel sealing and opening on worker threads: buffers (SealPool, seal, open), streams of any
 // size, and files through the pool's own buffers (SealPool.sealIO/openIO with fileIO).
-export { SealPool, createSealStream, createOpenStream } from './pool/pool.js';
-export type { BufferIO, PoolOptions, Progress, ProgressOptions, StreamOptions } from './pool/pool.js';
+export { SealPool } from './pool/pool.js';
+export type { PoolOptions } from './pool/pool.js';
+export type { PipelineOptions, Progress, ProgressOptions } from './pool/pipeline.js';
+export { createSealStream, createOpenStream } from './pool/streams.js';
+export type { StreamOptions } from './pool/streams.js';
+export { memoryIO } from './io/buffer-io.js';
+export type { BufferIO } from './io/buffer-io.js';
 export { fileIO } from './io/file-io.js';
 export type { FileIOOptions } from './io/file-io.js';
 

@@ -10,10 +10,13 @@ import {
   ENGINES,
   InputError,
   SealcamError,
+  type CipherBackend,
   type Eax,
   type EngineName,
 } from '../src/index.js';
+import type { RunMessage } from '../src/engine/types.js';
 import { CHUNK } from '../src/engine/wasm.js';
+import { same } from './helpers/bytes.js';
 
 /**
  * The binding's contract, on both engines: bad input is refused with an InputError naming the
@@ -81,6 +84,15 @@ function withEax<T>(engine: EngineName, fn: (eax: Eax) => T, key: Uint8Array = K
     return fn(eax);
   } finally {
     eax.dispose();
+  }
+}
+
+function withBackend<T>(engine: EngineName, fn: (backend: CipherBackend) => T, key: Uint8Array = KEY): T {
+  const backend = createBackend(key, engine);
+  try {
+    return fn(backend);
+  } finally {
+    backend.dispose();
   }
 }
 
@@ -336,7 +348,6 @@ describe.each(ENGINES)('authentication (%s)', (engine) => {
   });
 });
 
-const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && Buffer.compare(a, b) === 0;
 
 describe.each(ENGINES)('encryptInto and decryptInto (%s)', (engine) => {
   const other: EngineName = engine === 'wasm' ? 'native' : 'wasm';
@@ -360,24 +371,24 @@ describe.each(ENGINES)('encryptInto and decryptInto (%s)', (engine) => {
         const plaintext = message(n);
         const want = withEax(other, (o) => o.encrypt(NONCE, plaintext, { header: HEADER }));
         const allocated = eax.encrypt(NONCE, plaintext, { header: HEADER });
-        expect(sameBytes(allocated.ciphertext, want.ciphertext) && sameBytes(allocated.tag, want.tag), `encrypt, ${n} bytes`).toBe(true);
+        expect(same(allocated.ciphertext, want.ciphertext) && same(allocated.tag, want.tag), `encrypt, ${n} bytes`).toBe(true);
 
         const out = new Uint8Array(n).fill(0xaa);
         const tag = eax.encryptInto(NONCE, plaintext, out, { header: HEADER });
-        expect(sameBytes(out, want.ciphertext) && sameBytes(tag, want.tag), `into another array, ${n} bytes`).toBe(true);
-        expect(sameBytes(plaintext, message(n)), 'the input is left alone').toBe(true);
+        expect(same(out, want.ciphertext) && same(tag, want.tag), `into another array, ${n} bytes`).toBe(true);
+        expect(same(plaintext, message(n)), 'the input is left alone').toBe(true);
 
         const sealed = guarded(plaintext);
-        expect(sameBytes(eax.encryptInto(NONCE, sealed.view, sealed.view, { header: HEADER }), want.tag)).toBe(true);
-        expect(sameBytes(sealed.view, want.ciphertext) && guardsIntact(sealed.whole), `in place, ${n} bytes`).toBe(true);
+        expect(same(eax.encryptInto(NONCE, sealed.view, sealed.view, { header: HEADER }), want.tag)).toBe(true);
+        expect(same(sealed.view, want.ciphertext) && guardsIntact(sealed.whole), `in place, ${n} bytes`).toBe(true);
 
         const opened = new Uint8Array(n).fill(0xaa);
         eax.decryptInto(NONCE, want.ciphertext, want.tag, opened, { header: HEADER });
-        expect(sameBytes(opened, plaintext), `decrypt into another array, ${n} bytes`).toBe(true);
+        expect(same(opened, plaintext), `decrypt into another array, ${n} bytes`).toBe(true);
         // In place through a second view of the same bytes: the same memory is what counts.
         const again = new Uint8Array(sealed.whole.buffer, sealed.view.byteOffset, n);
         eax.decryptInto(NONCE, sealed.view, want.tag, again, { header: HEADER });
-        expect(sameBytes(sealed.view, plaintext) && guardsIntact(sealed.whole), `decrypt in place, ${n} bytes`).toBe(true);
+        expect(same(sealed.view, plaintext) && guardsIntact(sealed.whole), `decrypt in place, ${n} bytes`).toBe(true);
       }
     });
   });
@@ -424,7 +435,7 @@ describe.each(ENGINES)('encryptInto and decryptInto (%s)', (engine) => {
         const out = buffer.subarray(32 + shift, 64 + shift);
         expectInputError(() => eax.encryptInto(NONCE, input, out), /output must be the plaintext itself \(in place\) or not overlap it/);
         expectInputError(() => eax.decryptInto(NONCE, input, new Uint8Array(16), out), /output must be the ciphertext itself/);
-        expect(sameBytes(buffer, before), `shift ${shift}`).toBe(true);
+        expect(same(buffer, before), `shift ${shift}`).toBe(true);
       }
       expectInputError(() => eax.encryptInto(NONCE, input, new Uint8Array(31)), /output must be as long as the plaintext \(32 bytes\), got 31 bytes/);
       expectInputError(() => eax.decryptInto(NONCE, input, new Uint8Array(16), new Uint8Array(33)), /as long as the ciphertext/);
@@ -445,89 +456,72 @@ describe.each(ENGINES)('encryptInto and decryptInto (%s)', (engine) => {
   });
 });
 
-describe.each(ENGINES)('encryptTwoInto and decryptTwoInto: two messages at once (%s)', (engine) => {
+describe.each(ENGINES)('runs of messages (the sealed format\'s hot path) on %s', (engine) => {
   const other: EngineName = engine === 'wasm' ? 'native' : 'wasm';
   // Block multiples (the WASM engine's interleaved path) and not, and around half the binding's
   // CHUNK (two messages share the IO region, half each).
   const LENGTHS = [0, 1, 15, 16, 17, 31, 32, 48, 255, 256, 257, CHUNK / 2 - 16, CHUNK / 2, CHUNK / 2 + 16, CHUNK / 2 + 1, CHUNK + 32];
   const message = (n: number, seed: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 131 + seed) & 0xff);
   const NONCE2 = flip(NONCE, 15);
+  const NONCE3 = flip(NONCE, 7);
 
-  it('give the bytes of two encrypt() calls on the other engine, in place or into other arrays, and open back', () => {
-    withEax(engine, (eax) => {
+  /** The messages side by side in one buffer, each followed by its tag, as a sealed task holds segments. */
+  function laidOut(parts: Uint8Array[], nonces: Uint8Array[]): { buffer: Uint8Array; run: RunMessage[] } {
+    const buffer = new Uint8Array(parts.reduce((n, p) => n + p.length + 16, 0));
+    const run: RunMessage[] = [];
+    let at = 0;
+    parts.forEach((p, i) => {
+      buffer.set(p, at);
+      run.push({ nonce: nonces[i]!, data: buffer.subarray(at, at + p.length), tag: buffer.subarray(at + p.length, at + p.length + 16) });
+      at += p.length + 16;
+    });
+    return { buffer, run };
+  }
+
+  it('a run of two gives the bytes of two encrypt() calls on the other engine, in place, and opens back', () => {
+    withBackend(engine, (backend) => {
       for (const n of LENGTHS) {
         const a = message(n, 7);
         const b = message(n, 99);
         const [wantA, wantB] = withEax(other, (o) => [o.encrypt(NONCE, a, { header: HEADER }), o.encrypt(NONCE2, b, { header: HEADER })]);
-        const outA = new Uint8Array(n);
-        const outB = new Uint8Array(n);
-        const [tagA, tagB] = eax.encryptTwoInto({ nonce: NONCE, input: a, out: outA }, { nonce: NONCE2, input: b, out: outB }, { header: HEADER });
-        expect(sameBytes(outA, wantA.ciphertext) && sameBytes(tagA, wantA.tag), `first, ${n} bytes`).toBe(true);
-        expect(sameBytes(outB, wantB.ciphertext) && sameBytes(tagB, wantB.tag), `second, ${n} bytes`).toBe(true);
-
-        // In place, both in one buffer side by side (as the pool's task buffers hold segments).
-        const both = new Uint8Array(2 * n);
-        both.set(a);
-        both.set(b, n);
-        const [x, y] = [both.subarray(0, n), both.subarray(n)];
-        const tags = eax.encryptTwoInto({ nonce: NONCE, input: x, out: x }, { nonce: NONCE2, input: y, out: y }, { header: HEADER });
-        expect(sameBytes(x, wantA.ciphertext) && sameBytes(y, wantB.ciphertext) && sameBytes(tags[1], wantB.tag), `in place, ${n} bytes`).toBe(true);
-        eax.decryptTwoInto({ nonce: NONCE, input: x, out: x, tag: tagA }, { nonce: NONCE2, input: y, out: y, tag: tagB }, { header: HEADER });
-        expect(sameBytes(x, a) && sameBytes(y, b), `opened in place, ${n} bytes`).toBe(true);
+        const { run } = laidOut([a, b], [NONCE, NONCE2]);
+        backend.encryptRun(HEADER, run);
+        expect(same(run[0]!.data, wantA.ciphertext) && same(run[0]!.tag, wantA.tag), `first, ${n} bytes`).toBe(true);
+        expect(same(run[1]!.data, wantB.ciphertext) && same(run[1]!.tag, wantB.tag), `second, ${n} bytes`).toBe(true);
+        expect(backend.decryptRun(HEADER, run), `${n} bytes`).toBe(-1);
+        expect(same(run[0]!.data, a) && same(run[1]!.data, b), `opened in place, ${n} bytes`).toBe(true);
       }
     });
   });
 
-  it('truncate tags as encrypt() does', () => {
-    withEax(engine, (eax) => {
-      const a = message(64, 1);
-      const b = message(64, 2);
-      const [tagA, tagB] = eax.encryptTwoInto({ nonce: NONCE, input: a, out: new Uint8Array(64) }, { nonce: NONCE2, input: b, out: new Uint8Array(64) }, { tagLength: 8 });
-      expect(tagA).toEqual(eax.encrypt(NONCE, a, { tagLength: 8 }).tag);
-      expect(tagB).toEqual(eax.encrypt(NONCE2, b, { tagLength: 8 }).tag);
+  it('a run of messages of different lengths (what cannot be paired runs alone) gives the bytes of single messages', () => {
+    withBackend(engine, (backend) => {
+      const parts = [message(4096, 1), message(4096, 2), message(4096, 3), message(17, 4)];
+      const nonces = [NONCE, NONCE2, NONCE3, flip(NONCE, 3)];
+      const want = withEax(other, (o) => parts.map((p, i) => o.encrypt(nonces[i]!, p, { header: HEADER })));
+      const { run } = laidOut(parts, nonces);
+      backend.encryptRun(HEADER, run);
+      run.forEach((m, i) => expect(same(m.data, want[i]!.ciphertext) && same(m.tag, want[i]!.tag), `message ${i}`).toBe(true));
+      expect(backend.decryptRun(HEADER, run)).toBe(-1);
+      run.forEach((m, i) => expect(same(m.data, parts[i]!), `message ${i} opened`).toBe(true));
     });
   });
 
-  it('a message that does not verify wipes both outputs and says which failed', () => {
-    withEax(engine, (eax) => {
+  it('decryptRun names the first message that does not verify', () => {
+    withBackend(engine, (backend) => {
       for (const n of [0, 32, 33, CHUNK / 2 + 16]) {
-        const a = eax.encrypt(NONCE, message(n, 3), { header: HEADER });
-        const b = eax.encrypt(NONCE2, message(n, 4), { header: HEADER });
-        for (const [tagA, tagB, which] of [
-          [flip(a.tag, 0), b.tag, 0],
-          [a.tag, flip(b.tag, 15), 1],
-          [flip(a.tag, 3), flip(b.tag, 3), 0],
+        for (const [bad, want] of [
+          [[0], 0],
+          [[1], 1],
+          [[0, 1], 0],
+          [[2], 2],
         ] as const) {
-          const outA = new Uint8Array(n).fill(0xaa);
-          const outB = new Uint8Array(n).fill(0xaa);
-          const error = caught(() =>
-            eax.decryptTwoInto({ nonce: NONCE, input: a.ciphertext, out: outA, tag: tagA }, { nonce: NONCE2, input: b.ciphertext, out: outB, tag: tagB }, { header: HEADER }),
-          );
-          expect(error).toBeInstanceOf(AuthenticationError);
-          expect((error as AuthenticationError).which, `${n} bytes`).toBe(which);
-          expect(outA.every((v) => v === 0) && outB.every((v) => v === 0), `both wiped, ${n} bytes`).toBe(true);
+          const { run } = laidOut([message(n, 3), message(n, 4), message(n, 5)], [NONCE, NONCE2, NONCE3]);
+          backend.encryptRun(HEADER, run);
+          for (const i of bad) run[i]!.tag[i === 0 ? 0 : 15]! ^= 1;
+          expect(backend.decryptRun(HEADER, run), `${n} bytes, bad ${bad.join(',')}`).toBe(want);
         }
       }
-    });
-  });
-
-  it('messages of different lengths, or overlapping each other or a tag, are refused before anything is written', () => {
-    withEax(engine, (eax) => {
-      const buffer = new Uint8Array(128).fill(5);
-      const before = buffer.slice();
-      const at = (from: number, n = 32) => buffer.subarray(from, from + n);
-      expectInputError(
-        () => eax.encryptTwoInto({ nonce: NONCE, input: at(0), out: at(0) }, { nonce: NONCE2, input: at(32, 16), out: at(32, 16) }),
-        /the two messages must be of one length, got 32 and 16 bytes/,
-      );
-      expectInputError(() => eax.encryptTwoInto({ nonce: NONCE, input: at(0), out: at(64) }, { nonce: NONCE2, input: at(32), out: at(80) }), /must not overlap each other/);
-      expectInputError(() => eax.encryptTwoInto({ nonce: NONCE, input: at(0), out: at(0) }, { nonce: NONCE2, input: at(0), out: at(0) }), /must not overlap each other/);
-      expectInputError(
-        () => eax.decryptTwoInto({ nonce: NONCE, input: at(0), out: at(0), tag: at(64, 16) }, { nonce: NONCE2, input: at(32), out: at(32), tag: at(48, 16) }),
-        /output must not overlap a tag/,
-      );
-      expectInputError(() => eax.encryptTwoInto({ nonce: NONCE, input: at(0), out: at(1) }, { nonce: NONCE2, input: at(64), out: at(64) }), /output must be the plaintext itself/);
-      expect(sameBytes(buffer, before)).toBe(true);
     });
   });
 });

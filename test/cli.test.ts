@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
@@ -9,53 +9,21 @@ import { ENGINES } from '../src/engine/types.js';
 import { openRaw, sealRaw } from '../src/formats/raw.js';
 import { openSealed, parseHeader, sealBuffer } from '../src/formats/sealed.js';
 import { openSidecar, parseSidecarMetadata, sealSidecar, serializeSidecarMetadata } from '../src/formats/sidecar.js';
-import { packageRoot } from '../src/paths.js';
+import { same } from './helpers/bytes.js';
+import { cleanEnv, CLI, expectOk, expectOneLineError, sealcam as run, type Run } from './helpers/cli.js';
 
 /** The built command line (node dist/src/cli/main.js), run as a user would run it. */
 
-const CLI = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The stack-free output is what we test, and no SEALCAM_* setting of the caller's may leak in. */
-function cliEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const name of Object.keys(env)) if (name.startsWith('SEALCAM_')) delete env[name];
-  return env;
-}
-
-function sealcam(...args: string[]): Run {
-  // In the test's own directory, so a default keyring or config file lands (or is looked for) there.
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: cliEnv(), cwd: dir });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function expectOk(r: Run): void {
-  expect(r.stderr).toBe('');
-  expect(r.status).toBe(0);
-}
-
-/** Exit 1 with exactly one stderr line, `sealcam: ...`, and no stack trace. */
-function expectOneLineError(r: Run, message: RegExp): void {
-  expect(r.status, r.stderr).toBe(1);
-  expect(r.stdout).toBe('');
-  expect(r.stderr).toMatch(/^sealcam: [^\n]+\n$/);
-  expect(r.stderr).not.toMatch(/^\s*at /m);
-  expect(r.stderr).toMatch(message);
-}
+/** In the test's own directory, so a default keyring or config file lands (or is looked for) there. */
+const sealcam = (...args: string[]): Run => run(args, { cwd: dir });
 
 const mode = (path: string): number => statSync(path).mode & 0o777;
-const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0;
 
 let root: string;
 let dir: string;
 
 beforeAll(() => {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build before the tests`);
   root = mkdtempSync(join(tmpdir(), 'sealcam-cli-'));
 });
 
@@ -518,74 +486,81 @@ describe('sealcam decrypt: damaged, truncated and wrong-key inputs fail in one l
     return { key, other, sealedPath, out, open };
   }
 
-  it('sealed: names the segment that failed, a wrong key, a cut, a bad version and an absurd header', () => {
-    const { key, other, sealedPath, out, open } = sealedFixture('sealed');
-    const pristine = readFileSync(sealedPath);
-    const headerLength = parseHeader(pristine).headerLength;
-    const segmentStart = (i: number) => headerLength + i * (SEGMENT + 16);
+  type Fixture = ReturnType<typeof sealedFixture>;
+  /** A refusal: how the file is damaged (from its pristine bytes), whether the other key is used, and what the error says. */
+  type Refusal = [what: string, damage: (pristine: Buffer, f: Fixture) => Uint8Array | undefined, otherKey: boolean, message: RegExp];
 
-    flip(sealedPath, segmentStart(2) + 100);
-    failsCleanly(open('-k', key), /photo\.sealed: segment 2 failed verification/, out);
-    writeFileSync(sealedPath, pristine);
-    flip(sealedPath, -1); // the last tag
-    failsCleanly(open('-k', key), /segment 4 \(the last\) failed verification/, out);
+  /** One fixture per layout, restored before each case; each case must fail in one line and write nothing. */
+  function refusals(layout: 'sealed' | 'raw' | 'sidecar', cases: Refusal[]): void {
+    let f: Fixture;
+    let pristine: Buffer;
+    let pristineMetadata: Buffer | undefined;
+    beforeAll(() => {
+      dir = mkdtempSync(join(root, 'refusals-'));
+      f = sealedFixture(layout);
+      pristine = readFileSync(f.sealedPath);
+      if (layout === 'sidecar') pristineMetadata = readFileSync(`${f.sealedPath}.json`);
+    });
+    it.each(cases)(`${layout}: %s`, (_what, damage, otherKey, message) => {
+      if (pristineMetadata !== undefined) writeFileSync(`${f.sealedPath}.json`, pristineMetadata);
+      writeFileSync(f.sealedPath, pristine);
+      writeFileSync(f.sealedPath, damage(pristine, f) ?? pristine);
+      failsCleanly(f.open('-k', otherKey ? f.other : f.key), message, f.out);
+    });
+  }
 
-    writeFileSync(sealedPath, pristine);
-    failsCleanly(open('-k', other), /photo\.sealed: wrong key: the file's key could not be unwrapped with key key version 1/, out);
+  const flipped = (bytes: Buffer, offset: number): Buffer => {
+    const copy = Buffer.from(bytes);
+    copy[offset < 0 ? copy.length + offset : offset]! ^= 0x01;
+    return copy;
+  };
+  const headerLength = (pristine: Buffer) => parseHeader(pristine).headerLength;
+  const segmentStart = (pristine: Buffer, i: number) => headerLength(pristine) + i * (SEGMENT + 16);
 
-    writeFileSync(sealedPath, pristine.subarray(0, segmentStart(3))); // cut at a segment boundary
-    failsCleanly(open('-k', key), /segment 2 \(the last\) failed verification: altered, or the file was truncated/, out);
-    writeFileSync(sealedPath, pristine.subarray(0, segmentStart(3) + 8)); // cut inside a tag-sized tail
-    failsCleanly(open('-k', key), /truncated: the last segment is 8 bytes/, out);
-    writeFileSync(sealedPath, pristine.subarray(0, headerLength - 5));
-    failsCleanly(open('-k', key), /truncated header/, out);
-
-    const version2 = Buffer.from(pristine);
-    version2[8] = 2;
-    writeFileSync(sealedPath, version2);
-    failsCleanly(open('-k', key), /unsupported sealed version 2/, out);
-    const absurd = Buffer.from(pristine);
-    absurd.writeUInt32BE(0xffffffff, 12);
-    writeFileSync(sealedPath, absurd);
-    failsCleanly(open('-k', key), /invalid header length 4294967295/, out);
-    flip(sealedPath, 0); // no magic: read as raw, and refused as such
-    failsCleanly(open('-k', key), /authentication failed: .*photo\.sealed does not verify under this key as a raw file/, out);
+  describe('sealed', () => {
+    refusals('sealed', [
+      ['an altered segment is named', (p) => flipped(p, segmentStart(p, 2) + 100), false, /photo\.sealed: segment 2 failed verification/],
+      ['an altered last tag', (p) => flipped(p, -1), false, /segment 4 \(the last\) failed verification/],
+      ['a wrong key', () => undefined, true, /photo\.sealed: wrong key: the file's key could not be unwrapped with key key version 1/],
+      ['a cut at a segment boundary', (p) => p.subarray(0, segmentStart(p, 3)), false, /segment 2 \(the last\) failed verification: altered, or the file was truncated/],
+      ['a cut inside a tag-sized tail', (p) => p.subarray(0, segmentStart(p, 3) + 8), false, /truncated: the last segment is 8 bytes/],
+      ['a cut inside the header', (p) => p.subarray(0, headerLength(p) - 5), false, /truncated header/],
+      ['an unsupported version', (p) => Buffer.concat([p.subarray(0, 8), Buffer.from([2]), p.subarray(9)]), false, /unsupported sealed version 2/],
+      ['an absurd header length', (p) => { const b = Buffer.from(p); b.writeUInt32BE(0xffffffff, 12); return b; }, false, /invalid header length 4294967295/],
+      ['no magic: read as raw, and refused as such', (p) => flipped(p, 0), false, /authentication failed: .*photo\.sealed does not verify under this key as a raw file/],
+    ]);
   });
 
-  it('raw: altered, wrong key and truncated', () => {
-    const { key, other, sealedPath, out, open } = sealedFixture('raw');
-    const pristine = readFileSync(sealedPath);
-    flip(sealedPath, 5000);
-    failsCleanly(open('-k', key), /authentication failed: .*photo\.eax does not verify/, out);
-    writeFileSync(sealedPath, pristine);
-    failsCleanly(open('-k', other), /authentication failed: .*wrong key, or the file was altered/, out);
-    writeFileSync(sealedPath, pristine.subarray(0, pristine.length - 1));
-    failsCleanly(open('-k', key), /authentication failed/, out);
-    writeFileSync(sealedPath, pristine.subarray(0, 20));
-    failsCleanly(open('-k', key), /photo\.eax: input is 20 bytes, too short to be a raw sealed file/, out);
+  describe('raw', () => {
+    refusals('raw', [
+      ['altered', (p) => flipped(p, 5000), false, /authentication failed: .*photo\.eax does not verify/],
+      ['a wrong key', () => undefined, true, /authentication failed: .*wrong key, or the file was altered/],
+      ['one byte short', (p) => p.subarray(0, p.length - 1), false, /authentication failed/],
+      ['shorter than nonce and tag', (p) => p.subarray(0, 20), false, /photo\.eax: input is 20 bytes, too short to be a raw sealed file/],
+    ]);
   });
 
-  it('sidecar: a mismatched pair, an altered tag, a wrong key and broken metadata', () => {
-    const { key, other, sealedPath, out, open } = sealedFixture('sidecar');
-    const pristine = readFileSync(sealedPath);
-    const jsonPath = `${sealedPath}.json`;
-    const json = readFileSync(jsonPath, 'utf8');
-    flip(sealedPath, 5000);
-    failsCleanly(open('-k', key), /sidecar mismatch: the ciphertext does not match the ciphertextSha256 in .*photo\.eax\.json/, out);
-    writeFileSync(sealedPath, pristine.subarray(0, 1000));
-    failsCleanly(open('-k', key), /sidecar mismatch: the ciphertext is 1000 bytes but .*photo\.eax\.json says 16484/, out);
-
-    writeFileSync(sealedPath, pristine);
-    failsCleanly(open('-k', other), /photo\.eax: sidecar tag does not verify: wrong key/, out);
-    const metadata = JSON.parse(json) as { tag: string };
-    const tag = Buffer.from(metadata.tag, 'base64');
-    tag[0]! ^= 1;
-    writeFileSync(jsonPath, JSON.stringify({ ...metadata, tag: tag.toString('base64') }));
-    failsCleanly(open('-k', key), /sidecar tag does not verify/, out);
-    writeFileSync(jsonPath, json.slice(0, 50));
-    failsCleanly(open('-k', key), /photo\.eax\.json: sidecar metadata is not valid JSON/, out);
-    writeFileSync(jsonPath, JSON.stringify({ ...metadata, version: 7 }));
-    failsCleanly(open('-k', key), /unsupported sidecar version 7/, out);
+  describe('sidecar', () => {
+    /** The metadata file rewritten by `change`; the ciphertext stays pristine. */
+    const metadata = (change: (m: Record<string, unknown>, json: string) => string) => (_p: Buffer, f: Fixture) => {
+      const path = `${f.sealedPath}.json`;
+      const json = readFileSync(path, 'utf8');
+      writeFileSync(path, change(JSON.parse(json) as Record<string, unknown>, json));
+      return undefined;
+    };
+    const alteredTag = (m: Record<string, unknown>) => {
+      const tag = Buffer.from(String(m.tag), 'base64');
+      tag[0]! ^= 1;
+      return JSON.stringify({ ...m, tag: tag.toString('base64') });
+    };
+    refusals('sidecar', [
+      ['a ciphertext altered', (p) => flipped(p, 5000), false, /sidecar mismatch: the ciphertext does not match the ciphertextSha256 in .*photo\.eax\.json/],
+      ['a ciphertext cut', (p) => p.subarray(0, 1000), false, /sidecar mismatch: the ciphertext is 1000 bytes but .*photo\.eax\.json says 16484/],
+      ['a wrong key', () => undefined, true, /photo\.eax: sidecar tag does not verify: wrong key/],
+      ['an altered tag', metadata(alteredTag), false, /sidecar tag does not verify/],
+      ['metadata that is not JSON', metadata((_m, json) => json.slice(0, 50)), false, /photo\.eax\.json: sidecar metadata is not valid JSON/],
+      ['an unsupported metadata version', metadata((m) => JSON.stringify({ ...m, version: 7 })), false, /unsupported sidecar version 7/],
+    ]);
   });
 
   it('in a batch the first failure stops the run; the files finished before it are complete', () => {
@@ -610,7 +585,7 @@ describe('sealcam decrypt interrupted', () => {
     expectOk(sealcam('encrypt', path, '-o', sealedPath, '-k', key, '--format', 'raw'));
     const out = join(dir, 'out');
     mkdirSync(out);
-    const child = spawn(process.execPath, [CLI, 'decrypt', sealedPath, '-o', join(out, 'clip.bin'), '-k', key], { cwd: dir, env: cliEnv(), stdio: 'ignore' });
+    const child = spawn(process.execPath, [CLI, 'decrypt', sealedPath, '-o', join(out, 'clip.bin'), '-k', key], { cwd: dir, env: cleanEnv(), stdio: 'ignore' });
     const exited = once(child, 'exit');
     const writing = () => readdirSync(out).some((n) => n.endsWith('.tmp') && statSync(join(out, n)).size > 0);
     for (const deadline = Date.now() + 30_000; !writing(); ) {

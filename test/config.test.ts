@@ -140,9 +140,26 @@ describe('loadConfig', () => {
 
 describe('checkConfig', () => {
   const base = (): SealcamConfig => structuredClone(DEFAULTS);
+  const messages = (c: SealcamConfig, env: NodeJS.ProcessEnv) => checkConfig(c, env).map((p) => p.message);
+
+  it('names the setting to change with each problem, as data', () => {
+    const c = base();
+    c.store.kind = 's3';
+    c.seal.jobs = -1;
+    c.notify.kind = 'mqtt';
+    expect(checkConfig(c, {}).map((p) => p.setting)).toEqual(['store.region', 'seal.jobs', 'notify.url']);
+  });
+
+  it('checks only the sections asked for', () => {
+    const c = base();
+    c.store.kind = 's3';
+    c.seal.jobs = -1;
+    expect(checkConfig(c, {}, ['seal']).map((p) => p.setting)).toEqual(['seal.jobs']);
+    expect(checkConfig(c, {}, ['keys', 'receiver'])).toEqual([]);
+  });
 
   it('finds nothing wrong with the defaults', () => {
-    expect(checkConfig(base(), {})).toEqual([]);
+    expect(messages(base(), {})).toEqual([]);
   });
 
   it('names unknown choices and lists the allowed ones', () => {
@@ -150,7 +167,7 @@ describe('checkConfig', () => {
     (c.keys as { provider: string }).provider = 'hsm';
     (c.store as { kind: string }).kind = 'ftp';
     (c.seal as { engine: string }).engine = 'gpu';
-    expect(checkConfig(c, {})).toEqual([
+    expect(messages(c, {})).toEqual([
       "keys.provider is 'hsm'; use one of: local, azure-keyvault",
       "store.kind is 'ftp'; use one of: local, azure, s3",
       "seal.engine is 'gpu'; use one of: wasm, native",
@@ -160,33 +177,33 @@ describe('checkConfig', () => {
   it('Key Vault needs a vault URL', () => {
     const c = base();
     c.keys.provider = 'azure-keyvault';
-    expect(checkConfig(c, {})).toEqual(['keys.vaultUrl is missing: set it to https://<your-vault>.vault.azure.net (or SEALCAM_VAULT_URL)']);
+    expect(messages(c, {})).toEqual(['keys.vaultUrl is missing: set it to https://<your-vault>.vault.azure.net (or SEALCAM_VAULT_URL)']);
     c.keys.vaultUrl = 'https://v.vault.azure.net';
-    expect(checkConfig(c, {})).toEqual([]);
+    expect(messages(c, {})).toEqual([]);
   });
 
   it('Azure Blob needs an account URL or a connection string variable, whose value is never echoed', () => {
     const c = base();
     c.store.kind = 'azure';
-    const [problem] = checkConfig(c, {});
+    const [problem] = messages(c, {});
     expect(problem).toBe(
       'Azure Blob needs store.accountUrl (https://<account>.blob.core.windows.net, with az login or a managed identity) or a connection string in $AZURE_STORAGE_CONNECTION_STRING',
     );
-    expect(checkConfig(c, { AZURE_STORAGE_CONNECTION_STRING: 'AccountKey=secret' })).toEqual([]);
+    expect(messages(c, { AZURE_STORAGE_CONNECTION_STRING: 'AccountKey=secret' })).toEqual([]);
     c.store.accountUrl = 'https://a.blob.core.windows.net';
-    expect(checkConfig(c, {})).toEqual([]);
+    expect(messages(c, {})).toEqual([]);
   });
 
   it('S3 needs a region (or an endpoint); SSE applies to S3 only; SSE-KMS needs a key id', () => {
     const c = base();
     c.store.kind = 's3';
-    expect(checkConfig(c, {})).toEqual(['S3 needs a region: set store.region, SEALCAM_S3_REGION or AWS_REGION']);
-    expect(checkConfig(c, { AWS_REGION: 'eu-west-1' })).toEqual([]);
+    expect(messages(c, {})).toEqual(['S3 needs a region: set store.region, SEALCAM_S3_REGION or AWS_REGION']);
+    expect(messages(c, { AWS_REGION: 'eu-west-1' })).toEqual([]);
     c.store.sse = 'kms';
-    expect(checkConfig(c, { AWS_REGION: 'eu-west-1' })).toEqual(['store.sse is kms but store.kmsKeyId (a KMS key id or ARN) is missing']);
+    expect(messages(c, { AWS_REGION: 'eu-west-1' })).toEqual(['store.sse is kms but store.kmsKeyId (a KMS key id or ARN) is missing']);
     const local = base();
     local.store.sse = 'c';
-    expect(checkConfig(local, {})).toEqual(["store.sse 'c' applies to S3 only"]);
+    expect(messages(local, {})).toEqual(["store.sse 'c' applies to S3 only"]);
   });
 
   it('checks segment size, jobs and device id', () => {
@@ -194,17 +211,17 @@ describe('checkConfig', () => {
     c.seal.segmentSize = 5000;
     c.seal.jobs = -1;
     c.device.id = 'cam 01/../x';
-    expect(checkConfig(c, {})).toEqual([
+    expect(messages(c, {})).toEqual([
       'seal.segmentSize 5000 must be a power of two from 4096 to 16777216',
       'seal.jobs must be 0 (one per core) or a positive integer',
       "device.id 'cam 01/../x' must be 1-64 letters, digits, '.', '_' or '-'",
     ]);
     for (const size of [2048, 1 << 25]) {
       c.seal.segmentSize = size;
-      expect(checkConfig(c, {})[0]).toMatch(/must be a power of two/);
+      expect(messages(c, {})[0]).toMatch(/must be a power of two/);
     }
     c.seal.segmentSize = 1 << 24;
     c.seal.jobs = 1.5;
-    expect(checkConfig(c, {})[0]).toBe('seal.jobs must be 0 (one per core) or a positive integer');
+    expect(messages(c, {})[0]).toBe('seal.jobs must be 0 (one per core) or a positive integer');
   });
 });

@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { inflateSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULTS, type SealcamConfig } from '../src/config.js';
+import { configUnder, type SealcamConfig } from '../src/config.js';
 import { createDevice, notifierFromConfig, runFleet, sampleImages, samplesDir, syntheticFrame, watchImages, type Device, type DeviceOptions } from '../src/device/index.js';
 import { InputError, SealcamError } from '../src/errors.js';
 import { openBuffer } from '../src/formats/sealed.js';
@@ -17,12 +17,12 @@ import { subscribeEvents } from '../src/notify/index.js';
 import { OutboxNotifier, readOutbox, startLocalBroker } from '../src/notify/local.js';
 import { MqttNotifier } from '../src/notify/mqtt.js';
 import type { Notifier, SealedImageEvent, TelemetrySample } from '../src/notify/notifier.js';
-import { packageRoot } from '../src/paths.js';
 import { SealPool } from '../src/pool/pool.js';
 import { LocalStore } from '../src/storage/local.js';
 import { listOutbox } from '../src/storage/outbox.js';
 import type { BlobInfo, BlobStore, ListOptions, PutOptions } from '../src/storage/store.js';
 import { startIotHubBroker } from './fixtures/iothub-broker.js';
+import { cleanEnv, CLI, sealcam as run, type Run } from './helpers/cli.js';
 
 /**
  * The camera side against real parts: a LocalStore and a local keyring in temp dirs, the pool's
@@ -30,7 +30,6 @@ import { startIotHubBroker } from './fixtures/iothub-broker.js';
  * the IoT Hub stand-in with the real azure-iot-device client, and the built CLI.
  */
 
-const CLI = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 
 let root: string;
 let pool: SealPool;
@@ -60,12 +59,7 @@ afterAll(async () => {
 
 /** Configuration pointing every local path into a fresh directory. */
 function localConfig(dir: string): SealcamConfig {
-  const config = structuredClone(DEFAULTS);
-  config.keys.dir = join(dir, 'keys');
-  config.store.dir = join(dir, 'store');
-  config.store.outboxDir = join(dir, 'outbox');
-  config.notify.queueDir = join(dir, 'queue');
-  config.notify.outboxFile = join(dir, 'events.jsonl');
+  const config = configUnder(dir);
   config.seal.segmentSize = 4096; // several segments per image
   return config;
 }
@@ -549,17 +543,9 @@ describe('a device notifying through IoT Hub (real azure-iot-device client, TLS,
 
 // --- The command line ------------------------------------------------------------------------------
 
-/** The environment without SEALCAM_* settings of the machine running the tests, and without a progress bar. */
-function cliEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const name of Object.keys(env)) if (name.startsWith('SEALCAM_')) delete env[name];
-  return { ...env, SEALCAM_NO_PROGRESS: '1' };
-}
-
-function sealcam(cwd: string, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: cliEnv(), timeout: 60_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+/** Without a progress bar: the output is what the tests read. */
+const NO_PROGRESS = { SEALCAM_NO_PROGRESS: '1' };
+const sealcam = (cwd: string, ...args: string[]): Run => run(args, { cwd, env: NO_PROGRESS });
 
 const sealedFiles = (dir: string): string[] =>
   (readdirSync(dir, { recursive: true }) as string[]).filter((n) => n.endsWith('.sealed') && !n.split('/').at(-1)!.startsWith('.'));
@@ -596,7 +582,7 @@ describe('sealcam device / simulate', () => {
 
   it('sealcam device stops cleanly on SIGTERM: images in progress finish, notifications are delivered, exit 0', async () => {
     const cwd = fresh('cli');
-    const child = spawn(process.execPath, [CLI, 'device', '--synthetic', '--rate', '20', '--jobs', '1', '--frame-size', '4096'], { cwd, env: cliEnv() });
+    const child = spawn(process.execPath, [CLI, 'device', '--synthetic', '--rate', '20', '--jobs', '1', '--frame-size', '4096'], { cwd, env: cleanEnv({ env: NO_PROGRESS }) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

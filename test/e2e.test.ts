@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULTS, type SealcamConfig } from '../src/config.js';
+import { configUnder, type SealcamConfig } from '../src/config.js';
 import { createDevice, sampleImages, type Device, type Frame } from '../src/device/index.js';
 import { LocalKeyProvider } from '../src/keys/local.js';
 import { createNotifier, type Notifier, type SealedImageEvent } from '../src/notify/index.js';
@@ -78,10 +78,7 @@ const stores: [string, () => BlobStore][] = [
 describe.each(stores)('the fleet end to end on %s', (_name, makeStore) => {
   it('every image arrives exactly once and byte-identical across a receiver restart and a broker outage; a tampered blob is quarantined', async () => {
     const dir = mkdtempSync(join(root, 'run-'));
-    const config: SealcamConfig = structuredClone(DEFAULTS);
-    config.receiver.outputDir = join(dir, 'received');
-    config.receiver.quarantineDir = join(dir, 'quarantine');
-    config.receiver.stateDir = join(dir, 'receiver');
+    const config: SealcamConfig = configUnder(dir);
     config.receiver.concurrency = 3;
     const keys = new LocalKeyProvider(join(dir, 'keys'));
     const store = makeStore();

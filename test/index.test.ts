@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as sealcam from '../src/index.js';
 import { packageRoot } from '../src/paths.js';
+import { same } from './helpers/bytes.js';
 
 /**
  * The package entry: the public names are there, seal()/open() round-trip on the shared default
@@ -14,7 +15,6 @@ import { packageRoot } from '../src/paths.js';
 
 const ENTRY = join(packageRoot, 'dist', 'src', 'index.js');
 const KEK = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
-const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0;
 
 describe('the package entry', () => {
   const pool = new sealcam.SealPool({ jobs: 2 });

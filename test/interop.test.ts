@@ -9,7 +9,8 @@ import { ENGINES, type EngineName } from '../src/engine/types.js';
 import { AuthenticationError } from '../src/errors.js';
 import { openRaw, sealRaw } from '../src/formats/raw.js';
 import { writeKeyFile } from '../src/keys/keyfile.js';
-import { packageRoot } from '../src/paths.js';
+import { same } from './helpers/bytes.js';
+import { sealcam as run, type Run } from './helpers/cli.js';
 
 /**
  * Interoperability with the real pycryptodome (Debian's python3-pycryptodome, which gives
@@ -19,7 +20,6 @@ import { packageRoot } from '../src/paths.js';
  */
 
 const PYTHON = '/usr/bin/python3';
-const CLI = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 const KEY_SIZES = [16, 24, 32] as const;
 const CHUNK = 1 << 20; // the WASM engine's IO chunk: sizes around it cross a chunk boundary
 
@@ -109,10 +109,7 @@ function python(ops: PyOp[]): PyResult[] {
   return out;
 }
 
-function sealcam(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const sealcam = (...args: string[]): Run => run(args);
 
 function flipBit(data: Uint8Array, bit: number): Uint8Array {
   const out = Uint8Array.from(data); // a copy (Buffer#slice would be a view)
@@ -120,7 +117,6 @@ function flipBit(data: Uint8Array, bit: number): Uint8Array {
   return out;
 }
 
-const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0;
 
 interface Case {
   name: string;
@@ -184,7 +180,6 @@ beforeAll(() => {
       `pycryptodome is required for the interop tests, but ${PYTHON} cannot import Cryptodome (${why}); ` +
       'install it with: apt-get install python3-pycryptodome';
   }
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build before the tests`);
   work = mkdtempSync(join(tmpdir(), 'sealcam-interop-'));
 });
 

@@ -1,7 +1,6 @@
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createBackend } from '../src/engine/eax.js';
-import type { EaxState } from '../src/engine/types.js';
 import {
   AES_KERNELS,
   KERNEL_LANES,
@@ -9,8 +8,6 @@ import {
   aesKernel,
   chooseAesKernel,
   compileWasmBuild,
-  decryptMessagesInto,
-  encryptMessagesInto,
   selectAesKernel,
   type AesKernel,
   type WasmVariant,
@@ -27,6 +24,9 @@ import { listVectorFiles, loadVectorFile, type BlockVector, type CtrVector, type
 
 afterAll(() => selectAesKernel('vperm'));
 
+/** Fresh random bytes as a plain Uint8Array, whose slice() copies (a Buffer's is a view). */
+const random = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
+
 const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
 
 function vectorsOf<K extends Vector['kind']>(kind: K): Extract<Vector, { kind: K }>[] {
@@ -39,6 +39,19 @@ function vectorsOf<K extends Vector['kind']>(kind: K): Extract<Vector, { kind: K
 const blockVectors = vectorsOf('block').filter((v) => v.valid) as BlockVector[];
 const ctrVectors = vectorsOf('ctr') as CtrVector[];
 const eaxVectors = (vectorsOf('eax') as EaxVector[]).filter((v) => v.valid && [16, 24, 32].includes(v.key.length));
+
+/** EAX by sealcam's node:crypto engine: the expected ciphertext and full tag. */
+function sealNatively(key: Uint8Array, header: Uint8Array, nonce: Uint8Array, msg: Uint8Array): { ct: Uint8Array; tag: Uint8Array } {
+  const backend = createBackend(key, 'native');
+  const state = backend.eax(nonce);
+  state.header(header);
+  const ct = msg.slice();
+  state.encryptInto(ct, ct);
+  const tag = state.tag();
+  state.dispose();
+  backend.dispose();
+  return { ct, tag };
+}
 
 /** `count` 16-byte blocks cycling through the blocks of `bytes`. */
 function cycle(bytes: Uint8Array, count: number): Uint8Array {
@@ -73,29 +86,19 @@ describe.each(AES_KERNELS)('the %s kernel', (kernel: AesKernel) => {
     expect(failed.map((v) => v.id)).toEqual([]);
   });
 
-  it(`computes every valid EAX vector (${eaxVectors.length}) as one of four messages in lockstep`, () => {
+  it(`computes every valid EAX vector (${eaxVectors.length}) as one of a run of four in lockstep`, () => {
     selectAesKernel(kernel);
     const failed = eaxVectors.filter((v) => {
       const backend = new WasmBackend(v.key);
-      const others = [1, 2, 3].map(() => ({ nonce: randomBytes(16), msg: randomBytes(v.msg.length) }));
-      const inputs = [{ nonce: v.nonce, msg: v.msg }, ...others];
-      const messages = inputs.map((x) => {
-        const m = backend.eax(x.nonce);
-        m.header(v.header);
-        return m;
-      });
-      const outs = inputs.map((x) => new Uint8Array(x.msg.length));
-      encryptMessagesInto(messages, inputs.map((x) => x.msg), outs);
-      const tags = messages.map((m) => m.tag());
-      const native = createBackend(v.key, 'native');
+      const inputs = [{ nonce: v.nonce, msg: v.msg }, ...[1, 2, 3].map(() => ({ nonce: random(16), msg: random(v.msg.length) }))];
+      const run = inputs.map((x) => ({ nonce: x.nonce, data: x.msg.slice(), tag: new Uint8Array(16) }));
+      backend.encryptRun(v.header, run);
       const agree = inputs.every((x, i) => {
-        const n = native.eax(x.nonce);
-        n.header(v.header);
-        return same(n.encrypt(x.msg), outs[i]!) && same(n.tag(), tags[i]!);
+        const want = sealNatively(v.key, v.header, x.nonce, x.msg);
+        return same(want.ct, run[i]!.data) && same(want.tag, run[i]!.tag);
       });
-      native.dispose();
       backend.dispose();
-      return !agree || !same(outs[0]!, v.ct) || !same(tags[0]!.subarray(0, v.tagLength), v.tag);
+      return !agree || !same(run[0]!.data, v.ct) || !same(run[0]!.tag.subarray(0, v.tagLength), v.tag);
     });
     expect(failed.map((v) => v.id)).toEqual([]);
   });
@@ -104,10 +107,10 @@ describe.each(AES_KERNELS)('the %s kernel', (kernel: AesKernel) => {
 describe('ECB with k blocks in flight', () => {
   it.each(KERNEL_LANES)('%s, %i in flight, agrees with node:crypto for every key size and block count', (kernel, lanes) => {
     for (const keyLength of [16, 24, 32]) {
-      const key = randomBytes(keyLength);
+      const key = random(keyLength);
       const backend = new WasmBackend(key);
       for (const blocks of [0, 1, 5, 6, 7, 8, 9, 13, 16, 65]) {
-        const pt = randomBytes(16 * blocks);
+        const pt = random(16 * blocks);
         const ecb = createCipheriv(`aes-${keyLength * 8}-ecb`, key, null).setAutoPadding(false);
         expect(Buffer.from(backend.encryptBlocksInFlight(pt, lanes, kernel)).toString('hex')).toBe(Buffer.concat([ecb.update(pt), ecb.final()]).toString('hex'));
       }
@@ -116,73 +119,64 @@ describe('ECB with k blocks in flight', () => {
   });
 
   it('refuses a bitsliced run with other than 8 in flight, and partial blocks', () => {
-    const backend = new WasmBackend(randomBytes(16));
+    const backend = new WasmBackend(random(16));
     expect(() => backend.encryptBlocksInFlight(new Uint8Array(64), 4, 'bitsliced')).toThrow(/no bitsliced kernel runs 4 blocks in flight/);
     expect(() => backend.encryptBlocksInFlight(new Uint8Array(17), 8, 'vperm')).toThrow(/whole 16-byte blocks/);
     backend.dispose();
   });
 });
 
-describe.each(AES_KERNELS)('encryptMessagesInto / decryptMessagesInto on the %s kernel', (kernel: AesKernel) => {
-  const key = randomBytes(16);
-  const header = randomBytes(21);
+describe.each(AES_KERNELS)('runs of messages (encryptRun / decryptRun) on the %s kernel', (kernel: AesKernel) => {
+  const key = random(16);
+  const header = random(21);
 
-  function sealNatively(nonce: Uint8Array, msg: Uint8Array): { ct: Uint8Array; tag: Uint8Array } {
-    const n = createBackend(key, 'native').eax(nonce);
-    n.header(header);
-    return { ct: n.encrypt(msg), tag: n.tag() };
-  }
+  const seal = (nonce: Uint8Array, msg: Uint8Array): { ct: Uint8Array; tag: Uint8Array } => sealNatively(key, header, nonce, msg);
 
-  // Counts past four leave groups of two and one; 300000 bytes spans two pieces of the IO region.
-  it.each([1, 2, 3, 4, 5, 7, 8, 9])('%i messages of one key give node:crypto\'s ciphertexts and tags, and decrypt back', (count) => {
+  // Counts past four leave groups of two and one; 300003 bytes spans two pieces of the IO region.
+  it.each([1, 2, 3, 4, 5, 7, 8, 9])("%i messages of equal length give node:crypto's ciphertexts and tags, and decrypt back", (count) => {
     selectAesKernel(kernel);
     const backend = new WasmBackend(key);
     for (const size of [0, 1, 15, 16, 17, 100, 128, 1000, 65536, 300000 + 3]) {
-      const nonces = Array.from({ length: count }, () => randomBytes(16));
-      const msgs = nonces.map(() => randomBytes(size));
-      const begin = (): EaxState[] =>
-        nonces.map((n) => {
-          const m = backend.eax(n);
-          m.header(header);
-          return m;
-        });
-      const sealing = begin();
-      const cts = msgs.map((m) => new Uint8Array(m.length));
-      encryptMessagesInto(sealing, msgs, cts);
-      const tags = sealing.map((m) => m.tag());
+      const nonces = Array.from({ length: count }, () => random(16));
+      const msgs = nonces.map(() => random(size));
+      const run = nonces.map((nonce, i) => ({ nonce, data: msgs[i]!.slice(), tag: new Uint8Array(16) }));
+      backend.encryptRun(header, run);
       nonces.forEach((n, i) => {
-        const want = sealNatively(n, msgs[i]!);
-        expect(same(cts[i]!, want.ct) && same(tags[i]!, want.tag), `message ${i} of ${count} at ${size} bytes`).toBe(true);
+        const want = seal(n, msgs[i]!);
+        expect(same(run[i]!.data, want.ct) && same(run[i]!.tag, want.tag), `message ${i} of ${count} at ${size} bytes`).toBe(true);
       });
-      const opening = begin();
-      const back = cts.map((c) => c.slice());
-      decryptMessagesInto(opening, back, back);
-      const openTags = opening.map((m) => m.tag());
-      msgs.forEach((m, i) => expect(same(back[i]!, m) && same(openTags[i]!, tags[i]!), `decrypt ${i} of ${count} at ${size} bytes`).toBe(true));
-      [...sealing, ...opening].forEach((m) => m.dispose());
+      expect(backend.decryptRun(header, run), `decrypt ${count} at ${size} bytes`).toBe(-1);
+      msgs.forEach((m, i) => expect(same(run[i]!.data, m), `plaintext ${i} of ${count} at ${size} bytes`).toBe(true));
     }
     backend.dispose();
   });
 
-  it('messages of unequal lengths or of other keys run one at a time, with the same result', () => {
+  it('decryptRun names the first message of a group of four whose tag does not verify', () => {
     selectAesKernel(kernel);
-    const a = new WasmBackend(key);
-    const b = new WasmBackend(key);
-    const nonces = [0, 1, 2, 3].map(() => randomBytes(16));
-    const sizes = [64, 64, 64, 48];
-    const msgs = sizes.map((s) => randomBytes(s));
-    for (const messages of [nonces.map((n) => a.eax(n)), nonces.map((n, i) => (i === 2 ? b : a).eax(n))]) {
-      messages.forEach((m) => m.header(header));
-      const outs = msgs.map((m) => new Uint8Array(m.length));
-      encryptMessagesInto(messages, msgs, outs);
-      nonces.forEach((n, i) => {
-        const want = sealNatively(n, msgs[i]!);
-        expect(same(outs[i]!, want.ct) && same(messages[i]!.tag(), want.tag)).toBe(true);
-      });
-      messages.forEach((m) => m.dispose());
+    const backend = new WasmBackend(key);
+    const run = [0, 1, 2, 3, 4, 5, 6, 7].map(() => ({ nonce: random(16), data: random(64), tag: new Uint8Array(16) }));
+    backend.encryptRun(header, run);
+    const sealed = run.map((m) => ({ ...m, data: m.data.slice(), tag: m.tag.slice() }));
+    for (const bad of [0, 2, 5, 7]) {
+      const copy = sealed.map((m) => ({ ...m, data: m.data.slice(), tag: m.tag.slice() }));
+      copy[bad]!.tag[3]! ^= 1;
+      expect(backend.decryptRun(header, copy)).toBe(bad);
     }
-    a.dispose();
-    b.dispose();
+    backend.dispose();
+  });
+
+  it('messages of unequal lengths run in the largest equal-length groups, with the same result', () => {
+    selectAesKernel(kernel);
+    const backend = new WasmBackend(key);
+    const sizes = [64, 64, 64, 48, 48, 48, 48, 33];
+    const msgs = sizes.map((s) => random(s));
+    const run = msgs.map((m) => ({ nonce: random(16), data: m.slice(), tag: new Uint8Array(16) }));
+    backend.encryptRun(header, run);
+    run.forEach((m, i) => {
+      const want = seal(m.nonce, msgs[i]!);
+      expect(same(m.data, want.ct) && same(m.tag, want.tag), `message ${i}`).toBe(true);
+    });
+    backend.dispose();
   });
 });
 
@@ -218,14 +212,14 @@ describe('counter carries inside the interleaved lanes (engine memory)', () => {
     x.memory.grow(4);
     const view = new DataView(x.memory.buffer);
     const u8 = new Uint8Array(x.memory.buffer);
-    const key = randomBytes(16);
+    const key = random(16);
     u8.set(key, base + SLOT * 9);
     x.setKey(base, base + SLOT * 9, 16);
     x.selectAesKernel(kernel === 'bitsliced' ? 1 : 0);
     const length = 16 * 9;
     const ms = [1, 2, 3, 4].map((i) => base + i * SLOT);
     const ds = [0, 1, 2, 3].map((i) => base + 10 * SLOT + i * length);
-    const plain = ds.map(() => randomBytes(length));
+    const plain = ds.map(() => random(length));
     ms.forEach((m, i) => {
       x.eaxInit(base, m);
       x.eaxStart(base, m);
@@ -262,7 +256,7 @@ describe('selecting the kernel takes effect', () => {
     const base = Math.ceil(x.heapBase() / 64) * 64;
     x.memory.grow(1);
     const u8 = new Uint8Array(x.memory.buffer);
-    const key = randomBytes(16);
+    const key = random(16);
     u8.set(key, base + 1024);
     x.setKey(base, base + 1024, 16);
     u8[base + KEY_RAW]! ^= 1;

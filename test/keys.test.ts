@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -12,8 +11,8 @@ import { AzureKeyVaultProvider } from '../src/keys/azure.js';
 import { createKeyProvider } from '../src/keys/index.js';
 import { LocalKeyProvider } from '../src/keys/local.js';
 import { DEFAULTS } from '../src/config.js';
-import { packageRoot } from '../src/paths.js';
 import { startKeyVaultStandin, type Standin } from './fixtures/keyvault-standin.js';
+import { sealcam as run, type Run } from './helpers/cli.js';
 
 const mode = (path: string): number => statSync(path).mode & 0o777;
 const hex = (key: Uint8Array): string => Buffer.from(key).toString('hex');
@@ -301,8 +300,10 @@ describe('AzureKeyVaultProvider against the Key Vault stand-in (real SecretClien
     const expected = `Azure Key Vault ${standin.url} refused access (check az login / managed identity and that it has the Key Vault Secrets Officer role, or Get/Set/List secret permissions)`;
     for (const token of ['wrong-token', 'read-nothing']) {
       const kv = provider(token);
-      for (const op of [kv.getOrCreate('sealcam-kek'), kv.rotate('sealcam-kek'), kv.list('sealcam-kek'), kv.get('sealcam-kek', 'abc')]) {
-        const err = await refusal(op);
+      // Each refusal is caught as it is made: one awaited later would reject unhandled meanwhile.
+      const refusals = [kv.getOrCreate('sealcam-kek'), kv.rotate('sealcam-kek'), kv.list('sealcam-kek'), kv.get('sealcam-kek', 'abc')].map(refusal);
+      for (const pending of refusals) {
+        const err = await pending;
         expect(err.code).toBe('EKEYACCESS');
         expect(err.message).toBe(expected);
         expect(err.message).not.toContain(token);
@@ -355,20 +356,10 @@ describe('AzureKeyVaultProvider against the Key Vault stand-in (real SecretClien
 });
 
 describe('sealcam keys and sealcam config check (built CLI)', () => {
-  const CLI = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
   let cwd: string;
-
-  function sealcam(args: string[], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
-    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SEALCAM_')));
-    const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { ...clean, ...env } });
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-  }
+  const sealcam = (args: string[], env: Record<string, string> = {}): Run => run(args, { cwd, env });
 
   const keyFile = (name: string, version: number, ring = '.sealcam/keys') => readFileSync(join(cwd, ring, name, `${version}.key`));
-
-  beforeAll(() => {
-    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build before the tests`);
-  });
 
   beforeEach(() => {
     cwd = mkdtempSync(join(root, 'cli-'));

@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync,
 import { open as openFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Writable, type Transform } from 'node:stream';
+import { Readable, Writable, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENGINES, type EngineName } from '../src/engine/types.js';
@@ -12,6 +12,7 @@ import { openBuffer, sealBuffer, TAG, type SealOptions } from '../src/formats/se
 import { packageRoot } from '../src/paths.js';
 import { createOpenStream, createSealStream, SealPool, workerPath, type BufferIO, type Progress } from '../src/pool/index.js';
 import { fileIO } from '../src/io/file-io.js';
+import { same } from './helpers/bytes.js';
 
 /**
  * The worker pool and the streams: the same bytes as sealBuffer, round trips at the sizes around
@@ -28,29 +29,13 @@ const fixed = { dek: new Uint8Array(randomBytes(16)), salt: new Uint8Array(rando
 const sealOptions = (engine: EngineName, segmentSize = S): SealOptions => ({ kek, keyId: 'cam-key', keyVersion: '3', segmentSize, fixed, engine });
 const SIZES = [0, 1, S - 1, S, S + 1, 10 * S + 3, 20 * MiB];
 
-const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0;
-
-/** The pool runs dist/src/pool/worker.js: refuse to test a stale build of it or of what it imports. */
-function assertWorkerBuilt(): void {
-  const sources = ['pool/worker', 'formats/sealed', 'engine/eax', 'engine/native', 'engine/wasm', 'engine/validate', 'errors', 'paths'];
-  for (const name of sources) {
-    const src = statSync(join(packageRoot, 'src', `${name}.ts`)).mtimeMs;
-    let built = 0;
-    try {
-      built = statSync(join(packageRoot, 'dist', 'src', `${name}.js`)).mtimeMs;
-    } catch {
-      /* missing: reported below */
-    }
-    if (built < src) throw new Error(`dist/src/${name}.js is missing or older than src/${name}.ts: run npm run build before these tests`);
-  }
-}
 
 function* pieces(data: Uint8Array, size: number): Generator<Uint8Array> {
   for (let at = 0; at < data.length; at += size) yield data.subarray(at, at + size);
 }
 
-/** Run `input` through a Transform in chunks of `chunk` bytes and collect its output. */
-async function through(stream: Transform, input: Uint8Array, chunk = 64 * KiB): Promise<Uint8Array> {
+/** Run `input` through a seal or open stream in chunks of `chunk` bytes and collect its output. */
+async function through(stream: Duplex, input: Uint8Array, chunk = 64 * KiB): Promise<Uint8Array> {
   const parts: Buffer[] = [];
   const sink = new Writable({
     write(c: Buffer, _encoding, callback) {
@@ -63,7 +48,7 @@ async function through(stream: Transform, input: Uint8Array, chunk = 64 * KiB): 
 }
 
 /** Collect what a stream emitted before it failed, and the failure. */
-async function throughFailing(stream: Transform, input: Uint8Array): Promise<{ out: Uint8Array; error: unknown }> {
+async function throughFailing(stream: Duplex, input: Uint8Array): Promise<{ out: Uint8Array; error: unknown }> {
   const parts: Buffer[] = [];
   stream.on('data', (c: Buffer) => parts.push(c));
   let error: unknown;
@@ -79,7 +64,7 @@ async function throughFailing(stream: Transform, input: Uint8Array): Promise<{ o
  * Pipe `data` through `stream` into a reader that takes `readerDelay` ms per chunk; returns the most input
  * bytes the stream had pulled beyond what the reader had taken (the two differ only by tags).
  */
-async function readAhead(stream: Transform, data: Uint8Array, readerDelay: number): Promise<number> {
+async function readAhead(stream: Duplex, data: Uint8Array, readerDelay: number): Promise<number> {
   let produced = 0;
   let consumed = 0;
   let ahead = 0;
@@ -111,7 +96,6 @@ function pool(jobs: number, engine: EngineName, batchBytes?: number): SealPool {
 
 let dir: string;
 beforeAll(() => {
-  assertWorkerBuilt();
   dir = mkdtempSync(join(tmpdir(), 'sealcam-pool-'));
 });
 afterAll(async () => {
@@ -228,7 +212,7 @@ describe('streams', () => {
       const p = pool(2, engine, 3 * S);
       const plaintext = new Uint8Array(randomBytes(40 * S + 5));
       const options = { ...sealOptions(engine), metadata: { originalSize: plaintext.length } };
-      const held = async (stream: Transform, input: Uint8Array): Promise<Uint8Array[]> => {
+      const held = async (stream: Duplex, input: Uint8Array): Promise<Uint8Array[]> => {
         const chunks: Uint8Array[] = [];
         stream.on('data', (c: Uint8Array) => chunks.push(c));
         await pipeline(Readable.from(pieces(input, 5000)), stream);
@@ -306,7 +290,7 @@ describe('streams', () => {
     expect(peakHeap - before.heapUsed, 'heap growth').toBeLessThan(100 * MiB);
   });
 
-  // Slow reader: Transform's backpressure holds the input. Slow workers: the task window does.
+  // Slow reader: the stream's backpressure holds the input. Slow workers: the task window does.
   for (const { jobs, engine, readerDelay } of [
     { jobs: 2, engine: 'native' as EngineName, readerDelay: 10 },
     { jobs: 1, engine: 'wasm' as EngineName, readerDelay: 0 },

@@ -4,14 +4,13 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULTS, type SealcamConfig } from '../src/config.js';
+import { configUnder, type SealcamConfig } from '../src/config.js';
 import { SealcamError } from '../src/errors.js';
 import { sealBuffer } from '../src/formats/sealed.js';
 import { currentKek } from '../src/keys/kek.js';
 import { LocalKeyProvider } from '../src/keys/local.js';
 import { createNotifier, type Notifier, type SealedImageEvent } from '../src/notify/index.js';
 import { startLocalBroker, type LocalBroker } from '../src/notify/local.js';
-import { packageRoot } from '../src/paths.js';
 import { SealPool } from '../src/pool/pool.js';
 import { createReceiver, type Receiver, type ReceiveResult, type ReceiverOptions } from '../src/receiver/index.js';
 import { ReceiverState } from '../src/receiver/state.js';
@@ -19,6 +18,7 @@ import { AzureBlobStore } from '../src/storage/azure.js';
 import { LocalStore } from '../src/storage/local.js';
 import type { BlobStore, ListOptions, PutOptions } from '../src/storage/store.js';
 import { startAzurite, type Azurite } from './fixtures/servers.js';
+import { CLI } from './helpers/cli.js';
 
 /**
  * The receiver against real parts: a LocalStore (and Azurite) holding blobs sealed here with the
@@ -26,7 +26,6 @@ import { startAzurite, type Azurite } from './fixtures/servers.js';
  * the built command line.
  */
 
-const CLI = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 const KEY = 'sealcam-kek';
 
 let root: string;
@@ -41,7 +40,6 @@ function later<T extends { close(): Promise<unknown> }>(x: T): T {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build before the tests`);
   root = mkdtempSync(join(tmpdir(), 'sealcam-receiver-'));
   keys = new LocalKeyProvider(join(root, 'keys'));
   pool = new SealPool({ jobs: 2 });
@@ -60,7 +58,7 @@ const fresh = (name: string) => mkdtempSync(join(root, `${name}-`));
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 function configFor(dir: string, receiver: Partial<SealcamConfig['receiver']> = {}): SealcamConfig {
-  const config = structuredClone(DEFAULTS);
+  const config = configUnder(dir);
   config.receiver = { outputDir: join(dir, 'out'), quarantineDir: join(dir, 'quarantine'), stateDir: join(dir, 'state'), concurrency: 2, pollSeconds: 0.2, ...receiver };
   config.seal.jobs = 2;
   return config;

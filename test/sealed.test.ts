@@ -4,7 +4,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createEax } from '../src/engine/eax.js';
+import { createBackend, createEax } from '../src/engine/eax.js';
 import { ENGINES, type EngineName } from '../src/engine/types.js';
 import { CHUNK } from '../src/engine/wasm.js';
 import { AuthenticationError, SealcamError } from '../src/errors.js';
@@ -13,19 +13,19 @@ import {
   type SealedMetadata,
   createHeader,
   openBuffer,
-  openSegment,
-  openSegmentInto,
+  openSegments,
   parseHeader,
   peekHeaderLength,
   sealBuffer,
+  sealSegments,
+  sealWithHeader,
+  segmentContext,
   segmentLayout,
   segmentNonce,
-  sealPayload,
-  sealSegment,
-  sealSegmentInto,
   TAG,
 } from '../src/formats/sealed.js';
 import { packageRoot } from '../src/paths.js';
+import { same } from './helpers/bytes.js';
 
 /**
  * The `sealed` v1 format (docs/FORMAT.md): the frozen vectors in vectors/sealed-v1 reproduce byte
@@ -67,7 +67,6 @@ const vectors = doc.vectors;
 
 const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
-const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0;
 const concat = (...parts: Uint8Array[]): Uint8Array => new Uint8Array(Buffer.concat(parts));
 
 function plaintextOf(v: Vector): Uint8Array {
@@ -83,7 +82,7 @@ const fixedOf = (v: Vector) => ({ dek: unhex(v.dek), salt: unhex(v.salt), prefix
 
 /** Seal a vector the way sealBuffer does (header, then the segments), with its metadata exactly. */
 function reseal(v: Vector, engine: EngineName): Uint8Array {
-  const { bytes: header, keys } = createHeader({
+  const created = createHeader({
     kek: unhex(v.kek),
     keyId: v.keyId,
     keyVersion: v.keyVersion,
@@ -93,8 +92,8 @@ function reseal(v: Vector, engine: EngineName): Uint8Array {
     engine,
     fixed: fixedOf(v),
   });
-  const sealed = sealPayload(header, keys, plaintextOf(v), engine);
-  keys.payloadKey.fill(0);
+  const sealed = sealWithHeader(created, plaintextOf(v), engine);
+  created.payloadKey.fill(0);
   return sealed;
 }
 
@@ -449,13 +448,17 @@ describe('the cheap checks on the first 16 bytes', () => {
 
 describe('segmentLayout: body sizes that cannot be (a body of more than 2^32 segments cannot be built cheaply)', () => {
   it('accepts the exact limits', () => {
-    expect(segmentLayout(TAG, 4096)).toEqual({ count: 1, lastStored: TAG });
-    expect(segmentLayout(4096 + TAG, 4096)).toEqual({ count: 1, lastStored: 4096 + TAG });
-    expect(segmentLayout(4096 + TAG + TAG + 1, 4096)).toEqual({ count: 2, lastStored: TAG + 1 });
+    expect(segmentLayout(TAG, 4096)).toEqual({ count: 1, lastStored: TAG, plaintextLength: 0 });
+    expect(segmentLayout(4096 + TAG, 4096)).toEqual({ count: 1, lastStored: 4096 + TAG, plaintextLength: 4096 });
+    expect(segmentLayout(4096 + TAG + TAG + 1, 4096)).toEqual({ count: 2, lastStored: TAG + 1, plaintextLength: 4097 });
     // exactly 2^32 full segments: the largest body the nonce index allows
-    expect(segmentLayout(2 ** 32 * (4096 + TAG), 4096)).toEqual({ count: 2 ** 32, lastStored: 4096 + TAG });
-    expect(segmentLayout(2 ** 32 * (65536 + TAG), 65536)).toEqual({ count: 2 ** 32, lastStored: 65536 + TAG });
-    expect(segmentLayout((2 ** 32 - 1) * (4096 + TAG) + TAG + 5, 4096)).toEqual({ count: 2 ** 32, lastStored: TAG + 5 });
+    expect(segmentLayout(2 ** 32 * (4096 + TAG), 4096)).toEqual({ count: 2 ** 32, lastStored: 4096 + TAG, plaintextLength: 2 ** 32 * 4096 });
+    expect(segmentLayout(2 ** 32 * (65536 + TAG), 65536)).toEqual({ count: 2 ** 32, lastStored: 65536 + TAG, plaintextLength: 2 ** 32 * 65536 });
+    expect(segmentLayout((2 ** 32 - 1) * (4096 + TAG) + TAG + 5, 4096)).toEqual({ count: 2 ** 32, lastStored: TAG + 5, plaintextLength: (2 ** 32 - 1) * 4096 + 5 });
+  });
+
+  it('refuses an empty last segment after others (a writer never makes one)', () => {
+    expect(() => segmentLayout(4096 + TAG + TAG, 4096)).toThrow(/invalid: an empty last segment after others/);
   });
 
   it('refuses more than 2^32 segments', () => {
@@ -479,86 +482,113 @@ describe('segmentLayout: body sizes that cannot be (a body of more than 2^32 seg
 });
 
 // ---------------------------------------------------------------------------------------------
-// One segment into caller memory (what the pool's workers do, in place in their task buffers).
+// Runs of segments in place (what the pool's workers do in their task buffers).
 
-describe.each(ENGINES)('sealSegmentInto and openSegmentInto (%s engine)', (engine) => {
-  const { keys } = createHeader({ kek: KEK, keyId: 'k', keyVersion: '1', engine });
-  const eax = createEax(keys.payloadKey, { engine });
-  afterAll(() => eax.dispose());
-  const nonce = (index: number, last: boolean) => segmentNonce(keys.header.prefix, index, last);
-  // Every length up to three blocks, around a 4 KiB segment, and across the WASM binding's 1 MiB chunk.
-  const LENGTHS = [...Array.from({ length: 49 }, (_, i) => i), 4095, 4096, 4097, CHUNK - 1, CHUNK + 17];
+describe.each(ENGINES)('sealSegments and openSegments: runs in place (%s engine)', (engine) => {
+  const S = 4096;
+  const created = createHeader({ kek: KEK, keyId: 'k', keyVersion: '1', segmentSize: S, engine });
+  const context = segmentContext(created.header);
+  const eax = createEax(created.payloadKey, { engine });
+  const backend = createBackend(created.payloadKey, engine);
+  afterAll(() => {
+    eax.dispose();
+    backend.dispose();
+  });
   const message = (n: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 29 + n) & 0xff);
 
-  /** The segment as docs/FORMAT.md defines it: EAX under the segment nonce with the header MAC as associated data. */
-  function reference(index: number, last: boolean, plaintext: Uint8Array): Uint8Array {
-    const { ciphertext, tag } = eax.encrypt(nonce(index, last), plaintext, { header: keys.header.mac });
-    return concat(ciphertext, tag);
+  /** Segments first.. of a run as docs/FORMAT.md defines them: EAX under the segment nonce with the header MAC as associated data. */
+  function reference(first: number, endsFile: boolean, plaintext: Uint8Array): Uint8Array {
+    const count = Math.max(1, Math.ceil(plaintext.length / S));
+    const parts: Uint8Array[] = [];
+    for (let i = 0; i < count; i++) {
+      const nonce = segmentNonce(context.prefix, first + i, endsFile && i === count - 1);
+      const { ciphertext, tag } = eax.encrypt(nonce, plaintext.subarray(i * S, (i + 1) * S), { header: context.headerMac });
+      parts.push(ciphertext, tag);
+    }
+    return concat(...parts);
   }
 
-  it('seal and open give the bytes of the allocating functions and of the definition, into another array or in place', () => {
-    for (const [k, n] of LENGTHS.entries()) {
-      const index = 1000 + k;
-      const last = k % 2 === 1;
+  /** The plaintext in a buffer with room for a tag per segment, as the pool hands a worker. */
+  const withRoom = (plaintext: Uint8Array): Uint8Array => {
+    const buffer = new Uint8Array(plaintext.length + Math.max(1, Math.ceil(plaintext.length / S)) * TAG);
+    buffer.set(plaintext);
+    return buffer;
+  };
+
+  // An empty last run, short ones, one and several whole segments (paired or not), and a short end after them.
+  const RUNS: [number, boolean][] = [
+    [0, true],
+    [1, true],
+    [S - 1, true],
+    [S, true],
+    [S, false],
+    [2 * S, false],
+    [3 * S, false],
+    [3 * S + 5, true],
+    [4 * S + 1, true],
+    [7 * S, true],
+  ];
+
+  it('seal and open give the bytes of the definition, segment by segment', () => {
+    for (const [n, endsFile] of RUNS) {
       const plaintext = message(n);
-      const want = reference(index, last, plaintext);
-      expect(same(sealSegment(eax, keys, index, last, plaintext), want), `sealSegment, ${n} bytes`).toBe(true);
-
-      const out = new Uint8Array(n + TAG).fill(0xaa);
-      sealSegmentInto(eax, keys, index, last, plaintext, out);
-      expect(same(out, want), `sealSegmentInto another array, ${n} bytes`).toBe(true);
-      expect(same(plaintext, message(n)), 'the plaintext is left alone').toBe(true);
-
-      const inPlace = new Uint8Array(n + TAG);
-      inPlace.set(plaintext);
-      sealSegmentInto(eax, keys, index, last, inPlace.subarray(0, n), inPlace);
-      expect(same(inPlace, want), `sealSegmentInto in place, ${n} bytes`).toBe(true);
-
-      expect(same(openSegment(eax, keys, index, last, want), plaintext), `openSegment, ${n} bytes`).toBe(true);
-      const opened = new Uint8Array(n).fill(0xaa);
-      openSegmentInto(eax, keys, index, last, want, opened);
-      expect(same(opened, plaintext), `openSegmentInto another array, ${n} bytes`).toBe(true);
-      openSegmentInto(eax, keys, index, last, inPlace, inPlace.subarray(0, n));
-      expect(same(inPlace.subarray(0, n), plaintext), `openSegmentInto in place, ${n} bytes`).toBe(true);
-      expect(same(inPlace.subarray(n), want.subarray(n)), 'the tag is left where it was').toBe(true);
+      const want = reference(1000, endsFile, plaintext);
+      const sealed = sealSegments(backend, context, 1000, endsFile, withRoom(plaintext), n);
+      expect(same(sealed, want), `seal, ${n} bytes${endsFile ? ', ending the file' : ''}`).toBe(true);
+      const opened = openSegments(backend, context, 1000, endsFile, sealed.slice());
+      expect(same(opened, plaintext), `open, ${n} bytes`).toBe(true);
     }
   });
 
-  it('a segment that does not verify is named, and what was written for it is wiped', () => {
-    for (const n of [0, 1, 4096, CHUNK + 17]) {
-      const good = reference(7, false, message(n));
-      const cases: [string, Uint8Array, number, boolean, RegExp][] = [
-        ['a flipped tag bit', flip(good, n + 3), 7, false, /^segment 7 failed verification/],
-        ['the wrong index', good, 8, false, /^segment 8 failed verification/],
-        ['marked last', good, 7, true, /^segment 7 \(the last\) failed verification/],
-      ];
-      if (n > 0) cases.push(['a flipped ciphertext bit', flip(good, n - 1, 6), 7, false, /^segment 7 failed verification/]);
-      for (const [what, stored, index, last, message] of cases) {
-        const out = new Uint8Array(n).fill(0xaa);
-        expect(() => openSegmentInto(eax, keys, index, last, stored, out), what).toThrow(message);
-        expect(() => openSegmentInto(eax, keys, index, last, stored, out)).toThrow(AuthenticationError);
-        expect(out.every((b) => b === 0), `${what}, ${n} bytes: another array wiped`).toBe(true);
-        const copy = stored.slice();
-        expect(() => openSegmentInto(eax, keys, index, last, copy, copy.subarray(0, n)), what).toThrow(message);
-        expect(copy.subarray(0, n).every((b) => b === 0), `${what}, ${n} bytes: in place wiped`).toBe(true);
+  it('a segment that does not verify is named, and the whole run is wiped', () => {
+    const plaintext = message(3 * S + 5);
+    const good = reference(7, true, plaintext);
+    const cases: [string, Uint8Array, number, boolean, RegExp][] = [
+      ['a flipped tag bit in segment 8', flip(good, 2 * S + TAG - 3), 7, true, /^segment 8 failed verification/],
+      ['a flipped ciphertext bit in the last segment', flip(good, good.length - TAG - 1, 6), 7, true, /^segment 10 \(the last\) failed verification/],
+      ['the wrong first index', good, 8, true, /^segment 8 failed verification/],
+      ['not marked as ending the file', good, 7, false, /whole segments/],
+    ];
+    for (const [what, stored, first, endsFile, message] of cases) {
+      const copy = stored.slice();
+      expect(() => openSegments(backend, context, first, endsFile, copy), what).toThrow(message);
+      if (endsFile) expect(copy.every((b) => b === 0), `${what}: wiped`).toBe(true);
+    }
+    expect(() => openSegments(backend, context, 7, true, flip(good, 5))).toThrow(AuthenticationError);
+  });
+
+  it('segments larger than the WASM binding\'s chunk seal and open as the definition says', () => {
+    const big = 1 << 21;
+    expect(big).toBeGreaterThan(CHUNK);
+    const h = createHeader({ kek: KEK, keyId: 'k', keyVersion: '1', segmentSize: big, engine });
+    const b = createBackend(h.payloadKey, engine);
+    const e = createEax(h.payloadKey, { engine });
+    try {
+      const ctx = segmentContext(h.header);
+      const plaintext = message(2 * big + 17);
+      const parts: Uint8Array[] = [];
+      for (let i = 0; i < 3; i++) {
+        const sealed = e.encrypt(segmentNonce(ctx.prefix, i, i === 2), plaintext.subarray(i * big, (i + 1) * big), { header: ctx.headerMac });
+        parts.push(sealed.ciphertext, sealed.tag);
       }
+      const buffer = new Uint8Array(plaintext.length + 3 * TAG);
+      buffer.set(plaintext);
+      const sealed = sealSegments(b, ctx, 0, true, buffer, plaintext.length);
+      expect(same(sealed, concat(...parts))).toBe(true);
+      expect(same(openSegments(b, ctx, 0, true, sealed), plaintext)).toBe(true);
+    } finally {
+      b.dispose();
+      e.dispose();
+      h.payloadKey.fill(0);
     }
   });
 
-  it('refuses outputs of the wrong size or overlapping the plaintext other than in place, and stored segments shorter than a tag', () => {
-    const plaintext = message(100);
-    expect(() => sealSegmentInto(eax, keys, 0, true, plaintext, new Uint8Array(100 + TAG - 1))).toThrow(/a segment of 100 bytes seals into 116 bytes, not 115/);
-    expect(() => sealSegmentInto(eax, keys, 0, true, plaintext, new Uint8Array(100 + TAG + 1))).toThrow(/seals into 116 bytes, not 117/);
-    const shifted = new Uint8Array(101 + TAG);
-    shifted.set(plaintext);
-    const before = shifted.slice();
-    expect(() => sealSegmentInto(eax, keys, 0, true, shifted.subarray(0, 100), shifted.subarray(1))).toThrow(/in place\) or not overlap it/);
-    expect(same(shifted, before), 'nothing written').toBe(true);
-    const stored = reference(0, true, plaintext);
-    expect(() => openSegmentInto(eax, keys, 0, true, stored, new Uint8Array(99))).toThrow(/output must be as long as the ciphertext/);
-    expect(() => openSegmentInto(eax, keys, 0, true, stored, stored.subarray(1, 101))).toThrow(/not overlap it/);
-    const short = () => openSegmentInto(eax, keys, 3, true, stored.subarray(0, TAG - 1), new Uint8Array(0));
-    expect(short).toThrow(/truncated: segment 3 is shorter than its tag/);
+  it('refuses a buffer without room for the tags, a run that is not whole segments before the end, and a last segment shorter than its tag', () => {
+    expect(() => sealSegments(backend, context, 0, true, new Uint8Array(100 + TAG - 1), 100)).toThrow(/100 bytes seal into 116 bytes; the buffer holds 115/);
+    expect(() => sealSegments(backend, context, 0, false, withRoom(message(S + 1)), S + 1)).toThrow(/a run that does not end the file must hold whole segments/);
+    const stored = reference(3, true, message(S));
+    const short = () => openSegments(backend, context, 3, true, concat(stored, new Uint8Array(TAG - 1)));
+    expect(short).toThrow(/truncated: segment 4 is shorter than its tag/);
     expect(short).toThrow(SealcamError);
   });
 });

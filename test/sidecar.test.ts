@@ -27,7 +27,6 @@ const PYTHON = '/usr/bin/python3';
 const KEY_SIZES = [16, 24, 32] as const;
 const ALGORITHMS = { 16: 'AES-128-EAX', 24: 'AES-192-EAX', 32: 'AES-256-EAX' } as const;
 const OPTIONS = { keyName: 'iot-image-encryption-key', keyVersion: '3f9c0a5e2b7d4c1a', originalName: 'IMG_0001.jpg' };
-const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0;
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 function refusal(fn: () => unknown): SealcamError {
@@ -294,6 +293,7 @@ for job in json.load(sys.stdin):
         out.append({'ok': True})
 json.dump(out, sys.stdout)
 `;
+import { same } from './helpers/bytes.js';
 
 interface Job {
   op: 'open' | 'write';

@@ -5,7 +5,6 @@
  */
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,46 +13,18 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseHeader, sealBuffer } from '../src/formats/sealed.js';
 import { LocalKeyProvider } from '../src/keys/local.js';
-import { packageRoot } from '../src/paths.js';
 import { listOutbox } from '../src/storage/outbox.js';
 import { freePort, startAzurite, startRecordingProxy, startS3rver, type Azurite, type S3rverInstance } from './fixtures/servers.js';
+import { expectOneLineError, sealcamAsync, type Run } from './helpers/cli.js';
 
-const CLI = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 const CONTAINER = 'sealcam-cli';
 const S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 const EXIT_QUEUED = 75;
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
+/** Without any SEALCAM_, Azure or AWS setting of the machine running the tests. */
+const sealcam = (cwd: string, args: string[], env: Record<string, string> = {}): Promise<Run> =>
+  sealcamAsync(args, { cwd, env: { SEALCAM_JOBS: '1', ...env }, drop: /^(SEALCAM_|AZURE_|AWS_)/ });
 
-/** The environment without any SEALCAM_, Azure or AWS setting of the machine running the tests. */
-const baseEnv: Record<string, string> = {
-  ...Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && !/^(SEALCAM_|AZURE_|AWS_)/.test(k)) as [string, string][]),
-  SEALCAM_JOBS: '1',
-};
-
-function sealcam(cwd: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...baseEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once('error', fail);
-    child.once('close', (status) => done({ status, stdout, stderr }));
-  });
-}
-
-/** Exit 1 with exactly one stderr line, `sealcam: ...`, nothing on stdout, no stack. */
-function expectOneLineError(r: Run, message: RegExp): void {
-  expect(r.stderr).toMatch(/^sealcam: [^\n]+\n$/);
-  expect(r.stderr).toMatch(message);
-  expect(r.status, r.stderr).toBe(1);
-  expect(r.stdout).toBe('');
-}
 
 const lines = (text: string) => text.split('\n').filter(Boolean);
 const sha = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');

@@ -69,8 +69,8 @@ function runFrom(opts: CryptOptions, checked: readonly string[]): Run {
   const engine = config.seal.engine;
   if (!ENGINES.includes(engine)) throw new SealcamError('EUSAGE', `unknown engine '${engine}'; use ${ENGINES.join(' or ')}`);
   // checkConfig words these problems; name the flag that sets each too.
-  const problem = checkConfig(config).find((p) => checked.includes(p.split(' ')[0]!));
-  if (problem !== undefined) throw new SealcamError('EUSAGE', `${problem} (${FLAG_NAMES[problem.split(' ')[0]!]})`);
+  const problem = checkConfig(config, process.env, ['seal']).find((p) => checked.includes(p.setting));
+  if (problem !== undefined) throw new SealcamError('EUSAGE', `${problem.message} (${FLAG_NAMES[problem.setting]})`);
   return { config, engine, jobs: config.seal.jobs, force: opts.force === true, verbose: opts.verbose === true };
 }
 
@@ -158,6 +158,7 @@ async function runBatch(
       const item = items[index]!;
       const job: FileJob = {
         input: item.input,
+        size: item.size,
         output: item.output,
         force: run.force,
         engine: run.engine,

@@ -1,11 +1,11 @@
 import { stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { checkConfig, type SealcamConfig } from '../config.js';
+import { refuseConfig, type SealcamConfig } from '../config.js';
 import { notifierFromConfig } from '../device/connect.js';
 import { createDevice, type Device, type ImageResult } from '../device/device.js';
 import { DEFAULT_FRAME_BYTES, syntheticFrame } from '../device/frames.js';
 import { formatFleetReport, runFleet } from '../device/simulate.js';
-import { sleep } from '../device/sleep.js';
+import { pause } from '../retry.js';
 import { retire, watchImages } from '../device/watch.js';
 import { SealcamError } from '../errors.js';
 import type { KeyProvider } from '../keys/provider.js';
@@ -67,8 +67,8 @@ function positiveNumber(value: string | undefined, flag: string): number | undef
 /** The configuration (refused in one line at its first problem), the key provider, the store and a pool. */
 async function openCamera(opts: Record<string, unknown>): Promise<{ config: SealcamConfig; keys: KeyProvider; store: BlobStore; pool: SealPool }> {
   const session = await openSession(opts);
-  const problem = checkConfig(session.config)[0];
-  if (problem !== undefined) throw new SealcamError('ECONFIG', problem);
+  // The store was checked as the session opened it, the keys and the notifier are checked as they are made.
+  refuseConfig(session.config, ['device', 'seal']);
   return { config: session.config, keys: await session.keys(), store: session.store, pool: session.pool() };
 }
 
@@ -152,7 +152,7 @@ export async function device(opts: DeviceCommandOptions): Promise<void> {
     if (opts.synthetic) {
       const started = performance.now();
       for (let i = 0; !enough() && !controller.signal.aborted; i++) {
-        await sleep(started + (i * 1000) / rate - performance.now(), controller.signal);
+        await pause(started + (i * 1000) / rate - performance.now(), controller.signal);
         if (controller.signal.aborted) break;
         await camera.sendImage({ ...syntheticFrame(config.device.id, i, frameBytes), captureTime: new Date() });
         sent += 1;

@@ -99,7 +99,7 @@ export async function configCheck(opts: { config?: string }): Promise<void> {
     }
   }
   const problems = checkConfig(config);
-  for (const problem of problems) console.error(`sealcam: ${problem}`);
+  for (const problem of problems) console.error(`sealcam: ${problem.message}`);
   if (problems.length > 0) process.exitCode = 1;
   else console.log('configuration OK');
 }

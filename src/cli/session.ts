@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { checkConfig, type SealcamConfig } from '../config.js';
+import type { SealcamConfig } from '../config.js';
 import { SealcamError } from '../errors.js';
 import { createKeyProvider } from '../keys/index.js';
 import type { KeyProvider } from '../keys/provider.js';
@@ -49,12 +49,6 @@ export async function openSession(opts: Record<string, unknown>): Promise<Sessio
     keys,
     pool: () => poolFromConfig(config),
   };
-}
-
-/** Refuses settings under `sections` (e.g. 'seal', 'device') that cannot work, in checkConfig's words. */
-export function refuseProblems(config: SealcamConfig, sections: readonly string[]): void {
-  const problem = checkConfig(config).find((p) => sections.some((section) => p.startsWith(`${section}.`)));
-  if (problem !== undefined) throw new SealcamError('ECONFIG', problem);
 }
 
 /** SSE-C's customer key: a 256-bit key in the key provider, created on first use. */

@@ -2,12 +2,13 @@ import { AuthenticationError, SealcamError } from '../errors.js';
 import type { SealedHeader } from '../formats/sealed.js';
 import { assertWritable, writeStreamAtomic } from '../io/atomic.js';
 import { kekFromProvider } from '../keys/kek.js';
-import { createOpenStream } from '../pool/pool.js';
+import { createOpenStream } from '../pool/streams.js';
 import { checkName } from '../storage/index.js';
 import type { BlobInfo, BlobStore } from '../storage/store.js';
 import { integerFlag } from './options.js';
 import { createProgress } from './progress.js';
-import { openSession, refuseProblems, type Session } from './session.js';
+import { refuseConfig } from '../config.js';
+import { openSession, type Session } from './session.js';
 import { printTable } from './table.js';
 
 /**
@@ -35,7 +36,7 @@ export async function download(blob: string, opts: DownloadOptions): Promise<voi
   const force = opts.force === true;
   await assertWritable(opts.output, force);
   const session = await openSession(opts);
-  refuseProblems(session.config, ['seal']);
+  refuseConfig(session.config, ['seal']);
   const info = await existing(session, blob);
   const kek = kekFromProvider(await session.keys());
   const pool = session.pool();

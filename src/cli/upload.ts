@@ -1,16 +1,18 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import type { Transform } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { SealcamError } from '../errors.js';
+import { isTransient, SealcamError } from '../errors.js';
 import { fsError, tempPathFor } from '../io/atomic.js';
 import { currentKek } from '../keys/kek.js';
-import { createSealStream, type SealPool } from '../pool/pool.js';
-import { isTransient, SEALED_CONTENT_TYPE } from '../storage/index.js';
+import type { SealPool } from '../pool/pool.js';
+import { createSealStream } from '../pool/streams.js';
+import { SEALED_CONTENT_TYPE } from '../storage/index.js';
 import { listOutbox, queueSealed, retryOutbox, sendOrQueue } from '../storage/outbox.js';
 import { createProgress } from './progress.js';
-import { openSession, refuseProblems, type Session } from './session.js';
+import { refuseConfig } from '../config.js';
+import { openSession, type Session } from './session.js';
 import { blobMetadata, headerMetadata, parseCaptureTime, planUpload, refuseCollisions, type UploadInput } from './upload-plan.js';
 
 /**
@@ -44,7 +46,7 @@ export async function upload(files: string[], opts: UploadOptions): Promise<void
   if (files.length === 0 && !opts.retryOutbox) throw new SealcamError('EUSAGE', 'name the files to upload (or use --retry-outbox to send what the outbox holds)');
   const captureTime = opts.captureTime === undefined ? undefined : parseCaptureTime(opts.captureTime);
   const session = await openSession(opts);
-  refuseProblems(session.config, ['device', 'seal']);
+  refuseConfig(session.config, ['device', 'seal']);
   // Every input is checked before anything is sent.
   const inputs: UploadInput[] = [];
   for (const file of files) inputs.push(await planUpload(file, { device: session.config.device.id, captureTime }));
@@ -116,7 +118,7 @@ async function sendOne(session: Session, input: UploadInput, sealing: Sealing | 
   }
 }
 
-function sealStream(input: UploadInput, sealing: Sealing, onBytes?: (bytes: number) => void): Transform {
+function sealStream(input: UploadInput, sealing: Sealing, onBytes?: (bytes: number) => void): Duplex {
   return createSealStream({
     ...sealing.kek,
     segmentSize: sealing.segmentSize,

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DEFAULTS, type SealcamConfig } from '../config.js';
+import { configUnder } from '../config.js';
 import { createDevice, sampleImages, summarize, type Device, type ImageResult, type LatencySummary } from '../device/index.js';
 import type { EngineName } from '../engine/types.js';
 import { SealcamError } from '../errors.js';
@@ -57,18 +57,6 @@ export interface DemoReport {
 /** Stage timings the receiver did not report (a duplicate, a quarantined blob) are left out. */
 const latency = (values: number[]): LatencySummary => summarize(values.filter(Number.isFinite));
 
-function demoConfig(dir: string): SealcamConfig {
-  const config = structuredClone(DEFAULTS);
-  config.keys.dir = join(dir, 'keys');
-  config.store.dir = join(dir, 'store');
-  config.store.outboxDir = join(dir, 'outbox');
-  config.notify.queueDir = join(dir, 'queue');
-  config.receiver.outputDir = join(dir, 'received');
-  config.receiver.quarantineDir = join(dir, 'quarantine');
-  config.receiver.stateDir = join(dir, 'receiver');
-  return config;
-}
-
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
@@ -78,7 +66,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 1000) throw new SealcamError('EUSAGE', '--rounds must be an integer from 1 to 1000');
   const kept = options.dir !== undefined;
   const dir = kept ? resolve(options.dir!) : await mkdtemp(join(tmpdir(), 'sealcam-demo-'));
-  const config = demoConfig(dir);
+  const config = configUnder(dir);
   const samples = await sampleImages();
   const total = deviceCount * rounds * samples.length;
 

@@ -1,6 +1,5 @@
 import { join } from 'node:path';
-import { checkConfig, type SealcamConfig } from '../config.js';
-import { SealcamError } from '../errors.js';
+import { refuseConfig, type SealcamConfig } from '../config.js';
 import { createNotifier, readPem } from '../notify/index.js';
 import type { Notifier } from '../notify/notifier.js';
 
@@ -21,8 +20,7 @@ export interface ConfiguredNotifier {
  * queue, and its MQTT client id, apart from other notifiers on the same machine.
  */
 export async function notifierFromConfig(config: SealcamConfig, identity: string, env: NodeJS.ProcessEnv = process.env): Promise<ConfiguredNotifier> {
-  const problem = checkConfig(config, env).find((p) => p.startsWith('notify.') || p.startsWith('IoT Hub'));
-  if (problem !== undefined) throw new SealcamError('ECONFIG', problem);
+  refuseConfig(config, ['notify'], env);
   const { notify } = config;
   const queueDir = join(notify.queueDir, identity);
   const ca = await readPem(notify.caFile, 'notify.caFile');

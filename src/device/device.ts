@@ -3,13 +3,12 @@ import { mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { contentTypeOf, SEALED_CONTENT_TYPE } from '../storage/index.js';
 import type { SealcamConfig } from '../config.js';
-import { InputError, SealcamError } from '../errors.js';
+import { InputError, isTransient, SealcamError } from '../errors.js';
 import { fsError } from '../io/atomic.js';
-import { currentKek } from '../keys/kek.js';
+import { KekCache } from '../keys/cache.js';
 import type { KeyProvider } from '../keys/provider.js';
 import { checkEvent, DEVICE_ID, looksLikeKey, newEventId, type Notifier, type SealedImageEvent, type StoreKind } from '../notify/notifier.js';
 import type { SealPool } from '../pool/pool.js';
-import { isTransient } from '../storage/index.js';
 import { listOutbox, queueSealed, retryOutbox } from '../storage/outbox.js';
 import type { BlobStore } from '../storage/store.js';
 import { blobMetadata, blobNameFor, eventFromOutbox } from './blob.js';
@@ -103,8 +102,6 @@ export interface Device {
   close(): Promise<void>;
 }
 
-type Kek = Awaited<ReturnType<typeof currentKek>>;
-
 async function readSource(source: ImageSource | string): Promise<Required<ImageSource>> {
   if (typeof source === 'string') {
     try {
@@ -132,7 +129,7 @@ class CameraDevice implements Device {
   /** Seal and upload times since the last telemetry sample. */
   private interval = { images: 0, sealMs: 0, uploadMs: 0 };
   private sequence = 0;
-  private kek: { value: Promise<Kek>; at: number } | undefined;
+  private readonly keks: KekCache;
   private readonly inFlight = new Set<Promise<unknown>>();
   private draining: Promise<unknown> = Promise.resolve();
   /** Outbox entries refused for good, reported once rather than on every retry. */
@@ -145,6 +142,7 @@ class CameraDevice implements Device {
     this.keyName = options.keyName ?? options.config.keys.name;
     this.outboxDir = options.outboxDir ?? join(options.config.store.outboxDir, options.deviceId);
     this.stagingDir = join(this.outboxDir, '.staging');
+    this.keks = new KekCache(options.keys, { refreshMs: options.keyRefreshMs ?? 60_000 });
   }
 
   async start(): Promise<void> {
@@ -171,23 +169,6 @@ class CameraDevice implements Device {
     this.options.onError?.(error);
   }
 
-  /** The newest KEK version, reused for keyRefreshMs; a replaced one is wiped once its successor is here. */
-  private currentKek(): Promise<Kek> {
-    const refreshMs = this.options.keyRefreshMs ?? 60_000;
-    const cached = this.kek;
-    if (cached && performance.now() - cached.at < refreshMs) return cached.value;
-    const value = currentKek(this.options.keys, this.keyName);
-    this.kek = { value, at: performance.now() };
-    // A failed fetch is not cached: the next image asks again.
-    value.then(
-      (fresh) => cached?.value.then((old) => old.kek !== fresh.kek && old.kek.fill(0), () => undefined),
-      () => {
-        if (this.kek?.value === value) this.kek = undefined;
-      },
-    );
-    return value;
-  }
-
   sendImage(source: ImageSource | string): Promise<ImageResult> {
     if (this.closed) return Promise.reject(new SealcamError('ECLOSED', `device ${this.deviceId} is closed`));
     const work = this.send(source);
@@ -204,7 +185,7 @@ class CameraDevice implements Device {
     const captureTime = image.captureTime.toISOString();
 
     const sealStart = performance.now();
-    const kek = await this.currentKek();
+    const kek = await this.keks.current(this.keyName);
     // pool.seal reads the KEK before its first await, so a refresh that wipes it later cannot race.
     const sealed = await pool.seal(image.bytes, {
       kek: kek.kek,
@@ -365,9 +346,7 @@ class CameraDevice implements Device {
     await Promise.allSettled([...this.inFlight]);
     if (this.counters.queued > 0) await this.drainOutbox().catch((err) => this.report(err));
     await this.sendTelemetry();
-    const kek = await this.kek?.value.catch(() => undefined);
-    kek?.kek.fill(0);
-    this.kek = undefined;
+    await this.keks.wipe();
   }
 }
 

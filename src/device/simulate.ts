@@ -10,7 +10,7 @@ import { poolFromConfig } from '../pool/index.js';
 import { notifierFromConfig } from './connect.js';
 import { createDevice, type Device, type ImageResult } from './device.js';
 import { DEFAULT_FRAME_BYTES, sampleImages, syntheticFrame, type Frame } from './frames.js';
-import { sleep } from './sleep.js';
+import { pause } from '../retry.js';
 
 /**
  * A fleet of cameras in one process, to load the store, the notifier and the receiver: N devices
@@ -162,7 +162,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
       for (let i = 0; options.count === undefined || i < options.count; i++) {
         const due = started + offset + i * period;
         if (due >= deadline) return;
-        await sleep(due - performance.now(), stop.signal);
+        await pause(due - performance.now(), stop.signal);
         if (stop.signal.aborted) return;
         const frame = frames ? frames[(i + d) % frames.length]! : syntheticFrame(device.deviceId, i, frameBytes);
         await device.sendImage({ ...frame, captureTime: new Date() });

@@ -2,7 +2,7 @@ import { link, mkdir, readdir, stat, unlink } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { fsError } from '../io/atomic.js';
 import { isImageName } from './frames.js';
-import { sleep } from './sleep.js';
+import { pause } from '../retry.js';
 
 /**
  * A camera directory: image files (.jpg, .png, .heic, .dng ...) appear in it, and each is taken
@@ -62,7 +62,7 @@ export async function* watchImages(dir: string, options: WatchOptions): AsyncGen
       seen.delete(name);
       yield join(dir, name);
     }
-    await sleep(pollMs, signal);
+    await pause(pollMs, signal);
   }
 }
 

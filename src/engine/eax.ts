@@ -1,5 +1,5 @@
-import { timingSafeEqual } from 'node:crypto';
 import { AuthenticationError, InputError } from '../errors.js';
+import { tagsEqual } from './run.js';
 import type { CipherBackend, EaxState, EngineName } from './types.js';
 import * as check from './validate.js';
 import { NativeBackend } from './native.js';
@@ -32,9 +32,12 @@ export interface Sealed {
 /** Streaming encryption of one message: header and data in pieces of any size. */
 export interface EaxEncryptor {
   updateHeader(header: Uint8Array): EaxEncryptor;
-  update(plaintext: Uint8Array): Uint8Array;
+  /** Encrypts a piece into `out` (default a new array; `plaintext` itself encrypts in place) and returns it. */
+  update(plaintext: Uint8Array, out?: Uint8Array): Uint8Array;
   /** Ends the message and returns the tag (tagLength bytes). */
   final(): Uint8Array;
+  /** Abandons the message (after a failure elsewhere); final() already does this. */
+  dispose(): void;
 }
 
 /**
@@ -47,13 +50,20 @@ export interface EaxDecryptor {
   verify(tag: Uint8Array): Uint8Array;
 }
 
-/** One of the two messages of encryptTwoInto / decryptTwoInto. */
-export interface MessagePart {
-  nonce: Uint8Array;
-  /** The plaintext to encrypt, or the ciphertext to decrypt. */
-  input: Uint8Array;
-  /** Where the result goes: `input` itself (in place) or apart from both messages. */
-  out: Uint8Array;
+/**
+ * Streaming decryption whose pieces pass on before the tag is known, for a message too large to
+ * hold: they are UNVERIFIED and may only go where a failed finish() removes them (a temp file that
+ * is renamed into place only afterwards). finish() compares the tag in constant time and throws
+ * AuthenticationError on a mismatch. EaxDecryptor is this with the pieces held back.
+ */
+export interface EaxUnverifiedDecryptor {
+  updateHeader(header: Uint8Array): EaxUnverifiedDecryptor;
+  /** Decrypts a piece into `out` (default a new array; `ciphertext` itself decrypts in place) and returns it, unverified. */
+  update(ciphertext: Uint8Array, out?: Uint8Array): Uint8Array;
+  /** Ends the message: returns if `tag` verifies, throws AuthenticationError if not. */
+  finish(tag: Uint8Array): void;
+  /** Abandons the message (after a failure elsewhere); finish() already does this. */
+  dispose(): void;
 }
 
 export interface Eax {
@@ -72,19 +82,9 @@ export interface Eax {
    * If the tag does not verify, `out` is wiped (in place, the ciphertext is lost) and AuthenticationError thrown.
    */
   decryptInto(nonce: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out: Uint8Array, options?: DecryptOptions): void;
-  /**
-   * encryptInto() on two messages of the same length and options at once; returns both tags. The
-   * WASM engine interleaves them, so two messages take less time than one after the other (the
-   * sealed format seals its segments in pairs this way).
-   */
-  encryptTwoInto(first: MessagePart, second: MessagePart, options?: EncryptOptions): [Uint8Array, Uint8Array];
-  /**
-   * decryptInto() on two messages at once. If either tag fails, both outputs are wiped and the
-   * AuthenticationError's `which` says which message failed (0 or 1; 0 if both did).
-   */
-  decryptTwoInto(first: MessagePart & { tag: Uint8Array }, second: MessagePart & { tag: Uint8Array }, options?: DecryptOptions): void;
   start(nonce: Uint8Array, options?: { tagLength?: number }): EaxEncryptor;
   startDecrypt(nonce: Uint8Array): EaxDecryptor;
+  startUnverifiedDecrypt(nonce: Uint8Array): EaxUnverifiedDecryptor;
   /** Wipes the key schedule; the object refuses further use. */
   dispose(): void;
 }
@@ -94,11 +94,6 @@ export function createBackend(key: Uint8Array, engine: EngineName = 'wasm'): Cip
   if (engine === 'wasm') return new WasmBackend(key);
   if (engine === 'native') return new NativeBackend(key);
   throw new InputError(`engine must be 'wasm' or 'native', got ${String(engine)}`);
-}
-
-/** Constant-time comparison of a received tag with the first tag.length bytes of the computed one. */
-export function tagsEqual(computed: Uint8Array, received: Uint8Array): boolean {
-  return timingSafeEqual(computed.subarray(0, received.length), received);
 }
 
 function overlaps(a: Uint8Array, b: Uint8Array): boolean {
@@ -112,41 +107,6 @@ function output(out: unknown, input: Uint8Array, what: string): Uint8Array {
   const inPlace = o.buffer === input.buffer && o.byteOffset === input.byteOffset;
   if (!inPlace && overlaps(o, input)) throw new InputError(`output must be the ${what} itself (in place) or not overlap it`);
   return o;
-}
-
-/** Two messages' inputs and outputs: each output valid for its input, and the messages apart. */
-function outputsOfTwo(first: MessagePart, second: MessagePart, what: string): void {
-  check.bytes(first.input, what);
-  check.bytes(second.input, what);
-  output(first.out, first.input, what);
-  output(second.out, second.input, what);
-  if (first.input.length !== second.input.length) {
-    throw new InputError(`the two messages must be of one length, got ${first.input.length} and ${second.input.length} bytes`);
-  }
-  if (overlaps(first.out, second.input) || overlaps(first.out, second.out) || overlaps(second.out, first.input)) {
-    throw new InputError('the two messages must not overlap each other');
-  }
-}
-
-/** Two messages begun under one header for `work`, and disposed after it. Inputs are checked by the caller. */
-function withTwo<T>(
-  backend: CipherBackend,
-  nonces: readonly [Uint8Array, Uint8Array],
-  header: Uint8Array | undefined,
-  work: (a: EaxState, b: EaxState) => T,
-): T {
-  const a = backend.eax(nonces[0]);
-  const b = backend.eax(nonces[1]);
-  try {
-    if (header !== undefined) {
-      a.header(header);
-      b.header(header);
-    }
-    return work(a, b);
-  } finally {
-    a.dispose();
-    b.dispose();
-  }
 }
 
 function concat(parts: Uint8Array[], total: number): Uint8Array {
@@ -172,57 +132,109 @@ class Lifecycle {
   }
 }
 
-class Encryptor implements EaxEncryptor {
-  private readonly life = new Lifecycle('EAX encryptor');
+/** A piece's output: `out` (checked against the piece) or a new array. */
+function pieceOutput(out: Uint8Array | undefined, input: Uint8Array, what: string): Uint8Array {
+  return out === undefined ? new Uint8Array(input.length) : output(out, input, what);
+}
+
+/** What the incremental encryptor and decryptor share: one message's state, its lifecycle, and checked pieces. */
+abstract class IncrementalMessage {
+  private readonly life: Lifecycle;
   constructor(
     private readonly state: EaxState,
-    private readonly tagLength: number,
-  ) {}
-  updateHeader(header: Uint8Array): EaxEncryptor {
+    what: string,
+  ) {
+    this.life = new Lifecycle(what);
+  }
+
+  updateHeader(header: Uint8Array): this {
     this.life.check();
     this.state.header(check.bytes(header, 'header'));
     return this;
   }
-  update(plaintext: Uint8Array): Uint8Array {
+
+  /** Encrypts (a plaintext piece) or decrypts (a ciphertext piece) into `out` or a new array. */
+  protected piece(input: Uint8Array, out: Uint8Array | undefined, what: 'plaintext' | 'ciphertext'): Uint8Array {
     this.life.check();
-    return this.state.encrypt(check.bytes(plaintext, 'plaintext'));
+    const into = pieceOutput(out, check.bytes(input, what), what);
+    if (what === 'plaintext') this.state.encryptInto(input, into);
+    else this.state.decryptInto(input, into);
+    return into;
   }
-  final(): Uint8Array {
+
+  /** Refuses use once the message ended. */
+  protected live(): void {
+    this.life.check();
+  }
+
+  /** Ends the message and returns its full tag (the caller wipes what it does not return). */
+  protected end(): Uint8Array {
     this.life.finish();
     const full = this.state.tag();
     this.state.dispose();
-    return full.slice(0, this.tagLength);
+    return full;
+  }
+
+  dispose(): void {
+    this.state.dispose();
   }
 }
 
+class Encryptor extends IncrementalMessage implements EaxEncryptor {
+  constructor(
+    state: EaxState,
+    private readonly tagLength: number,
+  ) {
+    super(state, 'EAX encryptor');
+  }
+  update(plaintext: Uint8Array, out?: Uint8Array): Uint8Array {
+    return this.piece(plaintext, out, 'plaintext');
+  }
+  final(): Uint8Array {
+    const full = this.end();
+    const tag = full.slice(0, this.tagLength);
+    full.fill(0);
+    return tag;
+  }
+}
+
+class UnverifiedDecryptor extends IncrementalMessage implements EaxUnverifiedDecryptor {
+  constructor(state: EaxState) {
+    super(state, 'EAX decryptor');
+  }
+  update(ciphertext: Uint8Array, out?: Uint8Array): Uint8Array {
+    return this.piece(ciphertext, out, 'ciphertext');
+  }
+  finish(tag: Uint8Array): void {
+    this.live();
+    check.tag(tag);
+    const full = this.end();
+    const ok = tagsEqual(full, tag);
+    full.fill(0);
+    if (!ok) throw new AuthenticationError();
+  }
+}
+
+/** An UnverifiedDecryptor whose pieces stay inside until the tag verified. */
 class Decryptor implements EaxDecryptor {
-  private readonly life = new Lifecycle('EAX decryptor');
   private readonly parts: Uint8Array[] = [];
   private total = 0;
-  constructor(private readonly state: EaxState) {}
+  constructor(private readonly inner: UnverifiedDecryptor) {}
   updateHeader(header: Uint8Array): EaxDecryptor {
-    this.life.check();
-    this.state.header(check.bytes(header, 'header'));
+    this.inner.updateHeader(header);
     return this;
   }
   update(ciphertext: Uint8Array): void {
-    this.life.check();
-    const part = this.state.decrypt(check.bytes(ciphertext, 'ciphertext'));
+    const part = this.inner.update(ciphertext);
     this.parts.push(part);
     this.total += part.length;
   }
   verify(tag: Uint8Array): Uint8Array {
-    this.life.check();
-    check.tag(tag);
-    this.life.finish();
-    const full = this.state.tag();
-    this.state.dispose();
-    const ok = tagsEqual(full, tag);
-    full.fill(0);
-    if (!ok) {
-      for (const p of this.parts) p.fill(0);
-      this.parts.length = 0;
-      throw new AuthenticationError();
+    try {
+      this.inner.finish(tag);
+    } catch (err) {
+      if (err instanceof AuthenticationError) for (const p of this.parts.splice(0)) p.fill(0);
+      throw err;
     }
     const out = this.parts.length === 1 ? this.parts[0]! : concat(this.parts, this.total);
     this.parts.length = 0;
@@ -295,56 +307,17 @@ class EaxCipher implements Eax {
     if (!ok) throw new AuthenticationError();
   }
 
-  encryptTwoInto(first: MessagePart, second: MessagePart, options: EncryptOptions = {}): [Uint8Array, Uint8Array] {
-    const tagLength = check.tagLength(options.tagLength);
-    outputsOfTwo(first, second, 'plaintext');
-    if (options.header !== undefined) check.bytes(options.header, 'header');
-    const nonces = [check.nonce(first.nonce, false), check.nonce(second.nonce, false)] as const;
-    return withTwo(this.live(), nonces, options.header, (a, b) => {
-      a.encryptIntoWith(b, first.input, first.out, second.input, second.out);
-      return [a.tag().slice(0, tagLength), b.tag().slice(0, tagLength)];
-    });
-  }
-
-  decryptTwoInto(first: MessagePart & { tag: Uint8Array }, second: MessagePart & { tag: Uint8Array }, options: DecryptOptions = {}): void {
-    outputsOfTwo(first, second, 'ciphertext');
-    check.tag(first.tag);
-    check.tag(second.tag);
-    // The tags are compared after the outputs are written.
-    for (const out of [first.out, second.out]) {
-      if (overlaps(out, first.tag) || overlaps(out, second.tag)) throw new InputError('output must not overlap a tag');
-    }
-    if (options.header !== undefined) check.bytes(options.header, 'header');
-    const nonces = [check.nonce(first.nonce, false), check.nonce(second.nonce, false)] as const;
-    const backend = this.live();
-    let failed: number | undefined = 0;
-    try {
-      failed = withTwo(backend, nonces, options.header, (a, b) => {
-        a.decryptIntoWith(b, first.input, first.out, second.input, second.out);
-        const fullA = a.tag();
-        const fullB = b.tag();
-        const okA = tagsEqual(fullA, first.tag);
-        const okB = tagsEqual(fullB, second.tag);
-        fullA.fill(0);
-        fullB.fill(0);
-        return !okA ? 0 : !okB ? 1 : undefined;
-      });
-    } finally {
-      if (failed !== undefined) {
-        first.out.fill(0);
-        second.out.fill(0);
-      }
-    }
-    if (failed !== undefined) throw new AuthenticationError(undefined, failed);
-  }
-
   start(nonce: Uint8Array, options: { tagLength?: number } = {}): EaxEncryptor {
     const tagLength = check.tagLength(options.tagLength);
     return new Encryptor(this.live().eax(check.nonce(nonce, false)), tagLength);
   }
 
   startDecrypt(nonce: Uint8Array): EaxDecryptor {
-    return new Decryptor(this.live().eax(check.nonce(nonce, false)));
+    return new Decryptor(this.startUnverifiedDecrypt(nonce));
+  }
+
+  startUnverifiedDecrypt(nonce: Uint8Array): UnverifiedDecryptor {
+    return new UnverifiedDecryptor(this.live().eax(check.nonce(nonce, false)));
   }
 
   dispose(): void {

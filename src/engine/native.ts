@@ -1,6 +1,7 @@
 import { createCipheriv, type Cipher } from 'node:crypto';
 import { SealcamError } from '../errors.js';
-import { EaxMessage, type CipherBackend, type EaxState } from './types.js';
+import { decryptEach, encryptEach } from './run.js';
+import type { CipherBackend, EaxState, RunMessage } from './types.js';
 
 /**
  * The node:crypto twin: CTR from aes-*-ctr (OpenSSL increments the whole 16-byte block, as EAX
@@ -76,7 +77,7 @@ class NativeOmac {
   }
 }
 
-class NativeEax extends EaxMessage {
+class NativeEax implements EaxState {
   private readonly backend: NativeBackend;
   private readonly n: Uint8Array;
   private readonly h: NativeOmac;
@@ -84,7 +85,6 @@ class NativeEax extends EaxMessage {
   private readonly ctr: Cipher;
 
   constructor(backend: NativeBackend, nonce: Uint8Array) {
-    super();
     this.backend = backend;
     const omacN = new NativeOmac(backend, 0);
     omacN.update(nonce);
@@ -190,6 +190,14 @@ export class NativeBackend implements CipherBackend {
   eax(nonce: Uint8Array): EaxState {
     this.live();
     return new NativeEax(this, nonce);
+  }
+
+  encryptRun(header: Uint8Array, messages: readonly RunMessage[]): void {
+    encryptEach(this, header, messages);
+  }
+
+  decryptRun(header: Uint8Array, messages: readonly RunMessage[]): number {
+    return decryptEach(this, header, messages);
   }
 
   dispose(): void {

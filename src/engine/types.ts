@@ -9,61 +9,24 @@ export const ENGINES: readonly EngineName[] = ['wasm', 'native'];
 export interface EaxState {
   /** Absorb associated data (the EAX "header"); any number of calls, any sizes. */
   header(data: Uint8Array): void;
-  /** CTR-encrypt and absorb the ciphertext; returns ciphertext of the same length. */
-  encrypt(data: Uint8Array): Uint8Array;
-  /** Absorb the ciphertext and CTR-decrypt it; the caller must not release the result unverified. */
-  decrypt(data: Uint8Array): Uint8Array;
   /**
-   * encrypt() into `out` (data.length bytes), allocating nothing per call. `out` is `data` itself
-   * (in place) or does not overlap it; the binding checks that.
+   * CTR-encrypt `data` into `out` (data.length bytes) and absorb the ciphertext, allocating nothing
+   * per call. `out` is `data` itself (in place) or does not overlap it; the binding checks that.
    */
   encryptInto(data: Uint8Array, out: Uint8Array): void;
-  /** decrypt() into `out`, on the same terms as encryptInto(). */
+  /** Absorb the ciphertext and CTR-decrypt it into `out`, on the same terms; the caller must not release it unverified. */
   decryptInto(data: Uint8Array, out: Uint8Array): void;
-  /**
-   * encryptInto() on this message and `other` (a message of the same backend) at once, for data
-   * of equal length: the same result as the two calls in turn, which is what the default does.
-   * The WASM engine interleaves the two, so each message's serial OMAC chain runs in the other's
-   * gaps. The binding checks lengths and overlaps.
-   */
-  encryptIntoWith(other: EaxState, data: Uint8Array, out: Uint8Array, otherData: Uint8Array, otherOut: Uint8Array): void;
-  /** decryptInto() on two messages at once, on the same terms as encryptIntoWith(). */
-  decryptIntoWith(other: EaxState, data: Uint8Array, out: Uint8Array, otherData: Uint8Array, otherOut: Uint8Array): void;
   /** The full 16-byte tag N ^ H ^ C. Ends the message. */
   tag(): Uint8Array;
   /** Wipe the message state. Safe to call more than once. */
   dispose(): void;
 }
 
-/** What both backends' messages share: encrypt() and decrypt() are their Into forms on a new array. */
-export abstract class EaxMessage implements EaxState {
-  abstract header(data: Uint8Array): void;
-  abstract encryptInto(data: Uint8Array, out: Uint8Array): void;
-  abstract decryptInto(data: Uint8Array, out: Uint8Array): void;
-  abstract tag(): Uint8Array;
-  abstract dispose(): void;
-
-  encrypt(data: Uint8Array): Uint8Array {
-    const out = new Uint8Array(data.length);
-    this.encryptInto(data, out);
-    return out;
-  }
-
-  decrypt(data: Uint8Array): Uint8Array {
-    const out = new Uint8Array(data.length);
-    this.decryptInto(data, out);
-    return out;
-  }
-
-  encryptIntoWith(other: EaxState, data: Uint8Array, out: Uint8Array, otherData: Uint8Array, otherOut: Uint8Array): void {
-    this.encryptInto(data, out);
-    other.encryptInto(otherData, otherOut);
-  }
-
-  decryptIntoWith(other: EaxState, data: Uint8Array, out: Uint8Array, otherData: Uint8Array, otherOut: Uint8Array): void {
-    this.decryptInto(data, out);
-    other.decryptInto(otherData, otherOut);
-  }
+/** One message of a run: its nonce, its data (processed in place) and the 16 bytes of its tag. */
+export interface RunMessage {
+  nonce: Uint8Array;
+  data: Uint8Array;
+  tag: Uint8Array;
 }
 
 /** AES under one key, with the modes EAX is built from exposed for vectors and benchmarks. */
@@ -78,6 +41,18 @@ export interface CipherBackend {
   cmac(message: Uint8Array): Uint8Array;
   /** Begin an EAX message; the nonce may be empty at this level. */
   eax(nonce: Uint8Array): EaxState;
+  /**
+   * EAX over a run of messages under one header, each in place, writing each full tag into its
+   * `tag`: the same bytes as one message after the other (run.ts), however many the engine keeps in
+   * flight at once (the WASM engine runs two equal-length messages together). The sealed format's
+   * hot path: its inputs come checked from the format and are not checked again here.
+   */
+  encryptRun(header: Uint8Array, messages: readonly RunMessage[]): void;
+  /**
+   * Decrypts a run in place and compares each computed tag with its `tag` in constant time; returns
+   * the index of the first message that does not verify, or -1. The caller wipes on a failure.
+   */
+  decryptRun(header: Uint8Array, messages: readonly RunMessage[]): number;
   /** Wipe the key schedule. */
   dispose(): void;
 }

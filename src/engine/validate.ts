@@ -37,9 +37,3 @@ export function tag(value: unknown): Uint8Array {
   if (t.length < 1 || t.length > 16) throw new InputError(`tag must be 1 to 16 bytes, got ${t.length} bytes`);
   return t;
 }
-
-export function counterBlock(value: unknown): Uint8Array {
-  const c = bytes(value, 'counter block');
-  if (c.length !== 16) throw new InputError(`counter block must be 16 bytes, got ${c.length} bytes`);
-  return c;
-}

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { SealcamError } from '../errors.js';
 import { wasmPath } from '../paths.js';
-import { EaxMessage, type CipherBackend, type EaxState } from './types.js';
+import { decryptOne, encryptOne, tagsEqual } from './run.js';
+import type { CipherBackend, EaxState, RunMessage } from './types.js';
 
 /**
  * The binding to the AssemblyScript engine (assembly/). One instance per thread; all buffers
@@ -48,8 +49,9 @@ const SLOT = 512;
 const PAGE = 65536;
 
 /**
- * Two builds of the same engine: `relaxed` uses relaxed_swizzle (a bare pshufb/tbl; about 30%
- * faster on x86 because V8 wraps every plain swizzle in a range fix-up) and `simd` uses only
+ * Two builds of the same engine: `relaxed` uses relaxed_swizzle (a bare pshufb/tbl: faster on x86,
+ * where V8 wraps every plain swizzle in a range fix-up; the bench's `simd` rows show by how much on
+ * the machine at hand) and `simd` uses only
  * WebAssembly SIMD 1.0. Both are constant time and give identical results (the tests check both).
  * Node >= 22 runs relaxed SIMD by default; Node 20 has it behind a V8 flag, which we turn on
  * before compiling. SEALCAM_WASM=simd forces the baseline build.
@@ -89,8 +91,8 @@ function chooseVariant(): WasmVariant {
 /**
  * Compile with every function optimised up front. V8's default (dynamic tiering) starts each
  * function in its baseline compiler and optimises it only once hot, so the first tens of MB of a
- * fresh process ran up to 20% slower (a 256 MiB open: 252 vs 310 MB/s). The module is small; the
- * flag is V8-wide, so it is set only around this compile.
+ * fresh process ran slower (the bench's streamed rows, each in a fresh child, show it). The module
+ * is small; the flag is V8-wide, so it is set only around this compile.
  */
 function compileEagerly(bytes: Uint8Array): WebAssembly.Module {
   try {
@@ -251,14 +253,13 @@ function rt(): Runtime {
 // Slots of keys and messages that were garbage-collected without dispose(): wipe and reuse them.
 const orphans = new FinalizationRegistry<number>((slot) => runtime?.free(slot));
 
-class WasmEax extends EaxMessage {
+class WasmEax implements EaxState {
   private m: number;
 
   constructor(
     private readonly backend: WasmBackend,
     nonce: Uint8Array,
   ) {
-    super();
     const r = rt();
     const k = backend.slot();
     this.m = r.alloc();
@@ -266,6 +267,11 @@ class WasmEax extends EaxMessage {
     r.x.eaxInit(k, this.m);
     r.stream(nonce, (io, n) => r.x.eaxNonce(k, this.m, io, n));
     r.x.eaxStart(k, this.m);
+  }
+
+  /** The engine's context of this message, for the two-at-once kernels. */
+  get context(): number {
+    return this.m;
   }
 
   header(data: Uint8Array): void {
@@ -286,37 +292,6 @@ class WasmEax extends EaxMessage {
     r.stream(data, (io, n) => r.x.eaxDecrypt(k, this.m, io, io, n), out);
   }
 
-  /** The other message, if the engine can run it beside this one. */
-  private partner(other: EaxState, data: Uint8Array, otherData: Uint8Array): WasmEax | undefined {
-    return other instanceof WasmEax && other.backend === this.backend && other !== this && data.length === otherData.length ? other : undefined;
-  }
-
-  override encryptIntoWith(other: EaxState, data: Uint8Array, out: Uint8Array, otherData: Uint8Array, otherOut: Uint8Array): void {
-    const o = this.partner(other, data, otherData);
-    if (!o) return super.encryptIntoWith(other, data, out, otherData, otherOut);
-    const r = rt();
-    const k = this.backend.slot();
-    r.streamTwo(data, otherData, (a, b, n) => r.x.eaxEncryptTwo(k, this.m, o.m, a, b, n), out, otherOut);
-  }
-
-  override decryptIntoWith(other: EaxState, data: Uint8Array, out: Uint8Array, otherData: Uint8Array, otherOut: Uint8Array): void {
-    const o = this.partner(other, data, otherData);
-    if (!o) return super.decryptIntoWith(other, data, out, otherData, otherOut);
-    const r = rt();
-    const k = this.backend.slot();
-    r.streamTwo(data, otherData, (a, b, n) => r.x.eaxDecryptTwo(k, this.m, o.m, a, b, n), out, otherOut);
-  }
-
-  /** The key this message runs under (for runMessages). */
-  backendOf(): WasmBackend {
-    return this.backend;
-  }
-
-  /** This message's engine context when it runs under `backend`'s key (for runMessages). */
-  contextUnder(backend: WasmBackend): number | undefined {
-    return this.backend === backend && this.m !== 0 ? this.m : undefined;
-  }
-
   tag(): Uint8Array {
     const r = rt();
     r.x.eaxFinal(this.backend.slot(), this.m, r.scratch);
@@ -328,6 +303,21 @@ class WasmEax extends EaxMessage {
     orphans.unregister(this);
     rt().free(this.m);
     this.m = 0;
+  }
+}
+
+/**
+ * A run in steps: four equal-length neighbours together (eight AES blocks in flight), else two,
+ * else a message alone; with the first one's index.
+ */
+function* steps(messages: readonly RunMessage[]): Generator<[number, RunMessage[]]> {
+  for (let i = 0; i < messages.length; ) {
+    const length = messages[i]!.data.length;
+    let n = 1;
+    while (n < 4 && messages[i + n]?.data.length === length) n++;
+    const size = n === 4 ? 4 : n >= 2 ? 2 : 1;
+    yield [i, messages.slice(i, i + size)];
+    i += size;
   }
 }
 
@@ -404,6 +394,61 @@ export class WasmBackend implements CipherBackend {
 
   eax(nonce: Uint8Array): EaxState {
     return new WasmEax(this, nonce);
+  }
+
+  /**
+   * Four (or two) messages of equal length go through the four- (two-) at-once kernels, so each
+   * one's serial OMAC chain fills the others' gaps; a message without equal-length neighbours runs
+   * alone. Four at once run on this thread's chosen AES kernel (aesKernel()).
+   */
+  encryptRun(header: Uint8Array, messages: readonly RunMessage[]): void {
+    for (const [, group] of steps(messages)) {
+      if (group.length === 1) {
+        encryptOne(this, header, group[0]!);
+        continue;
+      }
+      const tags = this.together('encrypt', header, group);
+      group.forEach((m, i) => m.tag.set(tags[i]!));
+      for (const t of tags) t.fill(0);
+    }
+  }
+
+  decryptRun(header: Uint8Array, messages: readonly RunMessage[]): number {
+    for (const [i, group] of steps(messages)) {
+      if (group.length === 1) {
+        if (!decryptOne(this, header, group[0]!)) return i;
+        continue;
+      }
+      const tags = this.together('decrypt', header, group);
+      const ok = group.map((m, j) => tagsEqual(tags[j]!, m.tag));
+      for (const t of tags) t.fill(0);
+      const failed = ok.indexOf(false);
+      if (failed >= 0) return i + failed;
+    }
+    return -1;
+  }
+
+  /** Two or four equal-length messages in place under one header, at once; returns their full tags. */
+  private together(op: 'encrypt' | 'decrypt', header: Uint8Array, group: readonly RunMessage[]): Uint8Array[] {
+    const r = rt();
+    const k = this.slot();
+    if (group.length === 4) aesKernel();
+    const states = group.map((m) => new WasmEax(this, m.nonce));
+    try {
+      for (const s of states) s.header(header);
+      const data = group.map((m) => m.data);
+      const c = states.map((s) => s.context) as [number, number, number, number];
+      if (group.length === 4) {
+        const kernel = op === 'encrypt' ? r.x.eaxEncryptFour : r.x.eaxDecryptFour;
+        r.streamLanes(data, ([a, b, d, e], n) => kernel(k, c[0], c[1], c[2], c[3], a!, b!, d!, e!, n), data);
+      } else {
+        const kernel = op === 'encrypt' ? r.x.eaxEncryptTwo : r.x.eaxDecryptTwo;
+        r.streamTwo(data[0]!, data[1]!, (ioA, ioB, n) => kernel(k, c[0], c[1], ioA, ioB, n), data[0]!, data[1]!);
+      }
+      return states.map((s) => s.tag());
+    } finally {
+      for (const s of states) s.dispose();
+    }
   }
 
   dispose(): void {
@@ -502,48 +547,3 @@ function calibrate(): Record<AesKernel, number> {
   return { vperm: (4 * length * 1000) / best.vperm, bitsliced: (4 * length * 1000) / best.bitsliced };
 }
 
-/**
- * encryptInto() on several messages at once, `messages[i]` over `data[i]` into `out[i]` (out[i] is
- * data[i] or apart from every input): the same result as the calls in turn. Messages of one
- * WasmBackend with data of equal length run four at a time (eight AES blocks in flight on the
- * chosen kernel), a remaining two together, the rest on their own. The caller checks lengths and
- * overlaps, as for encryptIntoWith().
- */
-export function encryptMessagesInto(messages: EaxState[], data: Uint8Array[], out: Uint8Array[]): void {
-  runMessages(messages, data, out, true);
-}
-
-/** decryptInto() on several messages at once, on the same terms as encryptMessagesInto(). */
-export function decryptMessagesInto(messages: EaxState[], data: Uint8Array[], out: Uint8Array[]): void {
-  runMessages(messages, data, out, false);
-}
-
-function runMessages(messages: EaxState[], data: Uint8Array[], out: Uint8Array[], encrypting: boolean): void {
-  if (messages.length !== data.length || messages.length !== out.length) {
-    throw new SealcamError('EINPUT', 'runMessages needs one input and one output per message');
-  }
-  const one = (i: number): void => (encrypting ? messages[i]!.encryptInto(data[i]!, out[i]!) : messages[i]!.decryptInto(data[i]!, out[i]!));
-  const first = messages[0];
-  const backend = first instanceof WasmEax ? first.backendOf() : undefined;
-  const contexts = messages.map((m) => (backend && m instanceof WasmEax ? m.contextUnder(backend) : undefined));
-  const lockstep = backend !== undefined && contexts.every((c) => c !== undefined) && data.every((d) => d.length === data[0]!.length);
-  if (!lockstep) {
-    messages.forEach((_, i) => one(i));
-    return;
-  }
-  const r = rt();
-  const k = backend.slot();
-  aesKernel();
-  let i = 0;
-  for (; i + 4 <= messages.length; i += 4) {
-    const [m1, m2, m3, m4] = contexts.slice(i, i + 4) as [number, number, number, number];
-    const run = encrypting ? r.x.eaxEncryptFour : r.x.eaxDecryptFour;
-    r.streamLanes(data.slice(i, i + 4), ([a, b, c, d], n) => run(k, m1, m2, m3, m4, a!, b!, c!, d!, n), out.slice(i, i + 4));
-  }
-  for (; i + 2 <= messages.length; i += 2) {
-    const [m1, m2] = contexts.slice(i, i + 2) as [number, number];
-    const run = encrypting ? r.x.eaxEncryptTwo : r.x.eaxDecryptTwo;
-    r.streamLanes(data.slice(i, i + 2), ([a, b], n) => run(k, m1, m2, a!, b!, n), out.slice(i, i + 2));
-  }
-  for (; i < messages.length; i++) one(i);
-}

@@ -1,13 +1,14 @@
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { createEax, type Eax } from '../engine/eax.js';
-import type { EngineName } from '../engine/types.js';
+import { createBackend, createEax } from '../engine/eax.js';
+import type { CipherBackend, EngineName, RunMessage } from '../engine/types.js';
 import { AuthenticationError, InputError, SealcamError } from '../errors.js';
 import * as check from '../engine/validate.js';
 
 /**
  * The `sealed` v1 format (docs/FORMAT.md): an authenticated header with the wrapped per-file key
- * and public metadata, then STREAM segments, each an independent EAX message. This module holds
- * the layout and the per-segment crypto; the pool and the streams call it.
+ * and public metadata, then STREAM segments, each an independent EAX message. This module owns the
+ * layout: the header, where each segment lives, and sealing or opening a run of segments in place.
+ * The pool's workers run those runs; the single-thread functions at the end run them all at once.
  */
 
 export const MAGIC = new Uint8Array([0x73, 0x65, 0x61, 0x6c, 0x63, 0x61, 0x6d, 0x00]);
@@ -20,6 +21,9 @@ const MAC = 32;
 const MIN_EXP = 12;
 const MAX_EXP = 24;
 export const DEFAULT_SEGMENT_SIZE = 1 << 16;
+/** The segment sizes a file may declare: powers of two from 4 KiB to 16 MiB. */
+export const MIN_SEGMENT_SIZE = 1 << MIN_EXP;
+export const MAX_SEGMENT_SIZE = 1 << MAX_EXP;
 
 export type Algorithm = 'AES-128-EAX' | 'AES-256-EAX';
 const ALGORITHM_IDS: Record<Algorithm, number> = { 'AES-128-EAX': 1, 'AES-256-EAX': 2 };
@@ -61,11 +65,19 @@ export interface SealedHeader {
   mac: Uint8Array;
 }
 
-/** The keys and constants needed to seal or open segments of one file. */
-export interface SegmentKeys {
+/** A header just built for a new file: its bytes, what they say, and the segments' key. */
+export interface CreatedHeader {
+  bytes: Uint8Array;
   header: SealedHeader;
-  /** The EAX key for segments (derived from the DEK). */
+  /** The EAX key for segments (derived from the DEK); the caller wipes it when done. */
   payloadKey: Uint8Array;
+}
+
+/** What every segment of one file needs besides the payload key: the nonce prefix, the header MAC (each segment's associated data) and the segment size. */
+export interface SegmentContext {
+  prefix: Uint8Array;
+  headerMac: Uint8Array;
+  segmentSize: number;
 }
 
 const encoder = new TextEncoder();
@@ -87,12 +99,15 @@ function headerMac(headerKey: Uint8Array, bytes: Uint8Array): Uint8Array {
   return new Uint8Array(createHmac('sha256', headerKey).update(bytes).digest());
 }
 
-function segmentExponent(size: number): number {
+/** True for a segment size a file may declare. */
+export function isSegmentSize(size: number): boolean {
   const e = Math.log2(size);
-  if (!Number.isInteger(e) || e < MIN_EXP || e > MAX_EXP) {
-    throw new InputError(`segment size must be a power of two from 4 KiB to 16 MiB, got ${size}`);
-  }
-  return e;
+  return Number.isInteger(e) && e >= MIN_EXP && e <= MAX_EXP;
+}
+
+function segmentExponent(size: number): number {
+  if (!isSegmentSize(size)) throw new InputError(`segment size must be a power of two from 4 KiB to 16 MiB, got ${size}`);
+  return Math.log2(size);
 }
 
 function text(value: string, what: string): Uint8Array {
@@ -102,7 +117,7 @@ function text(value: string, what: string): Uint8Array {
 }
 
 /** Build a header for a new file: draws the DEK, salt and prefix, wraps the DEK, MACs the header. */
-export function createHeader(input: SealHeaderInput): { bytes: Uint8Array; keys: SegmentKeys } {
+export function createHeader(input: SealHeaderInput): CreatedHeader {
   const algorithm = input.algorithm ?? 'AES-128-EAX';
   if (!(algorithm in ALGORITHM_IDS)) throw new InputError(`algorithm must be AES-128-EAX or AES-256-EAX, got ${algorithm}`);
   const segmentSize = input.segmentSize ?? DEFAULT_SEGMENT_SIZE;
@@ -117,7 +132,8 @@ export function createHeader(input: SealHeaderInput): { bytes: Uint8Array; keys:
   if (dek.length !== dekLength || salt.length !== SALT || prefix.length !== PREFIX) {
     throw new InputError('fixed DEK, salt or prefix has the wrong size');
   }
-  const metadata = encoder.encode(JSON.stringify(input.metadata ?? {}));
+  const metadataJson = JSON.stringify(input.metadata ?? {});
+  const metadata = encoder.encode(metadataJson);
 
   const kek = createEax(input.kek, { engine: input.engine });
   const wrapped = kek.encrypt(salt, dek, { header: wrapHeader(input.keyId, input.keyVersion) });
@@ -129,9 +145,11 @@ export function createHeader(input: SealHeaderInput): { bytes: Uint8Array; keys:
   const out = new Uint8Array(headerLength);
   const view = new DataView(out.buffer);
   let at = 0;
-  const put = (b: Uint8Array) => {
+  /** Writes `b` at the current place and returns where it went. */
+  const put = (b: Uint8Array): Uint8Array => {
     out.set(b, at);
     at += b.length;
+    return out.subarray(at - b.length, at);
   };
   put(MAGIC);
   out[8] = VERSION;
@@ -144,25 +162,39 @@ export function createHeader(input: SealHeaderInput): { bytes: Uint8Array; keys:
   put(id);
   out[at++] = version.length;
   put(version);
-  put(salt);
+  const saltField = put(salt);
   out[at++] = dekLength + TAG;
+  const wrappedStart = at;
   put(wrapped.ciphertext);
   put(wrapped.tag);
-  put(prefix);
+  const wrappedKey = out.subarray(wrappedStart, at);
+  const prefixField = put(prefix);
   view.setUint32(at, metadata.length);
   at += 4;
   put(metadata);
 
   const headerKey = derive(dek, salt, 'sealcam v1 header', MAC);
   const authenticated = out.subarray(0, at);
-  const mac = headerMac(headerKey, authenticated);
-  out.set(mac, at);
+  const mac = put(headerMac(headerKey, authenticated));
   const payloadKey = derive(dek, salt, 'sealcam v1 payload', dekLength);
   headerKey.fill(0);
   if (!input.fixed) dek.fill(0);
 
-  const header = parseHeader(out);
-  return { bytes: out, keys: { header, payloadKey } };
+  const header: SealedHeader = {
+    algorithm,
+    segmentSize,
+    headerLength,
+    keyId: input.keyId,
+    keyVersion: input.keyVersion,
+    salt: saltField,
+    wrappedKey,
+    prefix: prefixField,
+    // What a reader parses out of these bytes (JSON drops undefined members, for one).
+    metadata: JSON.parse(metadataJson) as SealedMetadata,
+    authenticated,
+    mac,
+  };
+  return { bytes: out, header, payloadKey };
 }
 
 /** The header's total length from its first 16 bytes, after the cheap checks (magic, version, limits). */
@@ -239,8 +271,8 @@ export function parseHeader(bytes: Uint8Array): SealedHeader {
   };
 }
 
-/** Unwrap the DEK with the KEK and verify the header MAC; returns the segment keys. */
-export function openHeader(header: SealedHeader, kek: Uint8Array, engine?: EngineName): SegmentKeys {
+/** Unwrap the DEK with the KEK and verify the header MAC; returns the payload key (the caller wipes it). */
+export function openHeader(header: SealedHeader, kek: Uint8Array, engine?: EngineName): Uint8Array {
   check.aesKey(kek, 'key-encryption key');
   const dekLength = header.algorithm === 'AES-128-EAX' ? 16 : 32;
   const eax = createEax(kek, { engine });
@@ -266,7 +298,12 @@ export function openHeader(header: SealedHeader, kek: Uint8Array, engine?: Engin
   }
   const payloadKey = derive(dek, header.salt, 'sealcam v1 payload', dekLength);
   dek.fill(0);
-  return { header, payloadKey };
+  return payloadKey;
+}
+
+/** What the segments of the file with this header need. */
+export function segmentContext(header: SealedHeader): SegmentContext {
+  return { prefix: header.prefix, headerMac: header.mac, segmentSize: header.segmentSize };
 }
 
 /** The 16-byte nonce of segment `index`: prefix || uint32(index) || last. */
@@ -283,48 +320,6 @@ export function segmentNonce(prefix: Uint8Array, index: number, last: boolean): 
   return n;
 }
 
-/** Seal one segment with an EAX object for the payload key. Returns ciphertext || tag. */
-export function sealSegment(eax: Eax, keys: SegmentKeys, index: number, last: boolean, plaintext: Uint8Array): Uint8Array {
-  const out = new Uint8Array(plaintext.length + TAG);
-  sealSegmentInto(eax, keys, index, last, plaintext, out);
-  return out;
-}
-
-/**
- * sealSegment() into `out` (plaintext.length + TAG bytes: ciphertext || tag), allocating nothing
- * for the data. The ciphertext part of `out` is `plaintext` itself (sealing in place) or apart from it.
- */
-export function sealSegmentInto(eax: Eax, keys: SegmentKeys, index: number, last: boolean, plaintext: Uint8Array, out: Uint8Array): void {
-  const length = plaintext.length;
-  if (out.length !== length + TAG) throw new InputError(`a segment of ${length} bytes seals into ${length + TAG} bytes, not ${out.length}`);
-  const tag = eax.encryptInto(segmentNonce(keys.header.prefix, index, last), plaintext, out.subarray(0, length), { header: keys.header.mac });
-  out.set(tag, length);
-}
-
-/** Verify and open one stored segment (ciphertext || tag). */
-export function openSegment(eax: Eax, keys: SegmentKeys, index: number, last: boolean, stored: Uint8Array): Uint8Array {
-  const out = new Uint8Array(Math.max(0, stored.length - TAG));
-  openSegmentInto(eax, keys, index, last, stored, out);
-  return out;
-}
-
-/**
- * openSegment() into `out` (stored.length - TAG bytes), allocating nothing for the data. `out` is
- * the ciphertext part of `stored` itself (opening in place) or apart from `stored`. If the segment
- * does not verify, `out` is wiped before the error is thrown.
- */
-export function openSegmentInto(eax: Eax, keys: SegmentKeys, index: number, last: boolean, stored: Uint8Array, out: Uint8Array): void {
-  if (stored.length < TAG) throw formatError(`truncated: segment ${index} is shorter than its tag`);
-  const ct = stored.subarray(0, stored.length - TAG);
-  try {
-    eax.decryptInto(segmentNonce(keys.header.prefix, index, last), ct, stored.subarray(stored.length - TAG), out, {
-      header: keys.header.mac,
-    });
-  } catch (err) {
-    throw err instanceof AuthenticationError ? segmentFailure(index, last) : err;
-  }
-}
-
 function segmentFailure(index: number, last: boolean): AuthenticationError {
   return new AuthenticationError(
     last
@@ -334,70 +329,83 @@ function segmentFailure(index: number, last: boolean): AuthenticationError {
 }
 
 /**
- * sealSegmentInto() on segments `index` and `index + 1` at once: two whole segments, neither the
- * file's last, so of one length. The WASM engine interleaves the two (Eax.encryptTwoInto).
+ * How a body of `bodyLength` bytes splits into stored segments, with the checks a reader can make
+ * once it knows the body's size (FORMAT.md, Reading, step 3): impossible sizes and an empty last
+ * segment after others are refused.
  */
-export function sealSegmentPairInto(
-  eax: Eax,
-  keys: SegmentKeys,
-  index: number,
-  first: Uint8Array,
-  firstOut: Uint8Array,
-  second: Uint8Array,
-  secondOut: Uint8Array,
-): void {
-  const length = first.length;
-  if (second.length !== length || firstOut.length !== length + TAG || secondOut.length !== length + TAG) {
-    throw new InputError(`a segment pair is two segments of one length, each sealing into its length + ${TAG} bytes`);
-  }
-  const { prefix, mac } = keys.header;
-  const [firstTag, secondTag] = eax.encryptTwoInto(
-    { nonce: segmentNonce(prefix, index, false), input: first, out: firstOut.subarray(0, length) },
-    { nonce: segmentNonce(prefix, index + 1, false), input: second, out: secondOut.subarray(0, length) },
-    { header: mac },
-  );
-  firstOut.set(firstTag, length);
-  secondOut.set(secondTag, length);
-}
-
-/**
- * openSegmentInto() on stored segments `index` and `index + 1` at once (neither the file's last).
- * If either does not verify, both outputs are wiped and the error names the segment that failed.
- */
-export function openSegmentPairInto(
-  eax: Eax,
-  keys: SegmentKeys,
-  index: number,
-  first: Uint8Array,
-  firstOut: Uint8Array,
-  second: Uint8Array,
-  secondOut: Uint8Array,
-): void {
-  const length = first.length - TAG;
-  if (length < 0 || second.length !== first.length || firstOut.length !== length || secondOut.length !== length) {
-    throw new InputError('a segment pair is two stored segments of one length, each opening into its length - 16 bytes');
-  }
-  const { prefix, mac } = keys.header;
-  try {
-    eax.decryptTwoInto(
-      { nonce: segmentNonce(prefix, index, false), input: first.subarray(0, length), out: firstOut, tag: first.subarray(length) },
-      { nonce: segmentNonce(prefix, index + 1, false), input: second.subarray(0, length), out: secondOut, tag: second.subarray(length) },
-      { header: mac },
-    );
-  } catch (err) {
-    throw err instanceof AuthenticationError ? segmentFailure(index + (err.which ?? 0), false) : err;
-  }
-}
-
-/** How a body of `bodyLength` bytes splits into stored segments; rejects impossible sizes. */
-export function segmentLayout(bodyLength: number, segmentSize: number): { count: number; lastStored: number } {
+export function segmentLayout(bodyLength: number, segmentSize: number): { count: number; lastStored: number; plaintextLength: number } {
   const stored = segmentSize + TAG;
   if (bodyLength < TAG) throw formatError('truncated: the body is shorter than one segment tag');
   const count = Math.ceil(bodyLength / stored);
   if (count > 2 ** 32) throw formatError('too many segments (limit 2^32)');
   const lastStored = bodyLength - (count - 1) * stored;
   if (lastStored < TAG) throw formatError(`truncated: the last segment is ${lastStored} bytes, shorter than its tag`);
-  return { count, lastStored };
+  if (count > 1 && lastStored === TAG) throw formatError('invalid: an empty last segment after others');
+  return { count, lastStored, plaintextLength: (count - 1) * segmentSize + lastStored - TAG };
+}
+
+/** Sealed bytes of a body holding `plaintextLength` bytes (an empty plaintext is one empty segment). */
+export function sealedBodyLength(plaintextLength: number, segmentSize: number): number {
+  return plaintextLength + Math.max(1, Math.ceil(plaintextLength / segmentSize)) * TAG;
+}
+
+/**
+ * Seals segments `firstIndex ..` of a file in place. `buffer` holds their plaintext in its first
+ * `length` bytes (whole segments unless the run `endsFile`; an empty final run is one empty
+ * segment) and room after it for a tag per segment; returns the sealed segments (each ciphertext ||
+ * tag), which fill buffer[0, length + count * 16).
+ */
+export function sealSegments(backend: CipherBackend, context: SegmentContext, firstIndex: number, endsFile: boolean, buffer: Uint8Array, length: number): Uint8Array {
+  const size = context.segmentSize;
+  if (!endsFile && (length === 0 || length % size !== 0)) throw formatError('a run that does not end the file must hold whole segments');
+  const count = Math.max(1, Math.ceil(length / size));
+  const sealedLength = length + count * TAG;
+  if (buffer.length < sealedLength) throw new InputError(`${length} bytes seal into ${sealedLength} bytes; the buffer holds ${buffer.length}`);
+  const messages: RunMessage[] = new Array(count);
+  // Backwards: segment i's place starts at or after its plaintext and past every earlier
+  // plaintext, so moving it there overwrites only segments already moved.
+  for (let i = count - 1; i >= 0; i--) {
+    const from = i * size;
+    const n = Math.min(size, length - from);
+    const at = i * (size + TAG);
+    buffer.copyWithin(at, from, from + n);
+    const nonce = segmentNonce(context.prefix, firstIndex + i, endsFile && i === count - 1);
+    messages[i] = { nonce, data: buffer.subarray(at, at + n), tag: buffer.subarray(at + n, at + n + TAG) };
+  }
+  backend.encryptRun(context.headerMac, messages);
+  return buffer.subarray(0, sealedLength);
+}
+
+/**
+ * Verifies and opens stored segments `firstIndex ..` of a file in place (whole ones unless the run
+ * `endsFile`); returns their plaintext, moved to the start of `stored`. If any segment does not
+ * verify, all of `stored` is wiped (nothing unverified, and nothing verified of a failed run,
+ * leaves) and the error names the segment.
+ */
+export function openSegments(backend: CipherBackend, context: SegmentContext, firstIndex: number, endsFile: boolean, stored: Uint8Array): Uint8Array {
+  const unit = context.segmentSize + TAG;
+  if (!endsFile && (stored.length === 0 || stored.length % unit !== 0)) throw formatError('a run that does not end the file must hold whole segments');
+  const count = Math.max(1, Math.ceil(stored.length / unit));
+  const messages: RunMessage[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const segment = stored.subarray(i * unit, (i + 1) * unit);
+    if (segment.length < TAG) throw formatError(`truncated: segment ${firstIndex + i} is shorter than its tag`);
+    const n = segment.length - TAG;
+    const nonce = segmentNonce(context.prefix, firstIndex + i, endsFile && i === count - 1);
+    messages[i] = { nonce, data: segment.subarray(0, n), tag: segment.subarray(n) };
+  }
+  const failed = backend.decryptRun(context.headerMac, messages);
+  if (failed >= 0) {
+    stored.fill(0);
+    throw segmentFailure(firstIndex + failed, endsFile && failed === count - 1);
+  }
+  // Forwards: each plaintext moves down to i * size, before stored segment i + 1 begins.
+  let written = 0;
+  for (const { data } of messages) {
+    stored.copyWithin(written, data.byteOffset - stored.byteOffset, data.byteOffset - stored.byteOffset + data.length);
+    written += data.length;
+  }
+  return stored.subarray(0, written);
 }
 
 export interface SealOptions extends SealHeaderInput {}
@@ -412,22 +420,17 @@ export async function resolveKek(options: OpenOptions, header: SealedHeader): Pr
   return typeof options.kek === 'function' ? await options.kek(header.keyId, header.keyVersion) : options.kek;
 }
 
-/** Seal `plaintext` as the body after an already built header (header bytes + its keys). */
-export function sealPayload(header: Uint8Array, keys: SegmentKeys, plaintext: Uint8Array, engine?: EngineName): Uint8Array {
-  const size = keys.header.segmentSize;
-  const count = Math.max(1, Math.ceil(plaintext.length / size));
-  const out = new Uint8Array(header.length + plaintext.length + count * TAG);
-  out.set(header);
-  const eax = createEax(keys.payloadKey, { engine });
+/** Seals `plaintext` as the body after a header just built for it, on this thread. */
+export function sealWithHeader(created: CreatedHeader, plaintext: Uint8Array, engine?: EngineName): Uint8Array {
+  const { bytes, header, payloadKey } = created;
+  const out = new Uint8Array(bytes.length + sealedBodyLength(plaintext.length, header.segmentSize));
+  out.set(bytes);
+  out.set(plaintext, bytes.length);
+  const backend = createBackend(payloadKey, engine);
   try {
-    let at = header.length;
-    for (let i = 0; i < count; i++) {
-      const plain = plaintext.subarray(i * size, (i + 1) * size);
-      sealSegmentInto(eax, keys, i, i === count - 1, plain, out.subarray(at, at + plain.length + TAG));
-      at += plain.length + TAG;
-    }
+    sealSegments(backend, segmentContext(header), 0, true, out.subarray(bytes.length), plaintext.length);
   } finally {
-    eax.dispose();
+    backend.dispose();
   }
   return out;
 }
@@ -436,11 +439,11 @@ export function sealPayload(header: Uint8Array, keys: SegmentKeys, plaintext: Ui
 export function sealBuffer(plaintext: Uint8Array, options: SealOptions): Uint8Array {
   check.bytes(plaintext, 'plaintext');
   const metadata = { originalSize: plaintext.length, ...options.metadata };
-  const { bytes: header, keys } = createHeader({ ...options, metadata });
+  const created = createHeader({ ...options, metadata });
   try {
-    return sealPayload(header, keys, plaintext, options.engine);
+    return sealWithHeader(created, plaintext, options.engine);
   } finally {
-    keys.payloadKey.fill(0);
+    created.payloadKey.fill(0);
   }
 }
 
@@ -448,27 +451,17 @@ export function sealBuffer(plaintext: Uint8Array, options: SealOptions): Uint8Ar
 export function openSealed(sealed: Uint8Array, kek: Uint8Array, engine?: EngineName): { plaintext: Uint8Array; header: SealedHeader } {
   check.bytes(sealed, 'sealed file');
   const header = parseHeader(sealed);
-  const { count, lastStored } = segmentLayout(sealed.length - header.headerLength, header.segmentSize);
-  if (count > 1 && lastStored === TAG) throw formatError('invalid: an empty last segment after others');
-  const keys = openHeader(header, kek, engine);
-  const size = header.segmentSize;
-  const out = new Uint8Array((count - 1) * size + lastStored - TAG);
-  const eax = createEax(keys.payloadKey, { engine });
+  segmentLayout(sealed.length - header.headerLength, header.segmentSize);
+  const payloadKey = openHeader(header, kek, engine);
+  const backend = createBackend(payloadKey, engine);
   try {
-    for (let i = 0; i < count; i++) {
-      const start = header.headerLength + i * (size + TAG);
-      const last = i === count - 1;
-      const stored = sealed.subarray(start, last ? sealed.length : start + size + TAG);
-      openSegmentInto(eax, keys, i, last, stored, out.subarray(i * size, i * size + stored.length - TAG));
-    }
-  } catch (err) {
-    out.fill(0);
-    throw err;
+    // A copy, opened in place: the plaintext is its start.
+    const plaintext = openSegments(backend, segmentContext(header), 0, true, sealed.slice(header.headerLength));
+    return { plaintext, header };
   } finally {
-    eax.dispose();
-    keys.payloadKey.fill(0);
+    backend.dispose();
+    payloadKey.fill(0);
   }
-  return { plaintext: out, header };
 }
 
 /** Verify and open a whole sealed buffer, asking `options.kek` for the key the header names. */

@@ -3,6 +3,7 @@ import { createEax } from '../engine/eax.js';
 import type { EngineName } from '../engine/types.js';
 import * as check from '../engine/validate.js';
 import { AuthenticationError, InputError, SealcamError } from '../errors.js';
+import { passThrough, type BufferIO } from '../io/buffer-io.js';
 import { MAGIC } from './sealed.js';
 
 /**
@@ -23,6 +24,10 @@ import { MAGIC } from './sealed.js';
  * as a path. New files should use the `sealed` format (docs/FORMAT.md), which authenticates its
  * metadata, streams, and commits to the key; the sidecar layout exists to exchange files with the
  * reference scripts.
+ *
+ * Sealing and opening stream too (sealSidecarIO, openSidecarIO): the pair is checked against the
+ * metadata (size, SHA-256) and the tag only at the end, so a streamed open writes plaintext that
+ * must be discarded if it fails.
  */
 
 export const SIDECAR_FORMAT = 'sealcam-sidecar';
@@ -75,6 +80,8 @@ export interface SealSidecarOptions {
 
 export interface OpenSidecarOptions {
   engine?: EngineName;
+  /** What the metadata is called in errors (its file name); default "the metadata". */
+  metadataName?: string;
 }
 
 function formatError(message: string): SealcamError {
@@ -178,15 +185,10 @@ export function serializeSidecarMetadata(metadata: SidecarMetadata): string {
 }
 
 /**
- * Encrypts `plaintext` under `key` (16, 24 or 32 bytes) with a fresh random 16-byte nonce and no
- * associated data, and describes it for the metadata file.
+ * The metadata of a sealed message, checked by the reader's own rules, so a pair that could not be
+ * opened is refused before it is written.
  */
-/**
- * The metadata for a sealed message, for writers that encrypt it themselves (the CLI streams large
- * files through the incremental engine); checked by the reader's own rules, so a pair that could not
- * be opened is refused before it is written.
- */
-export function sidecarMetadata(
+function sidecarMetadata(
   key: Uint8Array,
   nonce: Uint8Array,
   tag: Uint8Array,
@@ -206,6 +208,10 @@ export function sidecarMetadata(
   });
 }
 
+/**
+ * Encrypts `plaintext` under `key` (16, 24 or 32 bytes) with a fresh random 16-byte nonce and no
+ * associated data, and describes it for the metadata file.
+ */
 export function sealSidecar(
   key: Uint8Array,
   plaintext: Uint8Array,
@@ -225,6 +231,47 @@ export function sealSidecar(
   }
 }
 
+/** sealSidecar() for a stream: encrypts what `io` reads into what it writes and returns the metadata for it. */
+export async function sealSidecarIO(io: BufferIO, key: Uint8Array, options: SealSidecarOptions): Promise<SidecarMetadata> {
+  check.aesKey(key);
+  checkOptions(options);
+  const eax = createEax(key, { engine: options.engine ?? 'wasm' });
+  const nonce = new Uint8Array(randomBytes(SIDECAR_NONCE_LENGTH));
+  const encryptor = eax.start(nonce, { tagLength: SIDECAR_TAG_LENGTH });
+  try {
+    const hash = createHash('sha256');
+    const size = await passThrough(io, (chunk) => {
+      encryptor.update(chunk, chunk);
+      hash.update(chunk);
+    });
+    return sidecarMetadata(key, nonce, encryptor.final(), { ...options, originalSize: size, ciphertextSha256: hash.digest('hex') });
+  } finally {
+    encryptor.dispose();
+    eax.dispose();
+  }
+}
+
+/** The metadata's algorithm must be the key's: a key of another size is the wrong key. */
+function checkKey(key: Uint8Array, m: SidecarMetadata, where: string): void {
+  if (key.length !== KEY_LENGTHS[m.algorithm]) {
+    throw new InputError(`wrong key: ${where} says ${m.algorithm} but the key is ${key.length} bytes`);
+  }
+}
+
+/** The ciphertext must be the one the metadata describes, by size and SHA-256, before its tag is worth checking. */
+function checkCiphertext(m: SidecarMetadata, size: number, sha256: Uint8Array, where: string): void {
+  if (size !== m.originalSize) {
+    throw new AuthenticationError(`sidecar mismatch: the ciphertext is ${size} bytes but ${where} says ${m.originalSize} (truncated, extended, or not this metadata's file)`);
+  }
+  if (!timingSafeEqual(sha256, Buffer.from(m.ciphertextSha256, 'hex'))) {
+    throw new AuthenticationError(`sidecar mismatch: the ciphertext does not match the ciphertextSha256 in ${where} (altered, or not this metadata's file)`);
+  }
+}
+
+function tagFailure(): AuthenticationError {
+  return new AuthenticationError('sidecar tag does not verify: wrong key, or the ciphertext, nonce or tag was altered');
+}
+
 /**
  * Verifies and opens a sidecar pair. `metadata` is the parsed metadata file or its JSON text.
  * Malformed metadata is SealcamError 'EFORMAT'; a key of another size than the metadata's
@@ -235,27 +282,45 @@ export function openSidecar(key: Uint8Array, ciphertext: Uint8Array, metadata: u
   check.aesKey(key);
   check.bytes(ciphertext, 'ciphertext');
   const m = parseSidecarMetadata(metadata);
-  if (key.length !== KEY_LENGTHS[m.algorithm]) {
-    throw new InputError(`the metadata says ${m.algorithm} but the key is ${key.length} bytes: wrong key`);
-  }
-  if (ciphertext.length !== m.originalSize) {
-    throw new AuthenticationError(
-      `ciphertext is ${ciphertext.length} bytes but the metadata says ${m.originalSize}: truncated, extended, or not this metadata's file`,
-    );
-  }
-  const digest = createHash('sha256').update(ciphertext).digest();
-  if (!timingSafeEqual(digest, Buffer.from(m.ciphertextSha256, 'hex'))) {
-    throw new AuthenticationError("ciphertext does not match the metadata's ciphertextSha256: altered, or not this metadata's file");
-  }
+  const where = options.metadataName ?? 'the metadata';
+  checkKey(key, m, where);
+  checkCiphertext(m, ciphertext.length, createHash('sha256').update(ciphertext).digest(), where);
   const eax = createEax(key, { engine: options.engine ?? 'wasm' });
   try {
     return eax.decrypt(decodeBase64(m.nonce, 'nonce', SIDECAR_NONCE_LENGTH), ciphertext, decodeBase64(m.tag, 'tag', SIDECAR_TAG_LENGTH));
   } catch (err) {
-    if (err instanceof AuthenticationError) {
-      throw new AuthenticationError('sidecar tag does not verify: wrong key, or the ciphertext, nonce or tag was altered');
-    }
-    throw err;
+    throw err instanceof AuthenticationError ? tagFailure() : err;
   } finally {
+    eax.dispose();
+  }
+}
+
+/**
+ * openSidecar() for a stream: decrypts what `io` reads into what it writes. The plaintext is
+ * written before the size, SHA-256 and tag are checked at the end: a failure means what was
+ * written must be discarded.
+ */
+export async function openSidecarIO(io: BufferIO, key: Uint8Array, metadata: unknown, options: OpenSidecarOptions = {}): Promise<void> {
+  check.aesKey(key);
+  const m = parseSidecarMetadata(metadata);
+  const where = options.metadataName ?? 'the metadata';
+  checkKey(key, m, where);
+  const eax = createEax(key, { engine: options.engine ?? 'wasm' });
+  const decryptor = eax.startUnverifiedDecrypt(decodeBase64(m.nonce, 'nonce', SIDECAR_NONCE_LENGTH));
+  try {
+    const hash = createHash('sha256');
+    const size = await passThrough(io, (chunk) => {
+      hash.update(chunk);
+      decryptor.update(chunk, chunk);
+    });
+    checkCiphertext(m, size, hash.digest(), where);
+    try {
+      decryptor.finish(decodeBase64(m.tag, 'tag', SIDECAR_TAG_LENGTH));
+    } catch (err) {
+      throw err instanceof AuthenticationError ? tagFailure() : err;
+    }
+  } finally {
+    decryptor.dispose();
     eax.dispose();
   }
 }

@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { SealcamError } from '../errors.js';
-import type { BufferIO } from '../pool/pool.js';
+import type { RandomAccessIO } from './buffer-io.js';
 import { writeAll } from './atomic.js';
 
 export interface FileIOOptions {
@@ -40,16 +40,18 @@ export function fileReader(input: FileHandle, options: FileIOOptions): (into: Ui
 }
 
 /**
- * File to file for SealPool.sealIO/openIO: fileReader into the pool's task buffers, and writes
- * from them to `output` from offset 0. No chunk is allocated or copied here.
+ * File to file for the pool (SealPool.sealIO/openIO) and the single-message layouts: fileReader
+ * into the caller's buffers, and writes from them to `output` from offset 0 (or at an offset). No
+ * chunk is allocated or copied here.
  */
-export function fileIO(input: FileHandle, output: FileHandle, options: FileIOOptions): BufferIO {
-  let writeAt = 0;
+export function fileIO(input: FileHandle, output: FileHandle, options: FileIOOptions): RandomAccessIO {
+  let next = 0;
   return {
     read: fileReader(input, options),
     async write(bytes) {
-      await writeAll(output, bytes, writeAt);
-      writeAt += bytes.length;
+      await writeAll(output, bytes, next);
+      next += bytes.length;
     },
+    writeAt: (bytes, position) => writeAll(output, bytes, position),
   };
 }

@@ -1,5 +1,5 @@
 import { webcrypto } from 'node:crypto';
-import { checkConfig, type SealcamConfig } from '../config.js';
+import { refuseConfig, type SealcamConfig } from '../config.js';
 import { SealcamError } from '../errors.js';
 import type { KeyProvider } from './provider.js';
 
@@ -8,9 +8,7 @@ import type { KeyProvider } from './provider.js';
  * pulls in the Azure SDK, which a device using local keys should never pay for at start-up.
  */
 export async function createKeyProvider(config: SealcamConfig): Promise<KeyProvider> {
-  // checkConfig already words the key-provider problems; the store and seal ones do not matter here.
-  const problem = checkConfig(config).find((p) => p.startsWith('keys.'));
-  if (problem !== undefined) throw new SealcamError('ECONFIG', problem);
+  refuseConfig(config, ['keys']);
   if (config.keys.provider === 'azure-keyvault') {
     const { AzureKeyVaultProvider } = await import('./azure.js');
     return new AzureKeyVaultProvider({ vaultUrl: config.keys.vaultUrl! });

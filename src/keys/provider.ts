@@ -1,3 +1,7 @@
+/** Where key-encryption keys can live. */
+export const KEY_PROVIDER_KINDS = ['local', 'azure-keyvault'] as const;
+export type KeyProviderKind = (typeof KEY_PROVIDER_KINDS)[number];
+
 /**
  * Where key-encryption keys (KEKs) live. A key has a name and numbered versions; sealed files
  * record the name and version they were sealed under, so after a rotation new files use the new

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { SealcamError } from '../errors.js';
+import type { StoreKind } from '../storage/store.js';
 
 /**
  * Notifications: after a sealed image is in object storage the device sends a small message that
@@ -8,7 +9,10 @@ import { SealcamError } from '../errors.js';
  * exact field set, one pattern per field, and a guard against strings that look like keys.
  */
 
-export type StoreKind = 'local' | 'azure' | 's3';
+export type { StoreKind };
+/** The notifiers: an in-process broker (the demo), an MQTT broker, Azure IoT Hub, or a JSONL file. */
+export const NOTIFY_KINDS = ['local', 'mqtt', 'iothub', 'outbox'] as const;
+export type NotifyKind = (typeof NOTIFY_KINDS)[number];
 export type SealFormat = 'sealed' | 'raw' | 'sidecar';
 
 export interface SealedImageEvent {
@@ -60,7 +64,7 @@ export function newEventId(): string {
 
 // --- Shape checks ------------------------------------------------------------------------------
 
-/** The device id rule of config.ts (checkConfig): it also keeps MQTT wildcards out of topics. */
+/** What a device id may be (config.ts checks device.id against it): it also keeps MQTT wildcards out of topics. */
 export const DEVICE_ID = /^[A-Za-z0-9._-]{1,64}$/;
 const SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 const KEY_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,126}$/;

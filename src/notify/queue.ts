@@ -2,6 +2,7 @@ import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SealcamError } from '../errors.js';
 import { fsError, writeFileAtomic } from '../io/atomic.js';
+import { withRetry, type BackoffPolicy } from '../retry.js';
 import { checkEvent, checkTelemetry } from './notifier.js';
 import type { MessageType, Notifier, SealedImageEvent, TelemetrySample } from './notifier.js';
 
@@ -129,15 +130,14 @@ export interface PumpOptions {
   describe(err: unknown): SealcamError;
   /** Failures that retrying will not cure by itself (refused credentials): flush() reports them at once. */
   permanent(err: unknown): boolean;
-  minDelayMs?: number;
-  maxDelayMs?: number;
+  /** The backoff between tries of one message (retry.ts; attempts are unlimited). */
+  backoff?: Partial<Omit<BackoffPolicy, 'attempts'>>;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 /**
  * Sends the queue head, waits for the acknowledgement, deletes it, repeats: one message in flight,
- * so messages arrive in queue order. Failures are retried with capped exponential back-off.
+ * so messages arrive in queue order. Every failure is retried (retry.ts: backoff with jitter)
+ * until the pump stops; resume() cuts a wait short when the transport is back.
  */
 export class QueuePump {
   private running = false;
@@ -145,7 +145,8 @@ export class QueuePump {
   private lastError: SealcamError | undefined;
   private permanentError: SealcamError | undefined;
   private waiters = new Set<{ resolve(): void; reject(err: Error): void }>();
-  private wake: (() => void) | undefined;
+  /** Aborted (and replaced) to end the current backoff wait. */
+  private wakeUp = new AbortController();
 
   constructor(
     readonly queue: DiskQueue,
@@ -165,7 +166,8 @@ export class QueuePump {
 
   /** The transport is back: retry now instead of at the end of the back-off. */
   resume(): void {
-    this.wake?.();
+    this.wakeUp.abort();
+    this.wakeUp = new AbortController();
     this.kick();
   }
 
@@ -183,22 +185,26 @@ export class QueuePump {
   }
 
   private async loop(): Promise<void> {
-    let delay = this.options.minDelayMs ?? 250;
     for (let message = this.queue.peek(); message && !this.stopped; message = this.queue.peek()) {
+      const head = message;
       try {
-        await this.options.send(message);
-        await this.queue.remove(message.seq);
-      } catch (err) {
-        if (this.stopped) return;
-        this.fail(err);
-        // Back off, but wake early when told the transport is back (resume).
-        await Promise.race([sleep(delay), new Promise<void>((r) => (this.wake = r))]);
-        this.wake = undefined;
-        delay = Math.min(delay * 2, this.options.maxDelayMs ?? 30_000);
-        continue;
+        await withRetry(
+          async () => {
+            await this.options.send(head);
+            await this.queue.remove(head.seq);
+          },
+          {
+            policy: { ...this.options.backoff, attempts: Infinity },
+            retryable: () => !this.stopped,
+            interrupt: () => this.wakeUp.signal,
+            onFailure: (err) => this.stopped || this.fail(err),
+            unref: true,
+          },
+        );
+      } catch {
+        return; // stopped: the message stays queued for the next instance
       }
       this.lastError = this.permanentError = undefined;
-      delay = this.options.minDelayMs ?? 250;
     }
     if (this.queue.length === 0) {
       for (const w of this.waiters) w.resolve();
@@ -229,7 +235,7 @@ export class QueuePump {
 
   stop(): void {
     this.stopped = true;
-    this.wake?.();
+    this.wakeUp.abort();
     for (const w of this.waiters) w.reject(new SealcamError('ECLOSED', 'notifier closed before the queue was sent'));
     this.waiters.clear();
   }

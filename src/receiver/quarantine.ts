@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { SealcamError } from '../errors.js';
+import { VERIFICATION_FAILURES, type SealcamError } from '../errors.js';
 import { fsError, writeFileAtomic, writeStreamAtomic } from '../io/atomic.js';
 import type { BlobStore } from '../storage/store.js';
 import { hashing, type Job } from './job.js';
@@ -11,22 +11,6 @@ import { hashing, type Job } from './job.js';
  * holds them (never plaintext) under the blob's name, and `<name>.report.json` beside them with
  * what failed. Reports carry names, codes and digests, never key material.
  */
-
-/** Failures that say the blob itself is bad, so trying again cannot help. */
-const VERIFICATION_CODES: Record<string, string> = {
-  EAUTH: 'a tag or the header MAC does not verify',
-  EFORMAT: 'not a well-formed sealed file',
-  ESHA256: 'the SHA-256 differs from the event',
-  ENOKEY: 'the key version is unknown',
-  EKEYDISABLED: 'the key version is disabled',
-  EDEVICE: 'the header names another device',
-  EUNSUPPORTED: 'the format cannot be opened by the receiver',
-};
-
-/** The failure as a verification failure (to quarantine), or undefined for any other error. */
-export function verificationFailure(err: unknown): SealcamError | undefined {
-  return err instanceof SealcamError && Object.hasOwn(VERIFICATION_CODES, err.code) ? err : undefined;
-}
 
 export interface QuarantineReport {
   blobName: string;
@@ -56,7 +40,7 @@ export async function quarantine(store: BlobStore, quarantineDir: string, job: J
     deviceId: job.deviceId,
     eventId: job.eventId,
     code: failure.code,
-    reason: `${VERIFICATION_CODES[failure.code]}: ${failure.message}`,
+    reason: `${VERIFICATION_FAILURES[failure.code] ?? 'verification failed'}: ${failure.message}`,
     time: new Date().toISOString(),
     expectedSha256: job.sha256,
   };

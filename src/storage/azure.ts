@@ -1,8 +1,8 @@
 import type { TokenCredential } from '@azure/identity';
 import type { BlobServiceClient, ContainerClient, StoragePipelineOptions, StorageSharedKeyCredential } from '@azure/storage-blob';
 import type { Readable } from 'node:stream';
-import { SealcamError } from '../errors.js';
-import { checkExpiry, checkMetadata, checkName, listPrefix, measure, networkCode, newestFirst, sourceFailed } from './index.js';
+import { networkCode, SealcamError } from '../errors.js';
+import { checkExpiry, checkMetadata, checkName, listPrefix, measure, newestFirst, sourceFailed } from './index.js';
 import type { BlobInfo, BlobStore, ListOptions, PutOptions } from './store.js';
 
 /**

@@ -1,6 +1,6 @@
 import { extname } from 'node:path';
 import { Readable } from 'node:stream';
-import { checkConfig, type SealcamConfig } from '../config.js';
+import { refuseConfig, type SealcamConfig } from '../config.js';
 import { InputError, SealcamError } from '../errors.js';
 import type { BlobInfo, BlobStore, ListOptions } from './store.js';
 
@@ -19,9 +19,7 @@ export interface CreateStoreOptions {
 export async function createStore(config: SealcamConfig, options: CreateStoreOptions = {}): Promise<BlobStore> {
   const env = options.env ?? process.env;
   const { store } = config;
-  // checkConfig words the problems; only the store's matter here.
-  const problem = checkConfig(config, env).find((p) => p.startsWith('store.') || p.startsWith('Azure Blob') || p.startsWith('S3 '));
-  if (problem !== undefined) throw new SealcamError('ECONFIG', problem);
+  refuseConfig(config, ['store'], env);
   if (store.kind === 'azure') {
     const { AzureBlobStore } = await import('./azure.js');
     // An explicit account URL wins: the connection-string variable may be set for something else.
@@ -182,30 +180,10 @@ export function sourceFailed(name: string, where: string, cause: Error): Sealcam
   return new SealcamError('EABORTED', `upload of ${name} to ${where} abandoned, nothing was stored: ${cause.message.split('\n')[0]}`);
 }
 
-/** Codes for failures that may pass (network, service busy): worth keeping the blob for later. */
-export const TRANSIENT_CODES: readonly string[] = ['EUNREACHABLE', 'EUNAVAILABLE'];
-
-export function isTransient(err: unknown): boolean {
-  return err instanceof SealcamError && TRANSIENT_CODES.includes(err.code);
-}
-
 /** Expiry of a link in seconds: a positive integer up to 7 days (the longest a user delegation SAS may live). */
 export function checkExpiry(seconds: unknown): number {
   if (typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < 1 || seconds > 7 * 24 * 3600) {
     throw new InputError(`link expiry must be 1 to 604800 seconds (7 days), got ${String(seconds)}`);
   }
   return seconds;
-}
-
-/** Network error codes, found on the error or inside an AggregateError (Node tries each address). */
-export function networkCode(err: unknown): string | undefined {
-  const e = err as { code?: unknown; errors?: unknown[]; cause?: unknown; name?: string } | undefined;
-  if (!e) return undefined;
-  const code = typeof e.code === 'string' ? e.code : undefined;
-  if (code && /^E[A-Z]+$/.test(code) && code !== 'ERR_STREAM_PREMATURE_CLOSE') return code;
-  for (const inner of [...(e.errors ?? []), e.cause]) {
-    const found = inner === err ? undefined : networkCode(inner);
-    if (found) return found;
-  }
-  return e.name === 'TimeoutError' ? 'ETIMEDOUT' : undefined;
 }

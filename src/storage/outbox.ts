@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { SealcamError } from '../errors.js';
+import { isTransient, SealcamError } from '../errors.js';
 import { fsError, writeFileAtomic } from '../io/atomic.js';
-import { checkMetadata, checkName, isTransient } from './index.js';
+import { checkMetadata, checkName } from './index.js';
 import type { BlobInfo, BlobStore } from './store.js';
 
 /**

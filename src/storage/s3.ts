@@ -2,8 +2,8 @@ import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { SseMode } from '../config.js';
-import { SealcamError } from '../errors.js';
-import { checkExpiry, checkMetadata, checkName, listPrefix, measure, networkCode, newestFirst, sourceFailed } from './index.js';
+import { networkCode, SealcamError } from '../errors.js';
+import { checkExpiry, checkMetadata, checkName, listPrefix, measure, newestFirst, sourceFailed } from './index.js';
 import type { BlobInfo, BlobStore, ListOptions, PutOptions } from './store.js';
 
 /**

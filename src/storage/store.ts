@@ -1,5 +1,11 @@
 import type { Readable } from 'node:stream';
 
+/** The stores sealcam can write to, and S3's server-side encryption modes on top of its own. */
+export const STORE_KINDS = ['local', 'azure', 's3'] as const;
+export type StoreKind = (typeof STORE_KINDS)[number];
+export const SSE_MODES = ['none', 's3', 'kms', 'c'] as const;
+export type SseMode = (typeof SSE_MODES)[number];
+
 /**
  * Object storage for sealed blobs. Blob metadata holds only non-secret fields; sealcam's own
  * metadata is inside the authenticated sealed header (or, for the sidecar layout, in a separate

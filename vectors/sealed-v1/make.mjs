@@ -48,16 +48,14 @@ if (existing.length > 0 && !force) {
 }
 
 const dist = (p) => pathToFileURL(join(root, 'dist', 'src', p)).href;
-let sealed, eaxModule;
+let sealed;
 try {
   sealed = await import(dist('formats/sealed.js'));
-  eaxModule = await import(dist('engine/eax.js'));
 } catch (err) {
   process.stderr.write(`make-sealed-vectors: cannot load dist/ (run npm run build first): ${err.message}\n`);
   process.exit(1);
 }
-const { createHeader, sealSegment, sealBuffer, openBuffer, TAG } = sealed;
-const { createEax } = eaxModule;
+const { createHeader, sealWithHeader, sealBuffer, openBuffer, TAG } = sealed;
 
 const hex = (b) => Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
 const sha256 = (b) => createHash('sha256').update(b).digest('hex');
@@ -145,7 +143,7 @@ const CASES = [
 
 /** Seal the way sealBuffer does, but with the metadata exactly as given (sealBuffer adds originalSize). */
 function sealCase(c, inputs, plaintext, engine) {
-  const { bytes: header, keys } = createHeader({
+  const created = createHeader({
     kek: inputs.kek,
     keyId: c.keyId,
     keyVersion: c.keyVersion,
@@ -155,13 +153,10 @@ function sealCase(c, inputs, plaintext, engine) {
     engine,
     fixed: { dek: inputs.dek, salt: inputs.salt, prefix: inputs.prefix },
   });
-  const size = c.segmentSize;
-  const count = Math.max(1, Math.ceil(plaintext.length / size));
-  const parts = [header];
-  const eax = createEax(keys.payloadKey, { engine });
-  for (let i = 0; i < count; i++) parts.push(sealSegment(eax, keys, i, i === count - 1, plaintext.subarray(i * size, (i + 1) * size)));
-  eax.dispose();
-  return { bytes: new Uint8Array(Buffer.concat(parts)), headerLength: header.length, count, mac: keys.header.mac, wrapped: keys.header.wrappedKey };
+  const count = Math.max(1, Math.ceil(plaintext.length / c.segmentSize));
+  const bytes = sealWithHeader(created, plaintext, engine);
+  created.payloadKey.fill(0);
+  return { bytes, headerLength: created.bytes.length, count, mac: created.header.mac, wrapped: created.header.wrappedKey };
 }
 
 /** sealBuffer's metadata is { originalSize, ...metadata }: it reproduces a case whose metadata starts so. */

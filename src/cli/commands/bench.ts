@@ -49,7 +49,7 @@ async function bench(opts: BenchOptions): Promise<void> {
 export function registerBenchCommands(program: Command): void {
   program
     .command('bench')
-    .description('run the benchmark suite (from a checkout, after npm run build); see bench/README.md')
+    .description('run the benchmark suite (from a checkout, after npm run build:bench); see bench/README.md')
     .option('--quick', 'about a minute: fewer sizes and iterations, no 1 GiB stream, no whole-process timings')
     .option('--tiny', 'tiny sizes that only prove the suite and its cross-checks run (CI under emulation)')
     .option('--filter <regex>', 'only rows whose "implementation operation" matches (case-insensitive)')

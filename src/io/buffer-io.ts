@@ -1,0 +1,65 @@
+/**
+ * BufferIO: a source and a sink that work on the caller's buffers. The pool's pipeline reads each
+ * task's input straight into a task buffer and writes each output straight from one, so nothing is
+ * allocated or copied per chunk in between. Files (file-io.ts), memory (here) and streams
+ * (pool/streams.ts) all come in this way.
+ */
+export interface BufferIO {
+  /** Fill `into` from where the last read stopped; resolves to the bytes read, fewer than `into.length` only at the end. */
+  read(into: Uint8Array): Promise<number>;
+  /** Write `bytes` after the last write. The buffer is reused once this resolves. */
+  write(bytes: Uint8Array): Promise<void>;
+}
+
+/** Reads `input` from the start, in whatever sizes are asked for. */
+export function memoryReader(input: Uint8Array): BufferIO['read'] {
+  let at = 0;
+  return async (into) => {
+    const n = Math.min(into.length, input.length - at);
+    into.set(input.subarray(at, at + n));
+    at += n;
+    return n;
+  };
+}
+
+/**
+ * Memory to memory: reads `input`, writes one after the other into the array `output()` returns
+ * (asked on each write, so it may be allocated once the size is known, e.g. from a header).
+ */
+export function memoryIO(input: Uint8Array, output: () => Uint8Array): BufferIO {
+  let at = 0;
+  return {
+    read: memoryReader(input),
+    async write(bytes) {
+      output().set(bytes, at);
+      at += bytes.length;
+    },
+  };
+}
+
+/** A BufferIO whose sink also takes writes at an offset (a file): for a layout that fills a field in at the end. */
+export interface RandomAccessIO extends BufferIO {
+  writeAt(bytes: Uint8Array, position: number): Promise<void>;
+}
+
+/** Bytes per chunk when one message streams through: large enough that per-call costs vanish. */
+const CHUNK = 1 << 20;
+
+/**
+ * Everything `io` reads, passed to what it writes chunk by chunk through `each` (which may change a
+ * chunk in place), in one reused buffer, so memory stays bounded whatever the size. Returns the
+ * bytes passed.
+ */
+export async function passThrough(io: BufferIO, each: (chunk: Uint8Array) => void): Promise<number> {
+  const buffer = new Uint8Array(CHUNK);
+  let total = 0;
+  for (;;) {
+    const n = await io.read(buffer);
+    if (n === 0) return total;
+    const chunk = buffer.subarray(0, n);
+    each(chunk);
+    await io.write(chunk);
+    total += n;
+    if (n < buffer.length) return total;
+  }
+}

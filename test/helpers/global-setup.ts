@@ -1,0 +1,40 @@
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { packageRoot } from '../../src/paths.js';
+
+/**
+ * Workers, the CLI and the bench run the compiled dist/ (Node 20 cannot load .ts workers), so a
+ * test run on a stale build would test yesterday's code. `npm test` builds first; this refuses, for
+ * every test file, a run whose dist/ or WASM builds are older than their sources.
+ */
+
+function* files(dir: string, ending: string): Generator<string> {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) yield* files(path, ending);
+    else if (entry.name.endsWith(ending) && !entry.name.endsWith('.d.ts')) yield path;
+  }
+}
+
+function mtime(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+export default function setup(): void {
+  const stale: string[] = [];
+  for (const tree of ['src', 'bench']) {
+    for (const source of files(join(packageRoot, tree), '.ts')) {
+      const built = join(packageRoot, 'dist', relative(packageRoot, source)).replace(/\.ts$/, '.js');
+      if (mtime(built) < mtime(source)) stale.push(relative(packageRoot, source));
+    }
+  }
+  const assembly = Math.max(...[...files(join(packageRoot, 'assembly'), '.ts')].map(mtime));
+  for (const wasm of ['sealcam.wasm', 'sealcam-relaxed.wasm']) if (mtime(join(packageRoot, 'build', wasm)) < assembly) stale.push(`build/${wasm}`);
+  if (stale.length > 0) {
+    throw new Error(`the build is older than ${stale.length} source file(s) (${stale.slice(0, 3).join(', ')}${stale.length > 3 ? ', ...' : ''}): run npm test, which builds first, or npm run build`);
+  }
+}
