@@ -11,6 +11,8 @@ import { openSealed, parseHeader, sealBuffer } from '../src/formats/sealed.js';
 import { openSidecar, parseSidecarMetadata, sealSidecar, serializeSidecarMetadata } from '../src/formats/sidecar.js';
 import { same } from './helpers/bytes.js';
 import { cleanEnv, CLI, expectOk, expectOneLineError, sealcam as run, type Run } from './helpers/cli.js';
+import { DeviceSigningKey } from '../src/keys/ed25519.js';
+import { loadIdentity, loadRecipients } from '../src/keys/recipients.js';
 
 /** The built command line (node dist/src/cli/main.js), run as a user would run it. */
 
@@ -75,6 +77,50 @@ describe('sealcam keygen', () => {
 
   it('rejects an unsupported key size in one line', () => {
     expectOneLineError(sealcam('keygen', '-o', join(dir, 'key'), '--bits', '512'), /--bits must be 128, 192 or 256, got 512/);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('--type x25519 writes the identity (0600) and FILE.pub (0644), and prints only the recipient', async () => {
+    const path = join(dir, 'fleet.key');
+    const r = sealcam('keygen', '--type', 'x25519', '-o', path);
+    expectOk(r);
+    expect(readdirSync(dir).sort()).toEqual(['fleet.key', 'fleet.key.pub']);
+    expect(mode(path)).toBe(0o600);
+    expect(mode(`${path}.pub`)).toBe(0o644);
+    expect(r.stdout).toMatch(/^sealcam-x25519:[A-Za-z0-9_-]{43}\n$/);
+    expect(readFileSync(`${path}.pub`, 'utf8')).toBe(r.stdout);
+    const secret = readFileSync(path, 'utf8').split('\n').find((l) => l.startsWith('SEALCAM-X25519-SECRET-KEY:'))!;
+    expect(r.stdout).not.toContain(secret.split(':')[1]);
+    // The printed recipient and the written identity are one key pair.
+    const identity = await loadIdentity(path);
+    const [recipient] = await loadRecipients(r.stdout.trim());
+    const fileKey = new Uint8Array(randomBytes(16));
+    expect(await identity.unwrap(recipient!.wrap(fileKey))).toEqual(fileKey);
+  });
+
+  it('--type ed25519 writes a device signing key and FILE.pub, and prints the public key', async () => {
+    const path = join(dir, 'cam-01.key');
+    const r = sealcam('keygen', '--type', 'ed25519', '-o', path);
+    expectOk(r);
+    expect(mode(path)).toBe(0o600);
+    expect(r.stdout).toMatch(/^sealcam-ed25519:[A-Za-z0-9_-]{43}\n$/);
+    expect(readFileSync(`${path}.pub`, 'utf8')).toBe(r.stdout);
+    const key = await DeviceSigningKey.read(path);
+    expect(key.publicKey.text).toBe(r.stdout.trim());
+  });
+
+  it('--type x25519 refuses to replace an existing .pub without --force, writing nothing', () => {
+    const path = join(dir, 'fleet.key');
+    writeFileSync(`${path}.pub`, 'old\n');
+    expectOneLineError(sealcam('keygen', '--type', 'x25519', '-o', path), /key file .*fleet\.key\.pub exists; use --force/);
+    expect(readdirSync(dir)).toEqual(['fleet.key.pub']);
+    expectOk(sealcam('keygen', '--type', 'x25519', '-o', path, '--force'));
+    expect(readFileSync(`${path}.pub`, 'utf8')).toMatch(/^sealcam-x25519:/);
+  });
+
+  it('refuses an unknown --type, and --bits with a public-key type, in one line', () => {
+    expectOneLineError(sealcam('keygen', '--type', 'rsa', '-o', join(dir, 'k')), /--type must be aes, x25519 or ed25519, got "rsa"/);
+    expectOneLineError(sealcam('keygen', '--type', 'ed25519', '--bits', '256', '-o', join(dir, 'k')), /--bits applies to --type aes only/);
     expect(readdirSync(dir)).toEqual([]);
   });
 });

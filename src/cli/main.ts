@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { SealcamError } from '../errors.js';
 import { registerBenchCommands } from './commands/bench.js';
+import { registerDashboardCommands } from './commands/dashboard.js';
 import { registerFleetCommands } from './commands/fleet.js';
 import { registerReceiveCommands } from './commands/receive.js';
 import { registerStorageCommands } from './commands/storage.js';
@@ -29,10 +30,11 @@ export function buildProgram(): Command {
 
   program
     .command('keygen')
-    .description('write a random AES key to a new file (mode 0600)')
+    .description('write a new key file (mode 0600): an AES key, or an x25519 identity or ed25519 signing key with its public half in <file>.pub (printed)')
     .requiredOption('-o, --output <file>', 'key file to create')
-    .option('--bits <n>', 'key size: 128, 192 or 256', '128')
-    .option('--force', 'overwrite an existing file')
+    .option('--type <type>', 'aes (a raw AES key), x25519 (a recipient identity) or ed25519 (a device signing key)', 'aes')
+    .option('--bits <n>', 'AES key size: 128 (default), 192 or 256')
+    .option('--force', 'overwrite existing files')
     .action(async (opts) => (await import('./keygen.js')).run(opts));
 
   // Shared flags come from addConfigOptions, so --jobs or --keys-dir mean here what they mean elsewhere.
@@ -93,6 +95,7 @@ export function buildProgram(): Command {
   registerFleetCommands(program);
   registerReceiveCommands(program);
   registerBenchCommands(program);
+  registerDashboardCommands(program);
   return program;
 }
 

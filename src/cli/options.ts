@@ -59,3 +59,14 @@ export function integerFlag(value: string, flag: string, min = 1): number {
   }
   return n;
 }
+
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** A duration flag value in seconds: a whole number and a unit (s, m, h, d), more than 0. */
+export function durationFlag(text: string, flag: string): number {
+  const match = /^(-?[0-9]{1,9})([smhd])$/.exec(text.trim());
+  if (!match) throw new SealcamError('EUSAGE', `${flag} ${JSON.stringify(text)} is not a duration: use a whole number and s, m, h or d (90s, 15m, 2h, 7d)`);
+  const seconds = Number(match[1]) * UNIT_SECONDS[match[2]!]!;
+  if (seconds <= 0) throw new SealcamError('EUSAGE', `${flag} must be longer than 0, got ${text}`);
+  return seconds;
+}

@@ -5,7 +5,7 @@ import { kekFromProvider } from '../keys/kek.js';
 import { createOpenStream } from '../pool/streams.js';
 import { checkName } from '../storage/index.js';
 import type { BlobInfo, BlobStore } from '../storage/store.js';
-import { integerFlag } from './options.js';
+import { durationFlag, integerFlag } from './options.js';
 import { createProgress } from './progress.js';
 import { refuseConfig } from '../config.js';
 import { openSession, type Session } from './session.js';
@@ -117,15 +117,11 @@ export async function ls(opts: LsOptions): Promise<void> {
   printTable([['NAME', 'SIZE', 'MODIFIED', 'DEVICE', 'CAPTURED'], ...rows.map((r) => [r.name, String(r.size), r.modified, r.device, r.captureTime ?? '-'])]);
 }
 
-const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 const WEEK = 7 * 86400;
 
-/** `--expires`: a whole number and a unit (s, m, h, d), more than 0 and at most 7 days. */
+/** `--expires`: a duration of more than 0 and at most 7 days. */
 export function parseExpiry(text: string): number {
-  const match = /^(-?[0-9]{1,9})([smhd])$/.exec(text.trim());
-  if (!match) throw new SealcamError('EUSAGE', `--expires ${JSON.stringify(text)} is not a duration: use a whole number and s, m, h or d (90s, 15m, 2h, 7d)`);
-  const seconds = Number(match[1]) * UNIT_SECONDS[match[2]!]!;
-  if (seconds <= 0) throw new SealcamError('EUSAGE', `--expires must be longer than 0, got ${text}`);
+  const seconds = durationFlag(text, '--expires');
   if (seconds > WEEK) throw new SealcamError('EUSAGE', `--expires ${text} is longer than 7 days, the longest an S3 presigned URL (or an Azure user delegation SAS) may live`);
   return seconds;
 }

@@ -2,8 +2,9 @@
 export { createDevice } from './device.js';
 export { blobNameFor } from './blob.js';
 export type { Device, DeviceOptions, DeviceStats, ImageResult, ImageSource } from './device.js';
-export { runFleet, summarize, formatFleetReport } from './simulate.js';
-export type { FleetOptions, FleetReport, LatencySummary } from './simulate.js';
+export { runFleet, formatFleetReport } from './simulate.js';
+export type { FleetOptions, FleetReport } from './simulate.js';
+export { summarize, type LatencySummary } from '../stats.js';
 export { sampleImages, syntheticFrame, samplesDir, isImageName, DEFAULT_FRAME_BYTES } from './frames.js';
 export type { Frame } from './frames.js';
 export { notifierFromConfig } from './connect.js';

@@ -7,6 +7,7 @@ import type { SealPool } from '../pool/pool.js';
 import { createStore } from '../storage/index.js';
 import type { BlobStore } from '../storage/store.js';
 import { poolFromConfig } from '../pool/index.js';
+import { summarize, type LatencySummary } from '../stats.js';
 import { notifierFromConfig } from './connect.js';
 import { createDevice, type Device, type ImageResult } from './device.js';
 import { DEFAULT_FRAME_BYTES, sampleImages, syntheticFrame, type Frame } from './frames.js';
@@ -53,13 +54,6 @@ export interface FleetOptions {
   flushTimeoutMs?: number;
 }
 
-export interface LatencySummary {
-  p50: number;
-  p95: number;
-  mean: number;
-  max: number;
-}
-
 export interface FleetReport {
   devices: number;
   deviceIds: string[];
@@ -85,14 +79,6 @@ export interface FleetReport {
   undelivered?: string;
   /** True when `signal` stopped the fleet before count or durationMs was reached. */
   interrupted: boolean;
-}
-
-/** Nearest-rank percentiles. */
-export function summarize(values: number[]): LatencySummary {
-  if (values.length === 0) return { p50: 0, p95: 0, mean: 0, max: 0 };
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-  return { p50: rank(50), p95: rank(95), mean: sorted.reduce((a, b) => a + b, 0) / sorted.length, max: sorted[sorted.length - 1]! };
 }
 
 function checkOptions(o: FleetOptions): void {

@@ -1,6 +1,7 @@
 import type { TokenCredential } from '@azure/identity';
 import type { KeyVaultSecret, SecretClient, SecretClientOptions } from '@azure/keyvault-secrets';
 import { SealcamError } from '../errors.js';
+import { azureFailure } from './azure-errors.js';
 import { generateKey, keyLength, type KeyBits } from './index.js';
 import type { KeyMaterial, KeyProvider, KeyVersion } from './provider.js';
 
@@ -25,16 +26,6 @@ const NAME = /^[0-9A-Za-z-]{1,127}$/;
 /** Version ids are 32 hex digits; anything else could change the request path. */
 const VERSION = /^[0-9A-Za-z]{1,64}$/;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
-
-interface AzureError {
-  name?: string;
-  code?: string;
-  statusCode?: number;
-  message?: string;
-  details?: { error?: { innerError?: { code?: string } } };
-}
-
-const CREDENTIAL_ERRORS = ['CredentialUnavailableError', 'AuthenticationError', 'AggregateAuthenticationError'];
 
 export class AzureKeyVaultProvider implements KeyProvider {
   readonly kind = 'azure-keyvault';
@@ -71,37 +62,16 @@ export class AzureKeyVaultProvider implements KeyProvider {
     return name;
   }
 
-  /** One line naming the vault and what to check; built from status and codes, never from request data. */
+  /** One line naming the vault and what to check. */
   private failure(err: unknown, name: string, version?: string): SealcamError {
-    if (err instanceof SealcamError) return err;
-    const e = (err ?? {}) as AzureError;
     const where = `Azure Key Vault ${this.vaultUrl}`;
-    if (e.statusCode === 403 && e.details?.error?.innerError?.code === 'SecretDisabled') {
-      return new SealcamError('EKEYDISABLED', `key ${name}${version ? ` version ${version}` : ''} is disabled in ${where}`);
-    }
-    if (e.statusCode === 401 || e.statusCode === 403) {
-      return new SealcamError(
-        'EKEYACCESS',
-        `${where} refused access (check az login / managed identity and that it has the Key Vault Secrets Officer role, or Get/Set/List secret permissions)`,
-      );
-    }
-    if (e.statusCode === 404) {
-      return new SealcamError('ENOKEY', version ? `key ${name} has no version ${version} in ${where}` : `key ${name} does not exist in ${where}`);
-    }
-    if (e.name && CREDENTIAL_ERRORS.includes(e.name)) {
-      return new SealcamError(
-        'EKEYACCESS',
-        `no Azure credential for ${where} (sign in with az login, or run with a managed identity or AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET)`,
-      );
-    }
-    if (e.statusCode === undefined) {
-      const why = e.code ?? firstLine(e.message) ?? 'unknown error';
-      // Certificate failures look like network ones; say which, since the fix differs.
-      const tls = /CERT|UNABLE_TO_VERIFY|SELF_SIGNED/.test(why) ? ' (its TLS certificate is not trusted)' : '';
-      return new SealcamError('EKEYNET', `cannot reach ${where}: ${why}${tls}`);
-    }
-    const detail = [e.code, firstLine(e.message)].filter(Boolean).join(': ');
-    return new SealcamError('EKEYVAULT', `${where} answered ${e.statusCode}${detail ? ` (${detail})` : ''}`);
+    return azureFailure(err, {
+      where,
+      access: 'check az login / managed identity and that it has the Key Vault Secrets Officer role, or Get/Set/List secret permissions',
+      disabledCode: 'SecretDisabled',
+      disabled: `key ${name}${version ? ` version ${version}` : ''} is disabled in ${where}`,
+      notFound: version ? `key ${name} has no version ${version} in ${where}` : `key ${name} does not exist in ${where}`,
+    });
   }
 
   /** The key inside a secret; another secret is refused without quoting its value. */
@@ -192,9 +162,4 @@ export class AzureKeyVaultProvider implements KeyProvider {
     // Key Vault lists versions in no particular order.
     return versions.sort((a, b) => (b.createdOn?.getTime() ?? 0) - (a.createdOn?.getTime() ?? 0));
   }
-}
-
-function firstLine(text: string | undefined): string | undefined {
-  const line = text?.split('\n', 1)[0]?.trim();
-  return line ? line.slice(0, 200) : undefined;
 }

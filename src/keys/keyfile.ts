@@ -52,46 +52,83 @@ function parseKey(data: Uint8Array, path: string): Uint8Array {
   const hint = hex && n > 0 ? ` (${n} hex digits)` : '';
   throw new SealcamError(
     'EKEYSIZE',
-    `key file ${path} holds ${data.length} bytes${hint}; expected a raw AES key of 16, 24 or 32 bytes, or 32, 48 or 64 hex digits`,
+    `key file ${path} holds ${data.length} bytes${hint}; expected ${AES_KEY_EXPECTED}`,
   );
 }
 
-/** Reads and checks an AES key file; see the module comment for what it accepts. */
-export async function readKeyFile(path: string): Promise<Uint8Array> {
-  if (typeof path !== 'string' || path.length === 0) throw new SealcamError('EINPUT', 'key file path must be a non-empty string');
+const AES_KEY_EXPECTED = 'a raw AES key of 16, 24 or 32 bytes, or 32, 48 or 64 hex digits';
+
+export interface SmallFileOptions {
+  /** What the file is, for messages: "key file", "recipient file", "registry entry". */
+  label: string;
+  /** A larger file is refused without being read into memory. */
+  maxBytes: number;
+  /** What the file should hold, for the size error. */
+  expected: string;
+  /** Refuse the file when group or others may read or write it (files holding secrets). */
+  private: boolean;
+}
+
+/**
+ * Reads a small file that must be a regular file of at most `maxBytes`, and, for secrets, one only
+ * its owner can read or write. Every key file sealcam reads (AES keys, identities, signing keys,
+ * RSA PEM keys, and the public `.pub` and registry files) comes through here.
+ */
+export async function readSmallFile(path: string, options: SmallFileOptions): Promise<Uint8Array> {
+  const { label } = options;
+  if (typeof path !== 'string' || path.length === 0) throw new SealcamError('EINPUT', `${label} path must be a non-empty string`);
   let fd;
   try {
     fd = await open(path, 'r');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SealcamError('ENOENT', `key file ${path} not found`);
-    throw fsError(err, 'read key file', path);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SealcamError('ENOENT', `${label} ${path} not found`);
+    throw fsError(err, `read ${label}`, path);
   }
-  let data: Uint8Array | undefined;
   try {
     // fstat on the open descriptor checks the very file we read, not whatever the path names later.
     const st = await fd.stat();
-    if (!st.isFile()) throw new SealcamError('EKEYFILE', `key file ${path} is not a regular file`);
-    if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
+    if (!st.isFile()) throw new SealcamError('EKEYFILE', `${label} ${path} is not a regular file`);
+    if (options.private && process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
       const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
       throw new SealcamError(
         'EKEYPERM',
-        `key file ${path} is readable or writable by group or others (mode ${mode}); restrict it with: chmod 600 ${path}`,
+        `${label} ${path} is readable or writable by group or others (mode ${mode}); restrict it with: chmod 600 ${path}`,
       );
     }
-    if (st.size > MAX_KEY_FILE) {
-      throw new SealcamError(
-        'EKEYSIZE',
-        `key file ${path} holds ${st.size} bytes; expected a raw AES key of 16, 24 or 32 bytes, or 32, 48 or 64 hex digits`,
-      );
-    }
-    data = await fd.readFile();
-    return parseKey(data, path);
+    if (st.size > options.maxBytes) throw new SealcamError('EKEYSIZE', `${label} ${path} holds ${st.size} bytes; expected ${options.expected}`);
+    return await fd.readFile();
   } catch (err) {
-    throw fsError(err, 'read key file', path);
+    throw fsError(err, `read ${label}`, path);
   } finally {
-    data?.fill(0);
     await fd.close();
   }
+}
+
+/** A key file holding a secret (mode 0600 or stricter); the caller parses and then wipes the bytes. */
+export function readPrivateFile(path: string, maxBytes: number, expected: string): Promise<Uint8Array> {
+  return readSmallFile(path, { label: 'key file', maxBytes, expected, private: true });
+}
+
+/**
+ * Runs `use` on `secret` and then wipes it, whether `use` returns, throws or (for a promise)
+ * settles, so that no copy of key material outlives the call that needed it.
+ */
+export function consumeSecret<T>(secret: Uint8Array, use: (secret: Uint8Array) => T): T {
+  let result: T;
+  try {
+    result = use(secret);
+  } catch (err) {
+    secret.fill(0);
+    throw err;
+  }
+  if (result instanceof Promise) return result.finally(() => secret.fill(0)) as T;
+  secret.fill(0);
+  return result;
+}
+
+/** Reads and checks an AES key file; see the module comment for what it accepts. */
+export async function readKeyFile(path: string): Promise<Uint8Array> {
+  return consumeSecret(await readPrivateFile(path, MAX_KEY_FILE, AES_KEY_EXPECTED), (data) => parseKey(data, path));
 }
 
 export interface WriteKeyOptions {
@@ -105,8 +142,13 @@ export async function writeKeyFile(path: string, key: Uint8Array, options: Write
     const size = key instanceof Uint8Array ? `${key.length} bytes` : typeof key;
     throw new SealcamError('EINPUT', `key must be a Uint8Array of 16, 24 or 32 bytes, got ${size}`);
   }
+  await writePrivateFile(path, key, options);
+}
+
+/** Writes secret key material to a new file with mode 0600, atomically; an existing file is kept unless `force`. */
+export async function writePrivateFile(path: string, data: Uint8Array, options: WriteKeyOptions = {}): Promise<void> {
   try {
-    await writeFileAtomic(path, key, { force: options.force === true, mode: 0o600 });
+    await writeFileAtomic(path, data, { force: options.force === true, mode: 0o600 });
   } catch (err) {
     if (err instanceof SealcamError && err.code === 'EEXIST') {
       throw new SealcamError('EEXIST', `key file ${path} exists; use --force to overwrite`);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { SealcamError } from '../errors.js';
+import { checkFields, count, isoTime, matches, millis, oneOf, pathLike, type Rule } from '../fields.js';
 import type { StoreKind } from '../storage/store.js';
 
 /**
@@ -66,12 +67,10 @@ export function newEventId(): string {
 
 /** What a device id may be (config.ts checks device.id against it): it also keeps MQTT wildcards out of topics. */
 export const DEVICE_ID = /^[A-Za-z0-9._-]{1,64}$/;
-const SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 const KEY_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,126}$/;
 const KEY_VERSION = /^(?:[0-9]{1,9}|[0-9a-f]{32})$/;
 const SHA256 = /^[0-9a-f]{64}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
 
 function refuse(what: string, problem: string): SealcamError {
   // Names the field, never its value: the value may be the very secret we are keeping out.
@@ -101,28 +100,12 @@ export function looksLikeKey(s: string): boolean {
   return false;
 }
 
-type Rule = (value: unknown) => string | undefined;
-
+const KEY_GUARD = 'looks like key material, which never goes into a notification';
 const text =
   (pattern: RegExp, hint: string, keyGuard = true): Rule =>
-  (v) => {
-    if (typeof v !== 'string' || !pattern.test(v)) return `must be ${hint}`;
-    if (keyGuard && looksLikeKey(v)) return 'looks like key material, which never goes into a notification';
-    return undefined;
-  };
-const oneOf =
-  (...allowed: string[]): Rule =>
   (v) =>
-    typeof v === 'string' && allowed.includes(v) ? undefined : `must be one of ${allowed.join(', ')}`;
-const count: Rule = (v) => (Number.isSafeInteger(v) && (v as number) >= 0 ? undefined : 'must be a non-negative integer');
-const millis: Rule = (v) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? undefined : 'must be a non-negative number');
-const isoTime: Rule = (v) => (typeof v === 'string' && ISO_TIME.test(v) && !Number.isNaN(Date.parse(v)) ? undefined : 'must be an ISO 8601 time');
-const blobName: Rule = (v) => {
-  if (typeof v !== 'string' || v.length > 1024 || !v.split('/').every((s) => SEGMENT.test(s))) {
-    return "must be '/'-separated parts of letters, digits, '.', '_' or '-'";
-  }
-  return looksLikeKey(v) ? 'looks like key material, which never goes into a notification' : undefined;
-};
+    matches(pattern, hint)(v) ?? (keyGuard && looksLikeKey(v as string) ? KEY_GUARD : undefined);
+const blobName: Rule = (v) => pathLike(v) ?? (looksLikeKey(v as string) ? KEY_GUARD : undefined);
 
 const EVENT_RULES: Record<keyof SealedImageEvent, Rule> = {
   deviceId: text(DEVICE_ID, "1-64 letters, digits, '.', '_' or '-'"),
@@ -148,20 +131,7 @@ const TELEMETRY_RULES: Record<keyof TelemetrySample, Rule> = {
 };
 
 function check<T>(what: string, value: unknown, rules: Record<string, Rule>): T {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw refuse(what, 'must be an object');
-  for (const field of Object.keys(value)) {
-    if (!Object.hasOwn(rules, field)) throw refuse(what, `unknown field '${field.slice(0, 64)}' (allowed: ${Object.keys(rules).join(', ')})`);
-  }
-  const out: Record<string, unknown> = {};
-  for (const [field, rule] of Object.entries(rules)) {
-    const v = (value as Record<string, unknown>)[field];
-    if (v === undefined) throw refuse(what, `${field} is missing`);
-    const problem = rule(v);
-    if (problem) throw refuse(what, `${field} ${problem}`);
-    out[field] = v;
-  }
-  // A fresh object in a fixed field order: nothing else the caller's object carried can leak.
-  return out as T;
+  return checkFields<T>(value, rules, (problem) => refuse(what, problem));
 }
 
 export function checkEvent(value: unknown): SealedImageEvent {

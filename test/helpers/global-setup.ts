@@ -26,9 +26,12 @@ function mtime(path: string): number {
 
 export default function setup(): void {
   const stale: string[] = [];
+  // The dashboard's page is bundled by esbuild into one asset; everything else compiles file by file.
+  const page = join(packageRoot, 'src', 'dashboard', 'web');
+  const bundle = join(packageRoot, 'dist', 'src', 'dashboard', 'assets', 'app.js');
   for (const tree of ['src', 'bench']) {
     for (const source of files(join(packageRoot, tree), '.ts')) {
-      const built = join(packageRoot, 'dist', relative(packageRoot, source)).replace(/\.ts$/, '.js');
+      const built = source.startsWith(page) ? bundle : join(packageRoot, 'dist', relative(packageRoot, source)).replace(/\.ts$/, '.js');
       if (mtime(built) < mtime(source)) stale.push(relative(packageRoot, source));
     }
   }
