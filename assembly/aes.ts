@@ -8,10 +8,11 @@
 // plaintext or the counter: the usual cache-timing leaks of T-table or S-box AES cannot occur.
 // ShiftRows is folded into the key schedule and MixColumns into fixed byte rotations.
 //
-// Why this and not a bitsliced form: EAX's OMAC is one serial chain of single blocks, so the
-// engine needs a fast *single-block* constant-time AES; vector-permute gives that, and two
-// independent blocks (the OMAC block and a CTR block) are interleaved per step so the CPU
-// overlaps their latencies (see eax.ts).
+// Why this is the main kernel: EAX's OMAC is one serial chain of single blocks, so the engine
+// needs a fast *single-block* constant-time AES; vector-permute gives that, and independent
+// blocks (the OMAC block and a CTR block, or several messages' blocks) are interleaved per step so
+// the CPU overlaps their latencies (see eax.ts). For eight blocks at once there is also a
+// bitsliced kernel (bitsliced.ts; index.ts says when each runs).
 //
 // Round keys live in linear memory (15 x 16 bytes) in the transformed basis; only encryption
 // is provided because CTR, OMAC and EAX never need the inverse cipher.

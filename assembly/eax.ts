@@ -4,7 +4,9 @@
 //
 // Speed: OMAC over the ciphertext is one serial chain of block encryptions. Each step of the main
 // loop enciphers the pending OMAC block and the next CTR block together (encryptPair), so the CTR
-// work fills the gaps in the OMAC chain's latency instead of adding to it.
+// work fills the gaps in the OMAC chain's latency instead of adding to it. Independent messages
+// (the sealed format's segments) go further: two or four in lockstep keep four or eight blocks in
+// flight (cryptLanes).
 import { encryptBlock, encryptEightOn, encryptPair, encryptQuad, outA, outB, outC, outD, outE, outF, outG, outH } from './aes';
 import { bitslicedKeys, bitslicedSelected, bitslicedWipe } from './bitsliced';
 import { counterBlock, highHalf } from './ctr';

@@ -1,6 +1,16 @@
 // The sealcam WASM engine: a few plain functions over linear memory. The TypeScript binding
 // (src/engine/wasm.ts) owns all allocation; it passes pointers to a key context, a message
 // context and input/output buffers, and nothing here allocates.
+//
+// Two constant-time AES kernels, neither with tables or secret-dependent branches or addresses:
+// vector-permute (aes.ts), for everything, and bitsliced (bitsliced.ts), for eight independent
+// blocks only. Serial work (OMAC, single-message EAX, the key schedule) is always vector-permute;
+// the eight-block paths (four-message EAX, CTR, ECB) run the kernel selectAesKernel() chose.
+// The binding picks it once per thread by a short calibration of four-message EAX on each
+// (or SEALCAM_AES_KERNEL): vector-permute's byte shuffles are cheap where the CPU has several
+// shuffle ports and the relaxed build runs bare pshufb/tbl; bitsliced needs three shuffles per
+// register and round and wins where shuffles are the bottleneck (the baseline build, whose
+// swizzles carry a range fix-up, or a CPU with one shuffle port). Both give the same bytes.
 import { clearResults, encryptBlock, encryptEightOn, encryptPair, encryptQuad, encryptSix, outA, outB, outC, outD, outE, outF, outG, outH } from './aes';
 import { bitslicedKeys, bitslicedSelected, bitslicedWipe, selectBitsliced } from './bitsliced';
 import { rounds, KEY_CONTEXT_SIZE } from './key';

@@ -499,7 +499,7 @@ export interface KernelChoice {
 /**
  * Choose this thread's eight-block kernel: SEALCAM_AES_KERNEL=vperm|bitsliced if set, else a
  * calibration of a few milliseconds: four-message EAX over 4 x 16 KiB on each kernel, alternately,
- * the fastest of five runs each; bitsliced only if it is at least 3% faster (either is constant
+ * the fastest of seven runs each after two to warm up; bitsliced only if it is at least 3% faster (either is constant
  * time and gives the same bytes, so noise can only cost speed). The inputs are fixed public bytes.
  */
 export function chooseAesKernel(): KernelChoice {
@@ -526,8 +526,9 @@ function calibrate(): Record<AesKernel, number> {
   const ms = [r.alloc(), r.alloc(), r.alloc(), r.alloc()];
   const best: Record<AesKernel, number> = { vperm: Infinity, bitsliced: Infinity };
   try {
-    for (let round = 0; round < 6; round++) {
-      for (const choice of AES_KERNELS) {
+    // Two rounds to warm up (first touches, clock ramp), then seven timed, the order alternating.
+    for (let round = 0; round < 9; round++) {
+      for (const choice of round % 2 ? [...AES_KERNELS].reverse() : AES_KERNELS) {
         r.x.selectAesKernel(choice === 'bitsliced' ? 1 : 0);
         for (const m of ms) {
           r.x.eaxInit(k, m);
@@ -536,7 +537,7 @@ function calibrate(): Record<AesKernel, number> {
         const t0 = process.hrtime.bigint();
         r.x.eaxEncryptFour(k, ms[0]!, ms[1]!, ms[2]!, ms[3]!, r.io, r.io + part, r.io + 2 * part, r.io + 3 * part, length);
         const ns = Number(process.hrtime.bigint() - t0);
-        if (round > 0) best[choice] = Math.min(best[choice], ns);
+        if (round > 1) best[choice] = Math.min(best[choice], ns);
       }
     }
   } finally {
