@@ -16,18 +16,20 @@ export interface BenchArgs {
   /** Case-insensitive regular expression on row names (`<implementation> <operation>`). */
   filter: string | null;
   sizes: number[] | null;
-  /** Directory for the .json, .md and .svg; default bench/results. */
+  /** Directory for the .json, .md and .svg; default bench/out (git ignores it; bench/results keeps committed reference runs). */
   out: string | null;
   compare: [string, string] | null;
   /** Whole-process figures: null = the mode's default (on in a full run). */
   hyperfine: boolean | null;
   maxWorkers: number | null;
+  /** Print the targets table (console and .md); the JSON always has the verdicts. */
+  targets?: boolean;
 }
 
 export class UsageError extends Error {}
 
 export const USAGE = `usage: node dist/bench/run.js [--quick] [--tiny] [--filter REGEX] [--sizes 1671137,16MiB] [--out DIR]
-                             [--hyperfine | --no-hyperfine] [--max-workers N]
+                             [--hyperfine | --no-hyperfine] [--max-workers N] [--targets]
        node dist/bench/run.js --compare A.json B.json`;
 
 export function parseSize(s: string): number {
@@ -53,6 +55,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
         hyperfine: { type: 'boolean' },
         'no-hyperfine': { type: 'boolean' },
         'max-workers': { type: 'string' },
+        targets: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -73,6 +76,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
     compare: v.compare ? (parsed.positionals as [string, string]) : null,
     hyperfine: v.hyperfine ? true : v['no-hyperfine'] ? false : null,
     maxWorkers: v['max-workers'] === undefined ? null : Number(v['max-workers']),
+    targets: v.targets === true,
   });
 }
 
