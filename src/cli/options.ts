@@ -27,7 +27,16 @@ const DESCRIPTIONS: Record<string, string> = {
   'notify.url': 'MQTT broker URL, mqtt:// or mqtts://',
   'receiver.outputDir': 'where opened images are written (default: receiver.outputDir)',
   'receiver.concurrency': 'images opened at once (default: receiver.concurrency)',
+  'device.signingKey': 'the device\'s Ed25519 signing key file (sealcam keygen --type ed25519): sign what is sealed to recipients',
+  'seal.recipients': 'seal to this recipient (a key string or a .pub file; repeatable): only its identity opens the file',
+  'keys.identities': 'open with this identity (a key file, or a vault key\'s recipient text; repeatable)',
+  'receiver.trust': 'the device registry (a directory of <device-id>.pub, or store:<prefix>): only files signed by a registered device key open',
 };
+
+/** Settings a flag may give more than once; the values join into the setting's comma-separated list. */
+const REPEATABLE: Record<string, string> = { 'seal.recipients': '-r', 'keys.identities': '-i' };
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 function optionKey(flag: string): string {
   return flag.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -39,7 +48,9 @@ export function addConfigOptions(command: Command, paths: readonly string[]): Co
   for (const path of paths) {
     const flag = FLAG_NAMES[path];
     if (flag === undefined) throw new Error(`no flag for ${path}`);
-    command.option(`${flag} <value>`, DESCRIPTIONS[path] ?? path);
+    const short = REPEATABLE[path];
+    if (short !== undefined) command.option(`${short}, ${flag} <value>`, DESCRIPTIONS[path] ?? path, collect);
+    else command.option(`${flag} <value>`, DESCRIPTIONS[path] ?? path);
   }
   return command;
 }
@@ -47,7 +58,10 @@ export function addConfigOptions(command: Command, paths: readonly string[]): Co
 /** The configuration for a command: file < SEALCAM_* < the flags given. */
 export function configFromOptions(opts: Record<string, unknown>): SealcamConfig {
   const flags: Record<string, unknown> = {};
-  for (const [path, flag] of Object.entries(FLAG_NAMES)) flags[path] = opts[optionKey(flag)];
+  for (const [path, flag] of Object.entries(FLAG_NAMES)) {
+    const value = opts[optionKey(flag)];
+    flags[path] = Array.isArray(value) ? value.join(',') : value;
+  }
   return loadConfig({ file: opts.config as string | undefined, flags });
 }
 
