@@ -194,11 +194,12 @@ export async function encrypt(inputs: string[], opts: CryptOptions): Promise<voi
   const keys = await CryptKeys.load(run.config, opts.keyFile, opts.keyName);
   try {
     const rawKey = layout === 'raw' ? keys.fileKey('--format raw') : undefined;
-    // Last of the checks: without -k this may create the key.
-    const kek = layout === 'raw' ? undefined : await keys.sealing();
+    // Last of the checks: without -k or -r this may create the key.
+    const header = layout === 'sealed' ? await keys.sealedHeader(layout) : undefined;
+    const kek = layout === 'sidecar' ? await keys.sealing(layout) : undefined;
     if (createDir) await createDirectory(opts.output);
     await runBatch(run, 'sealing', items, async (job, pool) => {
-      if (layout === 'sealed') await sealSealedFile(job, kek!, pool(), run.config.seal.segmentSize);
+      if (layout === 'sealed') await sealSealedFile(job, header!, pool(), run.config.seal.segmentSize);
       else if (layout === 'raw') await sealRawFile(job, rawKey!);
       else await sealSidecarFile(job, kek!);
     });
@@ -233,10 +234,15 @@ export async function decrypt(inputs: string[], opts: CryptOptions): Promise<voi
       if (layout !== 'raw') return;
       keys.fileKey(forced ? '--format raw' : `${items[i]!.input} has no sealed header and no .json sidecar beside it, so it reads as raw, and raw`);
     });
+    const sealedKeys = await keys.openKeys(run.config);
+    if (sealedKeys.trust !== undefined) {
+      const unsigned = items.find((_, i) => layouts[i] !== 'sealed');
+      if (unsigned !== undefined) throw new SealcamError('ESIGNATURE', `${unsigned.input} is a ${layouts[items.indexOf(unsigned)]} file, which carries no device signature: --trust refuses it`);
+    }
     if (createDir) await createDirectory(opts.output);
     await runBatch(run, 'opening', items, async (job, pool, index) => {
       const layout = layouts[index]!;
-      if (layout === 'sealed') await openSealedFile(job, keys.lookup, pool());
+      if (layout === 'sealed') await openSealedFile(job, sealedKeys, pool());
       else if (layout === 'raw') await openRawFile(job, keys.fileKey('raw'));
       else await openSidecarFile(job, keys.lookup);
     });

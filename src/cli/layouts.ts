@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import type { EngineName } from '../engine/types.js';
 import { SealcamError } from '../errors.js';
 import { openRawIO, sealRawIO } from '../formats/raw.js';
-import type { OpenOptions } from '../formats/sealed.js';
+import type { KekSealing, OpenOptions, RecipientSealing } from '../formats/sealed.js';
 import { detectFormat, openSidecarIO, parseSidecarMetadata, sealSidecarIO, serializeSidecarMetadata, type SidecarMetadata } from '../formats/sidecar.js';
 import { fsError, writeAtomic, writeFileAtomic } from '../io/atomic.js';
 import { fileIO } from '../io/file-io.js';
@@ -42,6 +42,9 @@ export interface SealingKey {
   name: string;
   version: string;
 }
+
+/** How a new sealed file's header holds its key: a KEK with its name (v1), or the recipients' wrap with the signer (v2). */
+export type HeaderKeys = Pick<KekSealing, 'kek' | 'keyId' | 'keyVersion'> | Pick<RecipientSealing, 'wrap' | 'signer' | 'deviceId'>;
 
 /** The key a header or sidecar names (a fixed key file ignores the names). */
 export type KeyLookup = (name: string, version: string) => Promise<Uint8Array>;
@@ -116,12 +119,10 @@ function filesIO(job: FileJob, input: Input, output: FileHandle) {
 
 // --- sealed: through the pool's own task buffers, so no chunk is allocated or copied on the main thread ---
 
-export async function sealSealedFile(job: FileJob, kek: SealingKey, pool: SealPool, segmentSize: number): Promise<void> {
+export async function sealSealedFile(job: FileJob, keys: HeaderKeys, pool: SealPool, segmentSize: number): Promise<void> {
   await withInput(job.input, job.size, async (input) => {
     const options = {
-      kek: kek.key,
-      keyId: kek.name,
-      keyVersion: kek.version,
+      ...keys,
       segmentSize,
       engine: job.engine,
       metadata: { originalName: basename(job.input), originalSize: input.size },
@@ -130,9 +131,9 @@ export async function sealSealedFile(job: FileJob, kek: SealingKey, pool: SealPo
   });
 }
 
-export async function openSealedFile(job: FileJob, kek: OpenOptions['kek'], pool: SealPool): Promise<void> {
+export async function openSealedFile(job: FileJob, keys: Pick<OpenOptions, 'kek' | 'fileKey' | 'trust'>, pool: SealPool): Promise<void> {
   await withInput(job.input, job.size, async (input) => {
-    const write = (fd: FileHandle) => pool.openIO(filesIO(job, input, fd), { kek, engine: job.engine }).then(() => undefined);
+    const write = (fd: FileHandle) => pool.openIO(filesIO(job, input, fd), { ...keys, engine: job.engine }).then(() => undefined);
     await writeAtomic(job.output, { force: job.force, mode: MODE_PLAINTEXT }, write);
   });
 }

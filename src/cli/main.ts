@@ -48,7 +48,7 @@ export function buildProgram(): Command {
       .option('--format <format>', 'sealed, raw (nonce || tag || ciphertext) or sidecar (ciphertext + .json)', 'sealed')
       .option('--force', 'overwrite existing outputs')
       .option('--verbose', 'print a summary line on success'),
-    ['keys.provider', 'keys.name', 'keys.dir', 'keys.vaultUrl', 'seal.jobs', 'seal.engine', 'seal.segmentSize'],
+    ['keys.provider', 'keys.name', 'keys.dir', 'keys.vaultUrl', 'seal.recipients', 'device.signingKey', 'device.id', 'seal.jobs', 'seal.engine', 'seal.segmentSize'],
   ).action(async (inputs, opts) => (await import('./crypt.js')).encrypt(inputs, opts));
 
   addConfigOptions(
@@ -61,7 +61,7 @@ export function buildProgram(): Command {
       .option('--format <format>', 'sealed, raw or sidecar (default: detected)')
       .option('--force', 'overwrite existing outputs')
       .option('--verbose', 'print a summary line on success'),
-    ['keys.provider', 'keys.dir', 'keys.vaultUrl', 'seal.jobs', 'seal.engine'],
+    ['keys.provider', 'keys.dir', 'keys.vaultUrl', 'keys.identities', 'receiver.trust', 'seal.jobs', 'seal.engine'],
   ).action(async (inputs, opts) => (await import('./crypt.js')).decrypt(inputs, opts));
 
   const keys = program.command('keys').description('manage key-encryption keys (prints versions and fingerprints, never key bytes)');
