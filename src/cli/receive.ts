@@ -2,6 +2,7 @@ import type { SealcamConfig } from '../config.js';
 import { SealcamError } from '../errors.js';
 import { readPem, type SubscribeOptions } from '../notify/index.js';
 import { brokerName } from '../notify/mqtt.js';
+import { openingFromConfig } from '../keys/fleet.js';
 import { createReceiver, type Receiver, type ReceiveResult, type ReceiverStats } from '../receiver/index.js';
 import { createProgress } from './progress.js';
 import { openSession } from './session.js';
@@ -49,11 +50,13 @@ export async function subscribeOptions(config: SealcamConfig, clientId: string):
 function line(r: ReceiveResult): string {
   if (r.status === 'opened') return `opened ${r.blobName} -> ${r.outputPath} (${r.bytes} bytes)`;
   if (r.status === 'duplicate') return `duplicate ${r.blobName}${r.outputPath ? ` (already at ${r.outputPath})` : ''}`;
+  if (r.status === 'refused') return `refused an event: ${r.reason}`;
   return `quarantined ${r.blobName}: ${r.reason} (report ${r.quarantinePath}.report.json)`;
 }
 
 function summary(s: ReceiverStats): string {
-  return `received ${s.opened} image${s.opened === 1 ? '' : 's'} (${(s.bytes / 1e6).toFixed(1)} MB), ${s.duplicates} duplicate, ${s.quarantined} quarantined, ${s.failed} failed`;
+  const lies = s.lies > 0 ? `, ${s.lies} event${s.lies === 1 ? '' : 's'} that lied (${s.refused} refused)` : '';
+  return `received ${s.opened} image${s.opened === 1 ? '' : 's'} (${(s.bytes / 1e6).toFixed(1)} MB), ${s.duplicates} duplicate, ${s.quarantined} quarantined, ${s.failed} failed${lies}`;
 }
 
 export async function run(opts: ReceiveCommandOptions): Promise<void> {
@@ -66,10 +69,12 @@ export async function run(opts: ReceiveCommandOptions): Promise<void> {
   const progress = createProgress({ label: 'receiving', total: 0, unit: 'items', interactive, log: (l) => console.log(l) });
   let finished = 0;
   let receiver: Receiver | undefined;
+  const opening = await openingFromConfig(config, session.store);
   receiver = await createReceiver({
     config,
     keys: await session.keys(),
     store: session.store,
+    ...opening,
     retry: opts.once ? { attempts: ONCE_ATTEMPTS } : undefined,
     onResult: (r) => {
       if (!interactive) console.log(line(r));

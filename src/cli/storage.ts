@@ -1,6 +1,7 @@
 import { AuthenticationError, SealcamError } from '../errors.js';
 import { describeKeys, type SealedHeader } from '../formats/sealed.js';
 import { assertWritable, writeStreamAtomic } from '../io/atomic.js';
+import { openingFromConfig, openOptionsFor } from '../keys/fleet.js';
 import { kekFromProvider } from '../keys/kek.js';
 import { createOpenStream } from '../pool/streams.js';
 import { checkName } from '../storage/index.js';
@@ -39,6 +40,7 @@ export async function download(blob: string, opts: DownloadOptions): Promise<voi
   refuseConfig(session.config, ['seal']);
   const info = await existing(session, blob);
   const kek = kekFromProvider(await session.keys());
+  const opening = openOptionsFor(await openingFromConfig(session.config, session.store));
   const pool = session.pool();
   let summary = '';
   const progress = createProgress({ label: `opening ${blob}`, total: info.size, log: (line) => (summary = line) });
@@ -46,7 +48,7 @@ export async function download(blob: string, opts: DownloadOptions): Promise<voi
   let opened = 0;
   try {
     const body = await session.store.get(blob);
-    const open = createOpenStream({ kek, pool, onProgress: (p) => progress.update((opened = p.bytes)) });
+    const open = createOpenStream({ kek, ...opening, pool, onProgress: (p) => progress.update((opened = p.bytes)) });
     open.on('header', (h: SealedHeader) => {
       header = h;
       if (typeof h.metadata.originalSize === 'number') progress.setTotal(h.metadata.originalSize);

@@ -5,7 +5,10 @@ import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isTransient, SealcamError } from '../errors.js';
 import { fsError, tempPathFor } from '../io/atomic.js';
+import { sealingFromConfig, sealOptionsFor } from '../keys/fleet.js';
 import { currentKek } from '../keys/kek.js';
+import type { KeyProvider } from '../keys/provider.js';
+import type { HeaderKeys } from './layouts.js';
 import type { SealPool } from '../pool/pool.js';
 import { createSealStream } from '../pool/streams.js';
 import { SEALED_CONTENT_TYPE } from '../storage/index.js';
@@ -35,9 +38,9 @@ export interface UploadOptions {
   [flag: string]: unknown;
 }
 
-/** What sealing needs, shared by the whole batch: the newest key version and one pool. */
+/** What sealing needs, shared by the whole batch: the header's keys (the newest KEK version, or the recipients and signer) and one pool. */
 interface Sealing {
-  kek: { kek: Uint8Array; keyId: string; keyVersion: string };
+  keys: HeaderKeys;
   pool: SealPool;
   segmentSize: number;
 }
@@ -59,12 +62,19 @@ export async function upload(files: string[], opts: UploadOptions): Promise<void
   if (worst !== 0) process.exitCode = worst;
 }
 
+async function kekSealing(provider: KeyProvider, name: string): Promise<HeaderKeys> {
+  const { kek, keyId, keyVersion } = await currentKek(provider, name);
+  return { kek, keyId, keyVersion };
+}
+
 async function uploadAll(session: Session, inputs: UploadInput[], unreachable: string | undefined): Promise<number> {
   const { config } = session;
   let sealing: Sealing | undefined;
   if (inputs.some((input) => input.sealed === undefined)) {
     // One key version for the batch, taken once: a rotation meanwhile applies to the next batch.
-    sealing = { kek: await currentKek(await session.keys(), config.keys.name), pool: session.pool(), segmentSize: config.seal.segmentSize };
+    const fleet = await sealingFromConfig(config);
+    const keys = fleet !== undefined ? sealOptionsFor(fleet) : await kekSealing(await session.keys(), config.keys.name);
+    sealing = { keys, pool: session.pool(), segmentSize: config.seal.segmentSize };
   }
   let summary: string | undefined;
   const progress = createProgress({ label: 'uploading', total: inputs.reduce((n, input) => n + input.size, 0), log: (line) => (summary = line) });
@@ -84,7 +94,7 @@ async function uploadAll(session: Session, inputs: UploadInput[], unreachable: s
     }
   } finally {
     progress.finish();
-    sealing?.kek.kek.fill(0);
+    if (sealing !== undefined && 'kek' in sealing.keys) sealing.keys.kek.fill(0);
     await sealing?.pool.close();
   }
   if (kept.length < inputs.length && summary !== undefined) process.stderr.write(`${summary}\n`);
@@ -119,11 +129,14 @@ async function sendOne(session: Session, input: UploadInput, sealing: Sealing | 
 }
 
 function sealStream(input: UploadInput, sealing: Sealing, onBytes?: (bytes: number) => void): Duplex {
+  const metadata = headerMetadata(input);
+  // A v2 header names its device in a field of its own (the signer's), not in the metadata.
+  if ('wrap' in sealing.keys) delete metadata.deviceId;
   return createSealStream({
-    ...sealing.kek,
+    ...sealing.keys,
     segmentSize: sealing.segmentSize,
     pool: sealing.pool,
-    metadata: headerMetadata(input),
+    metadata,
     onProgress: onBytes && ((p) => onBytes(p.bytes)),
   });
 }
