@@ -112,7 +112,16 @@ describe('a stolen camera', () => {
     // The receiver's identity opens it, and the registry accepts the camera's signature.
     const received = sealcam('download', blob, '-o', 'received.jpg', '-i', 'fleet.key', '--trust', 'registry');
     expect(received.status, received.stderr).toBe(0);
-    expect(received.stderr).toMatch(/verified and written \(1 recipient, signed for cam-01\)/);
+    expect(received.stderr).toMatch(/verified and written \(1 recipient, signed by cam-01's registered key ed25519:[0-9a-f]{32}\)/);
     expect(Buffer.compare(readFileSync(join(dir, 'received.jpg')), readFileSync(join(dir, 'photo.jpg')))).toBe(0);
+  });
+
+  it('a download without a registry opens a signed file but says the signature was not checked', () => {
+    fleet();
+    const up = sealcam('upload', 'photo.jpg', '-r', 'fleet.key.pub', '--sign', 'cam-02.key', '--device', 'cam-01', '--store-dir', 'store');
+    expect(up.status, up.stderr).toBe(0);
+    const down = sealcam('download', up.stdout.trim(), '-o', 'claimed.jpg', '-i', 'fleet.key', '--store-dir', 'store');
+    expect(down.status, down.stderr).toBe(0);
+    expect(down.stderr).toMatch(/signed for cam-01, not checked without a registry \(--trust\)/);
   });
 });

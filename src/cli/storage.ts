@@ -1,5 +1,5 @@
 import { AuthenticationError, SealcamError } from '../errors.js';
-import { describeKeys, type SealedHeader } from '../formats/sealed.js';
+import { describeKeys, type ProvenSigner, type SealedHeader } from '../formats/sealed.js';
 import { assertWritable, writeStreamAtomic } from '../io/atomic.js';
 import { openingFromConfig, openOptionsFor } from '../keys/fleet.js';
 import { kekFromProvider } from '../keys/kek.js';
@@ -45,12 +45,14 @@ export async function download(blob: string, opts: DownloadOptions): Promise<voi
   let summary = '';
   const progress = createProgress({ label: `opening ${blob}`, total: info.size, log: (line) => (summary = line) });
   let header: SealedHeader | undefined;
+  let signer: ProvenSigner | undefined;
   let opened = 0;
   try {
     const body = await session.store.get(blob);
     const open = createOpenStream({ kek, ...opening, pool, onProgress: (p) => progress.update((opened = p.bytes)) });
-    open.on('header', (h: SealedHeader) => {
+    open.on('header', (h: SealedHeader, proven?: ProvenSigner) => {
       header = h;
+      signer = proven;
       if (typeof h.metadata.originalSize === 'number') progress.setTotal(h.metadata.originalSize);
     });
     // pipe() does not pass errors on: a broken download must fail the open stream, and the reverse.
@@ -63,7 +65,7 @@ export async function download(blob: string, opts: DownloadOptions): Promise<voi
   } finally {
     await pool.close();
   }
-  progress.finish(`${opts.output}: ${opened} bytes verified and written (${describeKeys(header!)})`);
+  progress.finish(`${opts.output}: ${opened} bytes verified and written (${describeKeys(header!, signer)})`);
   process.stderr.write(`${summary}\n`);
 }
 
