@@ -1,5 +1,6 @@
 import { AuthenticationError, SealcamError } from '../errors.js';
-import { describeKeys, type ProvenSigner, type SealedHeader } from '../formats/sealed.js';
+import type { ProvenSigner, SealedHeader } from '../formats/sealed.js';
+import { describeFingerprint } from '../keys/stanza.js';
 import { assertWritable, writeStreamAtomic } from '../io/atomic.js';
 import { openingFromConfig, openOptionsFor } from '../keys/fleet.js';
 import { kekFromProvider } from '../keys/kek.js';
@@ -67,6 +68,17 @@ export async function download(blob: string, opts: DownloadOptions): Promise<voi
   }
   progress.finish(`${opts.output}: ${opened} bytes verified and written (${describeKeys(header!, signer)})`);
   process.stderr.write(`${summary}\n`);
+}
+
+/**
+ * How the header holds its key, in words for messages (v1: the KEK's name and version; v2: the
+ * recipients and the signature, which only `signer`, a registry's verdict, makes more than a claim).
+ */
+function describeKeys(header: SealedHeader, signer?: ProvenSigner): string {
+  if (header.version === 1) return `key ${header.keyId} version ${header.keyVersion}`;
+  const recipients = `${header.stanzas.length} recipient${header.stanzas.length === 1 ? '' : 's'}`;
+  if (signer !== undefined) return `${recipients}, signed by ${signer.deviceId}'s registered key ${describeFingerprint('ed25519', signer.signer)}`;
+  return header.signature === undefined ? `${recipients}, unsigned` : `${recipients}, signed for ${header.deviceId}, not checked without a registry (--trust)`;
 }
 
 /** Why a blob was not written, naming the segment, the key or the truncation the open stream found. */

@@ -3,7 +3,6 @@ import { createEax } from '../engine/eax.js';
 import type { EngineName } from '../engine/types.js';
 import * as check from '../engine/validate.js';
 import { AuthenticationError, InputError, SealcamError } from '../errors.js';
-import { describeFingerprint } from '../keys/stanza.js';
 
 /**
  * The `sealed` header, both versions (docs/FORMAT.md gives every byte). The header says how the
@@ -602,17 +601,6 @@ export async function unlockHeader(header: SealedHeader, options: OpenOptions): 
     throw new AuthenticationError(`a stanza unwrapped to a key of the wrong size for ${header.algorithm}`);
   }
   return { payloadKey: finishOpen(header, dek), ...(signer && { signer }) };
-}
-
-/**
- * How the header holds its key, in words for messages (v1: the KEK's name and version; v2: the
- * recipients and the signature, which only `signer`, a registry's verdict, makes more than a claim).
- */
-export function describeKeys(header: SealedHeader, signer?: ProvenSigner): string {
-  if (header.version === 1) return `key ${header.keyId} version ${header.keyVersion}`;
-  const recipients = `${header.stanzas.length} recipient${header.stanzas.length === 1 ? '' : 's'}`;
-  if (signer !== undefined) return `${recipients}, signed by ${signer.deviceId}'s registered key ${describeFingerprint('ed25519', signer.signer)}`;
-  return header.signature === undefined ? `${recipients}, unsigned` : `${recipients}, signed for ${header.deviceId}, not checked without a registry (--trust)`;
 }
 
 /** What the segments of the file with this header need. */
