@@ -195,6 +195,11 @@ export async function subscribeEvents(
     }
     client.removeAllListeners('error');
     client.on('error', (err) => onError(describeMqttError(err, options.url, clientId)));
+    // A broker that lost the session (restarted without persistence, or it expired) comes back
+    // without the subscription: make it again (connectMqtt's reconnects do not).
+    client.on('connect', (connack) => {
+      if (!connack.sessionPresent) client.subscribe(subscribed, { qos: 1 }, (err) => err && onError(describeMqttError(err, options.url, clientId)));
+    });
     return client;
   };
 
