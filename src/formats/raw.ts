@@ -51,7 +51,7 @@ export function sealRaw(key: Uint8Array, plaintext: Uint8Array, options: RawOpti
     const nonce = freshNonce();
     const out = new Uint8Array(RAW_OVERHEAD + plaintext.length);
     out.set(nonce, 0);
-    out.set(eax.encryptInto(nonce, plaintext, out.subarray(RAW_OVERHEAD), { tagLength: RAW_TAG_LENGTH }), RAW_NONCE_LENGTH);
+    out.set(eax.encryptInto(nonce, plaintext, out.subarray(RAW_OVERHEAD)), RAW_NONCE_LENGTH);
     return out;
   } finally {
     eax.dispose();
@@ -80,7 +80,7 @@ export function openRaw(key: Uint8Array, sealed: Uint8Array, options: RawOptions
 export async function sealRawIO(io: RandomAccessIO, key: Uint8Array, options: RawOptions = {}): Promise<void> {
   const eax = createEax(key, { engine: options.engine ?? 'wasm' });
   const nonce = freshNonce();
-  const encryptor = eax.start(nonce, { tagLength: RAW_TAG_LENGTH });
+  const encryptor = eax.start(nonce);
   try {
     const head = new Uint8Array(RAW_OVERHEAD);
     head.set(nonce);

@@ -223,7 +223,7 @@ export function sealSidecar(
   const eax = createEax(key, { engine: options.engine ?? 'wasm' });
   try {
     const nonce = new Uint8Array(randomBytes(SIDECAR_NONCE_LENGTH));
-    const { ciphertext, tag } = eax.encrypt(nonce, plaintext, { tagLength: SIDECAR_TAG_LENGTH });
+    const { ciphertext, tag } = eax.encrypt(nonce, plaintext);
     const metadata = sidecarMetadata(key, nonce, tag, { ...options, originalSize: plaintext.length, ciphertextSha256: sha256Hex(ciphertext) });
     return { ciphertext, metadata };
   } finally {
@@ -237,7 +237,7 @@ export async function sealSidecarIO(io: BufferIO, key: Uint8Array, options: Seal
   checkOptions(options);
   const eax = createEax(key, { engine: options.engine ?? 'wasm' });
   const nonce = new Uint8Array(randomBytes(SIDECAR_NONCE_LENGTH));
-  const encryptor = eax.start(nonce, { tagLength: SIDECAR_TAG_LENGTH });
+  const encryptor = eax.start(nonce);
   try {
     const hash = createHash('sha256');
     const size = await passThrough(io, (chunk) => {
