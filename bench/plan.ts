@@ -16,8 +16,10 @@ export interface BenchArgs {
   /** Case-insensitive regular expression on row names (`<implementation> <operation>`). */
   filter: string | null;
   sizes: number[] | null;
-  /** Directory for the .json, .md and .svg; default bench/results. */
+  /** Directory for the .json, .md and .svg; default bench/results/local (ignored by git). */
   out: string | null;
+  /** Print the table of the issue's performance targets (PASS / MISS) after the results. */
+  targets: boolean;
   compare: [string, string] | null;
   /** Whole-process figures: null = the mode's default (on in a full run). */
   hyperfine: boolean | null;
@@ -26,7 +28,7 @@ export interface BenchArgs {
 
 export class UsageError extends Error {}
 
-export const USAGE = `usage: node dist/bench/run.js [--quick] [--tiny] [--filter REGEX] [--sizes 1671137,16MiB] [--out DIR]
+export const USAGE = `usage: node dist/bench/run.js [--quick] [--tiny] [--filter REGEX] [--sizes 1671137,16MiB] [--out DIR] [--targets]
                              [--hyperfine | --no-hyperfine] [--max-workers N]
        node dist/bench/run.js --compare A.json B.json`;
 
@@ -49,6 +51,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
         filter: { type: 'string' },
         sizes: { type: 'string' },
         out: { type: 'string' },
+        targets: { type: 'boolean' },
         compare: { type: 'boolean' },
         hyperfine: { type: 'boolean' },
         'no-hyperfine': { type: 'boolean' },
@@ -70,6 +73,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
     filter: v.filter ?? null,
     sizes: v.sizes ? v.sizes.split(/[,;\s]+/).filter(Boolean).map(parseSize) : null,
     out: v.out ?? null,
+    targets: v.targets === true,
     compare: v.compare ? (parsed.positionals as [string, string]) : null,
     hyperfine: v.hyperfine ? true : v['no-hyperfine'] ? false : null,
     maxWorkers: v['max-workers'] === undefined ? null : Number(v['max-workers']),

@@ -145,13 +145,14 @@ async function timeCases(cases: Case[], verdicts: Map<Case, string | null>, plan
 }
 
 function outputBase(args: BenchArgs, plan: Plan, machine: Machine, date: string): string {
-  const dir = args.out ? resolve(args.out) : join(packageRoot, 'bench', 'results');
+  // A run of one's own goes to bench/results/local (in .gitignore); bench/results holds the published runs.
+  const dir = args.out ? resolve(args.out) : join(packageRoot, 'bench', 'results', 'local');
   const partial = args.filter || args.sizes || args.maxWorkers ? '-partial' : '';
   const mode = plan.mode === 'full' ? '' : `-${plan.mode}`;
   return join(dir, `${machine.arch}-${cpuSlug(machine.cpuModel)}-${date}${mode}${partial}${machine.emulated ? '-emulated' : ''}`);
 }
 
-function printReport(record: RunRecord, log: (l: string) => void): void {
+function printReport(record: RunRecord, log: (l: string) => void, targets: boolean): void {
   const { table, breaks } = allRowsTable(record.results);
   log('\n' + textTable(table, breaks));
   log(`\n${READING_NOTE}`);
@@ -162,7 +163,7 @@ function printReport(record: RunRecord, log: (l: string) => void): void {
     const t = keyFiguresTable(record.results, dir);
     if (t) log(`\n${title}:\n${textTable(t)}`);
   }
-  log(`\n${textTable(targetsTable(record.targets))}`);
+  if (targets) log(`\n${textTable(targetsTable(record.targets))}`);
   const w = record.wholeProcess;
   if (w) {
     const tables = wholeProcessTables(w);
@@ -252,7 +253,7 @@ export async function runBench(args: BenchArgs, hooks: BenchHooks = {}): Promise
     targets: evaluateTargets(results),
     wholeProcess: whole,
   };
-  printReport(record, log);
+  printReport(record, log, args.targets);
 
   const base = outputBase(args, plan, machine, date.toISOString().slice(0, 10));
   mkdirSync(join(base, '..'), { recursive: true });

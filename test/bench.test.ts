@@ -74,6 +74,7 @@ const tiny = (filter: string, dir: string): BenchArgs => ({
   compare: null,
   hyperfine: false,
   maxWorkers: null,
+  targets: false,
 });
 
 function recordIn(dir: string): RunRecord {

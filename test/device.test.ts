@@ -22,7 +22,7 @@ import { LocalStore } from '../src/storage/local.js';
 import { listOutbox } from '../src/storage/outbox.js';
 import type { BlobInfo, BlobStore, ListOptions, PutOptions } from '../src/storage/store.js';
 import { startIotHubBroker } from './fixtures/iothub-broker.js';
-import { cleanEnv, CLI, sealcam as run, type Run } from './helpers/cli.js';
+import { cleanEnv, CLI, sealcam as run, userKeyring, type Run } from './helpers/cli.js';
 
 /**
  * The camera side against real parts: a LocalStore and a local keyring in temp dirs, the pool's
@@ -562,7 +562,7 @@ describe('sealcam device / simulate', () => {
     expect(lines.at(-1)).toMatch(/^cam-01: 3 images sent .* 0 queued/);
     const blobs = sealedFiles(join(cwd, '.sealcam', 'store'));
     expect(blobs).toHaveLength(3);
-    const keys = new LocalKeyProvider(join(cwd, '.sealcam', 'keys'));
+    const keys = new LocalKeyProvider(userKeyring(cwd));
     for (const blob of blobs) await openBuffer(readFileSync(join(cwd, '.sealcam', 'store', blob)), { kek: kekFromProvider(keys) });
     // Every notification was acknowledged by the broker before the exit: the queue is empty.
     expect(readdirSync(join(cwd, '.sealcam', 'queue', 'cam-01'))).toEqual([]);
@@ -582,7 +582,7 @@ describe('sealcam device / simulate', () => {
 
   it('sealcam device stops cleanly on SIGTERM: images in progress finish, notifications are delivered, exit 0', async () => {
     const cwd = fresh('cli');
-    const child = spawn(process.execPath, [CLI, 'device', '--synthetic', '--rate', '20', '--jobs', '1', '--frame-size', '4096'], { cwd, env: cleanEnv({ env: NO_PROGRESS }) });
+    const child = spawn(process.execPath, [CLI, 'device', '--synthetic', '--rate', '20', '--jobs', '1', '--frame-size', '4096'], { cwd, env: cleanEnv({ cwd, env: NO_PROGRESS }) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

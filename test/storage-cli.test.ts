@@ -15,7 +15,7 @@ import { parseHeader, sealBuffer } from '../src/formats/sealed.js';
 import { LocalKeyProvider } from '../src/keys/local.js';
 import { listOutbox } from '../src/storage/outbox.js';
 import { freePort, startAzurite, startRecordingProxy, startS3rver, type Azurite, type S3rverInstance } from './fixtures/servers.js';
-import { expectOneLineError, sealcamAsync, type Run } from './helpers/cli.js';
+import { expectOneLineError, sealcamAsync, userKeyring, type Run } from './helpers/cli.js';
 
 const CONTAINER = 'sealcam-cli';
 const S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
@@ -46,7 +46,7 @@ function writeInput(dir: string, name: string, size: number, mtime?: string): Bu
 
 /** A file sealed elsewhere (here with the library) under the work directory's key. */
 async function presealed(dir: string, name: string, plaintext: Buffer, metadata: Record<string, unknown>): Promise<Buffer> {
-  const material = await new LocalKeyProvider(join(dir, '.sealcam', 'keys')).getOrCreate('sealcam-kek');
+  const material = await new LocalKeyProvider(userKeyring(dir)).getOrCreate('sealcam-kek');
   const sealed = Buffer.from(sealBuffer(plaintext, { kek: material.key, keyId: material.name, keyVersion: material.version, segmentSize: 4096, metadata }));
   writeFileSync(join(dir, name), sealed);
   return sealed;
@@ -306,7 +306,7 @@ describe('keys and settings', () => {
     expect(readFileSync(join(cwd, 'after.out'))).toEqual(after);
 
     // A blob whose key version is gone, or whose key was replaced, is refused; nothing is written.
-    const ring = join(cwd, '.sealcam', 'keys', 'sealcam-kek');
+    const ring = join(userKeyring(cwd), 'sealcam-kek');
     writeFileSync(join(ring, '1.key'), randomBytes(16), { mode: 0o600 });
     expectOneLineError(
       await run('download', 'cam-01/2024/07/01/before.jpg.sealed', '-o', 'x.out'),
@@ -331,7 +331,7 @@ describe('keys and settings', () => {
       const plain = writeInput(cwd, 'c.jpg', 5000, '2024-08-01T00:00:00Z');
       const up = await sealcam(cwd, ['upload', 'c.jpg'], env);
       expect(up.status, up.stderr).toBe(0);
-      const key = readFileSync(join(cwd, '.sealcam', 'keys', 'sealcam-sse-c', '1.key'));
+      const key = readFileSync(join(userKeyring(cwd), 'sealcam-sse-c', '1.key'));
       expect(key).toHaveLength(32);
       const down = await sealcam(cwd, ['download', 'cam-01/2024/08/01/c.jpg.sealed', '-o', 'c.out'], env);
       expect(down.status, down.stderr).toBe(0);

@@ -5,6 +5,7 @@ import { KekCache } from '../keys/cache.js';
 import { createKeyProvider } from '../keys/index.js';
 import { readKeyFile } from '../keys/keyfile.js';
 import type { KeyLookup, SealingKey } from './layouts.js';
+import { announceCreatedKey } from './output.js';
 
 /**
  * Where `encrypt` and `decrypt` get their keys: a key file (-k), or else the configured key
@@ -17,9 +18,9 @@ export class CryptKeys {
 
   private constructor(
     config: SealcamConfig,
-    private readonly file?: { key: Uint8Array; name: string },
+    private readonly file?: { key: Uint8Array; name: string; path: string },
   ) {
-    this.cache = new KekCache(() => createKeyProvider(config));
+    this.cache = new KekCache(() => createKeyProvider(config, { onCreated: announceCreatedKey }));
     this.keyName = config.keys.name;
   }
 
@@ -30,11 +31,12 @@ export class CryptKeys {
   static async load(config: SealcamConfig, keyFile: string | undefined, keyName: string | undefined): Promise<CryptKeys> {
     if (keyFile === undefined) return new CryptKeys(config);
     const key = await readKeyFile(keyFile);
-    return new CryptKeys(config, { key, name: keyName ?? (basename(keyFile, extname(keyFile)) || 'key') });
+    return new CryptKeys(config, { key, name: keyName ?? (basename(keyFile, extname(keyFile)) || 'key'), path: keyFile });
   }
 
-  get fromFile(): boolean {
-    return this.file !== undefined;
+  /** The -k file as the user gave it, for messages (a wrong key names the file that was passed). */
+  get keyFilePath(): string | undefined {
+    return this.file?.path;
   }
 
   /** The key file's key, for the raw layout, which records no key name. */

@@ -1,6 +1,6 @@
 import { AuthenticationError, SealcamError } from '../errors.js';
 import type { SealedHeader } from '../formats/sealed.js';
-import { assertWritable, writeStreamAtomic } from '../io/atomic.js';
+import { resolveOutput, writeStreamTarget } from '../io/atomic.js';
 import { kekFromProvider } from '../keys/kek.js';
 import { createOpenStream } from '../pool/streams.js';
 import { checkName } from '../storage/index.js';
@@ -9,7 +9,7 @@ import { durationFlag, integerFlag } from './options.js';
 import { createProgress } from './progress.js';
 import { refuseConfig } from '../config.js';
 import { openSession, type Session } from './session.js';
-import { printTable } from './table.js';
+import { printTable, reporterFrom } from './output.js';
 
 /**
  * `sealcam download`, `sealcam ls` and `sealcam link` (and, from ./upload.js, `sealcam upload`).
@@ -22,6 +22,8 @@ export { upload } from './upload.js';
 export interface DownloadOptions {
   output: string;
   force?: boolean;
+  json?: boolean;
+  quiet?: boolean;
   [flag: string]: unknown;
 }
 
@@ -34,14 +36,15 @@ async function existing(session: Session, blob: string): Promise<BlobInfo> {
 export async function download(blob: string, opts: DownloadOptions): Promise<void> {
   checkName(blob);
   const force = opts.force === true;
-  await assertWritable(opts.output, force);
+  const out = reporterFrom(opts);
+  const target = await resolveOutput(opts.output, force);
   const session = await openSession(opts);
   refuseConfig(session.config, ['seal']);
   const info = await existing(session, blob);
   const kek = kekFromProvider(await session.keys());
   const pool = session.pool();
   let summary = '';
-  const progress = createProgress({ label: `opening ${blob}`, total: info.size, log: (line) => (summary = line) });
+  const progress = createProgress({ label: `opening ${blob}`, total: info.size, interactive: out.chatty ? undefined : false, log: (line) => (summary = line) });
   let header: SealedHeader | undefined;
   let opened = 0;
   try {
@@ -54,15 +57,17 @@ export async function download(blob: string, opts: DownloadOptions): Promise<voi
     // pipe() does not pass errors on: a broken download must fail the open stream, and the reverse.
     body.on('error', (err) => open.destroy(err));
     open.on('error', () => body.destroy());
-    await writeStreamAtomic(opts.output, body.pipe(open), { force, mode: 0o600 });
+    // Each segment is verified before it is written: a device, FIFO or stdout gets it as it verifies.
+    await writeStreamTarget(target, body.pipe(open), { force, mode: 0o600 });
   } catch (err) {
     progress.finish(); // ends the bar; its summary is dropped
     throw refusal(blob, err);
   } finally {
     await pool.close();
   }
-  progress.finish(`${opts.output}: ${opened} bytes verified and written (key ${header!.keyId} version ${header!.keyVersion})`);
-  process.stderr.write(`${summary}\n`);
+  progress.finish(`${target.name}: ${opened} bytes verified and written (key ${header!.keyId} version ${header!.keyVersion})`);
+  out.note(summary);
+  out.record({ blob, output: target.name, bytes: opened, keyId: header!.keyId, keyVersion: header!.keyVersion });
 }
 
 /** Why a blob was not written, naming the segment, the key or the truncation the open stream found. */

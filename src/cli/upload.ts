@@ -4,12 +4,13 @@ import { basename, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isTransient, SealcamError } from '../errors.js';
-import { fsError, tempPathFor } from '../io/atomic.js';
+import { fsError, STDIO, tempPathFor } from '../io/atomic.js';
 import { currentKek } from '../keys/kek.js';
 import type { SealPool } from '../pool/pool.js';
 import { createSealStream } from '../pool/streams.js';
-import { SEALED_CONTENT_TYPE } from '../storage/index.js';
+import { contentTypeOf, SEALED_CONTENT_TYPE } from '../storage/index.js';
 import { listOutbox, queueSealed, retryOutbox, sendOrQueue } from '../storage/outbox.js';
+import { printError, reporterFrom, type Reporter } from './output.js';
 import { createProgress } from './progress.js';
 import { refuseConfig } from '../config.js';
 import { openSession, type Session } from './session.js';
@@ -32,6 +33,10 @@ export const EXIT_QUEUED = 75;
 export interface UploadOptions {
   retryOutbox?: boolean;
   captureTime?: string;
+  /** The name for stdin's blob (`upload -`). */
+  name?: string;
+  json?: boolean;
+  quiet?: boolean;
   [flag: string]: unknown;
 }
 
@@ -44,22 +49,60 @@ interface Sealing {
 
 export async function upload(files: string[], opts: UploadOptions): Promise<void> {
   if (files.length === 0 && !opts.retryOutbox) throw new SealcamError('EUSAGE', 'name the files to upload (or use --retry-outbox to send what the outbox holds)');
+  if (files.filter((f) => f === STDIO).length > 1) throw new SealcamError('EUSAGE', 'stdin (-) can be read only once');
+  if (opts.name !== undefined && !files.includes(STDIO)) throw new SealcamError('EUSAGE', '--name names the blob of stdin (-); files keep their own names');
   const captureTime = opts.captureTime === undefined ? undefined : parseCaptureTime(opts.captureTime);
+  const out = reporterFrom(opts);
   const session = await openSession(opts);
   refuseConfig(session.config, ['device', 'seal']);
-  // Every input is checked before anything is sent.
-  const inputs: UploadInput[] = [];
-  for (const file of files) inputs.push(await planUpload(file, { device: session.config.device.id, captureTime }));
-  refuseCollisions(inputs);
+  const spooled: string[] = [];
+  try {
+    // Every input is checked before anything is sent; stdin is sealed into a spool first, so it can wait in the outbox like a file.
+    const inputs: UploadInput[] = [];
+    for (const file of files) {
+      if (file !== STDIO) {
+        inputs.push(await planUpload(file, { device: session.config.device.id, captureTime }));
+        continue;
+      }
+      const name = opts.name ?? 'stdin';
+      const spool = await sealStdin(session, name, captureTime ?? new Date().toISOString());
+      spooled.push(spool);
+      inputs.push({ ...(await planUpload(spool, { device: session.config.device.id, captureTime, name })), temporary: true });
+    }
+    refuseCollisions(inputs);
 
-  const retried = opts.retryOutbox ? await sendQueued(session) : { status: 0 };
-  const status = inputs.length > 0 ? await uploadAll(session, inputs, retried.unreachable) : 0;
-  // A refusal (1) outranks files waiting in the outbox (EXIT_QUEUED).
-  const worst = retried.status === 1 || status === 1 ? 1 : Math.max(retried.status, status);
-  if (worst !== 0) process.exitCode = worst;
+    const retried = opts.retryOutbox ? await sendQueued(session, out) : { status: 0 };
+    const status = inputs.length > 0 ? await uploadAll(session, inputs, retried.unreachable, out) : 0;
+    // A refusal (1) outranks files waiting in the outbox (EXIT_QUEUED).
+    const worst = retried.status === 1 || status === 1 ? 1 : Math.max(retried.status, status);
+    if (worst !== 0) process.exitCode = worst;
+  } finally {
+    for (const spool of spooled) await rm(spool, { force: true });
+  }
 }
 
-async function uploadAll(session: Session, inputs: UploadInput[], unreachable: string | undefined): Promise<number> {
+/** Seals stdin into a spool beside the outbox (0600, our temp naming), under the newest key version. */
+async function sealStdin(session: Session, name: string, captureTime: string): Promise<string> {
+  const { config } = session;
+  const dir = config.store.outboxDir;
+  await mkdir(dir, { recursive: true });
+  const temp = tempPathFor(join(dir, basename(name)));
+  const kek = await currentKek(await session.keys(), config.keys.name);
+  const pool = session.pool();
+  try {
+    const metadata = { contentType: contentTypeOf(name), deviceId: config.device.id, captureTime, originalName: basename(name) };
+    await pipeline(process.stdin, createSealStream({ ...kek, segmentSize: config.seal.segmentSize, pool, metadata }), createWriteStream(temp, { flags: 'wx', mode: 0o600 }));
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw fsError(err, 'seal stdin into', temp);
+  } finally {
+    kek.kek.fill(0);
+    await pool.close();
+  }
+  return temp;
+}
+
+async function uploadAll(session: Session, inputs: UploadInput[], unreachable: string | undefined, out: Reporter): Promise<number> {
   const { config } = session;
   let sealing: Sealing | undefined;
   if (inputs.some((input) => input.sealed === undefined)) {
@@ -67,17 +110,26 @@ async function uploadAll(session: Session, inputs: UploadInput[], unreachable: s
     sealing = { kek: await currentKek(await session.keys(), config.keys.name), pool: session.pool(), segmentSize: config.seal.segmentSize };
   }
   let summary: string | undefined;
-  const progress = createProgress({ label: 'uploading', total: inputs.reduce((n, input) => n + input.size, 0), log: (line) => (summary = line) });
+  const progress = createProgress({
+    label: 'uploading',
+    total: inputs.reduce((n, input) => n + input.size, 0),
+    interactive: out.chatty ? undefined : false,
+    log: (line) => (summary = line),
+  });
   let done = 0;
   let reason = unreachable;
   const kept: string[] = [];
   try {
     for (const input of inputs) {
       const why = reason === undefined ? await sendOne(session, input, sealing, (bytes) => progress.update(done + bytes)) : await keep(session, input, sealing, reason);
-      if (why === undefined) console.log(input.blobName);
-      else {
+      const file = input.temporary ? STDIO : input.path;
+      if (why === undefined) {
+        out.line(input.blobName);
+        out.record({ file, blob: input.blobName, status: 'stored' });
+      } else {
         reason = why;
-        kept.push(basename(input.path));
+        kept.push(basename(input.name ?? input.path));
+        out.record({ file, blob: input.blobName, status: 'queued', reason: why });
       }
       done += input.size;
       progress.update(done);
@@ -87,10 +139,10 @@ async function uploadAll(session: Session, inputs: UploadInput[], unreachable: s
     sealing?.kek.kek.fill(0);
     await sealing?.pool.close();
   }
-  if (kept.length < inputs.length && summary !== undefined) process.stderr.write(`${summary}\n`);
+  if (kept.length < inputs.length && summary !== undefined) out.note(summary);
   if (reason === undefined) return 0;
   const which = kept.length === 1 ? `${kept[0]} is` : `${kept.length} files (${kept.slice(0, 5).join(', ')}${kept.length > 5 ? ', ...' : ''}) are`;
-  console.error(`sealcam: ${reason}; ${which} kept in the outbox ${config.store.outboxDir}: sealcam upload --retry-outbox sends ${kept.length === 1 ? 'it' : 'them'} later`);
+  printError(`${reason}; ${which} kept in the outbox ${config.store.outboxDir}: sealcam upload --retry-outbox sends ${kept.length === 1 ? 'it' : 'them'} later`);
   return EXIT_QUEUED;
 }
 
@@ -99,7 +151,7 @@ async function sendOne(session: Session, input: UploadInput, sealing: Sealing | 
   const { store, config } = session;
   const options = { metadata: blobMetadata(input), contentType: SEALED_CONTENT_TYPE };
   if (input.sealed !== undefined) {
-    const result = await sendOrQueue(store, config.store.outboxDir, input.blobName, input.path, options);
+    const result = await sendOrQueue(store, config.store.outboxDir, input.blobName, input.path, { ...options, move: input.temporary });
     return result.queued ? result.reason : undefined;
   }
   const source = createReadStream(input.path);
@@ -133,7 +185,7 @@ async function keep(session: Session, input: UploadInput, sealing: Sealing | und
   const dir = session.config.store.outboxDir;
   const options = { metadata: blobMetadata(input), contentType: SEALED_CONTENT_TYPE };
   if (input.sealed !== undefined) {
-    await queueSealed(dir, input.blobName, input.path, reason, options);
+    await queueSealed(dir, input.blobName, input.path, reason, { ...options, move: input.temporary });
     return reason;
   }
   // Sealed again, under a fresh file key: the stream that failed is gone, the plaintext is still here.
@@ -151,19 +203,22 @@ async function keep(session: Session, input: UploadInput, sealing: Sealing | und
 }
 
 /** Sends what the outbox holds, oldest first; says what stays and why. */
-async function sendQueued(session: Session): Promise<{ status: number; unreachable?: string }> {
+async function sendQueued(session: Session, out: Reporter): Promise<{ status: number; unreachable?: string }> {
   const dir = session.config.store.outboxDir;
   if ((await listOutbox(dir)).length === 0) {
-    console.error(`the outbox ${dir} is empty`);
+    out.note(`the outbox ${dir} is empty`);
     return { status: 0 };
   }
   const result = await retryOutbox(session.store, dir);
-  for (const name of result.sent) console.log(name);
-  for (const failure of result.failed) console.error(`sealcam: ${failure.name} stays in the outbox: ${failure.message}`);
+  for (const name of result.sent) {
+    out.line(name);
+    out.record({ blob: name, status: 'stored', from: 'outbox' });
+  }
+  for (const failure of result.failed) printError(`${failure.name} stays in the outbox: ${failure.message}`);
   const status = result.failed.length > 0 ? 1 : 0;
   const waiting = result.remaining - result.failed.length;
   if (waiting === 0) return { status };
   const unreachable = `${session.where} is still unreachable or busy`;
-  console.error(`sealcam: ${unreachable}; ${waiting} file${waiting === 1 ? '' : 's'} stay in the outbox ${dir}: run sealcam upload --retry-outbox again later`);
+  printError(`${unreachable}; ${waiting} file${waiting === 1 ? '' : 's'} stay in the outbox ${dir}: run sealcam upload --retry-outbox again later`);
   return { status: status || EXIT_QUEUED, unreachable };
 }

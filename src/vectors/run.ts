@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { createBackend, createEax } from '../engine/eax.js';
 import { tagsEqual } from '../engine/run.js';
 import type { CipherBackend, EngineName } from '../engine/types.js';
@@ -568,25 +568,29 @@ export function runFile(vf: VectorFile, engine: EngineName): FileResult {
   return result;
 }
 
+/** One file's results on each engine; a file that cannot be loaded is one failure per engine rather than stopping the run. */
+function runOneFile(file: string, dir: string, engines: readonly EngineName[], label = file): FileResult[] {
+  let vf: VectorFile | undefined;
+  let loadError = '';
+  try {
+    vf = loadVectorFile(file, dir);
+  } catch (err) {
+    loadError = err instanceof VectorFormatError ? err.message : explain(err);
+  }
+  return engines.map((engine) =>
+    vf ? { ...runFile(vf, engine), file: label } : { file: label, engine, passed: 0, failed: 1, failures: [{ id: null, reason: loadError.replace(file, label) }] },
+  );
+}
+
 /**
  * Run every file in `dir` on each engine; results are ordered by file, then engine. A file that
  * cannot be loaded is reported as one failure rather than stopping the run.
  */
 export function runVectors(engines: readonly EngineName[], dir: string = vectorsDir): FileResult[] {
-  const results: FileResult[] = [];
-  for (const file of listVectorFiles(dir)) {
-    let vf: VectorFile | undefined;
-    let loadError = '';
-    try {
-      vf = loadVectorFile(file, dir);
-    } catch (err) {
-      loadError = err instanceof VectorFormatError ? err.message : explain(err);
-    }
-    for (const engine of engines) {
-      results.push(
-        vf ? runFile(vf, engine) : { file, engine, passed: 0, failed: 1, failures: [{ id: null, reason: loadError }] },
-      );
-    }
-  }
-  return results;
+  return listVectorFiles(dir).flatMap((file) => runOneFile(file, dir, engines));
+}
+
+/** runVectors() for files of one's own (paths as given), in any of the three schemas. */
+export function runVectorPaths(paths: readonly string[], engines: readonly EngineName[]): FileResult[] {
+  return paths.flatMap((path) => runOneFile(basename(path), dirname(path), engines, path));
 }
