@@ -15,7 +15,7 @@ import { parseHeader, sealBuffer } from '../src/formats/sealed.js';
 import { LocalKeyProvider } from '../src/keys/local.js';
 import { listOutbox } from '../src/storage/outbox.js';
 import { freePort, startAzurite, startRecordingProxy, startS3rver, type Azurite, type S3rverInstance } from './fixtures/servers.js';
-import { expectOneLineError, sealcamAsync, userKeyring, type Run } from './helpers/cli.js';
+import { createdKeyLine, expectOneLineError, sealcamAsync, userKeyring, type Run } from './helpers/cli.js';
 
 const CONTAINER = 'sealcam-cli';
 const S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
@@ -251,7 +251,8 @@ describe('an unreachable store', () => {
     const down = await sealcam(cwd, ['upload', 'a.jpg', 'b.jpg'], env);
     expect(down.stdout).toBe('');
     expect(down.stderr).toBe(
-      `sealcam: cannot reach S3 endpoint ${endpoint} (ECONNREFUSED) after retries: check the network, store.endpoint and store.region; ` +
+      createdKeyLine(join(userKeyring(cwd), 'sealcam-kek', '1.key')) +
+        `sealcam: cannot reach S3 endpoint ${endpoint} (ECONNREFUSED) after retries: check the network, store.endpoint and store.region; ` +
         '2 files (a.jpg, b.jpg) are kept in the outbox .sealcam/outbox: sealcam upload --retry-outbox sends them later\n',
     );
     expect(down.status).toBe(EXIT_QUEUED);
