@@ -16,7 +16,7 @@ import { printError } from './output.js';
  * with a metadata JSON beside them, sealcam's own raw and sidecar files) into the `sealed`
  * format, one file, many, or whole directory trees. Each file is first opened and verified into a
  * private spool (nothing unverified is ever sealed), then sealed from it under the keyring's
- * newest key with its name and capture time in the authenticated header, and written atomically
+ * newest key (-k is the scripts' key, for opening only) with its name and capture time in the authenticated header, and written atomically
  * with the input's modification time. Files sealed already and metadata files are skipped; a file
  * that does not verify is refused and the rest go on. One line per file and a summary; exit 1 if
  * any file was refused.
@@ -83,24 +83,24 @@ function recorded(input: Input & { kind: 'file' }, name: string | undefined, cap
 }
 
 /** Opens one file into a spool (verified), then seals the spool to its output. */
-async function convertOne(run: Run, item: Found, target: OutputTarget, keys: CryptKeys, orders: readonly RawLayout[], pool: () => SealPool): Promise<Outcome> {
+async function convertOne(run: Run, item: Found, target: OutputTarget, keys: { open: CryptKeys; seal: CryptKeys }, orders: readonly RawLayout[], pool: () => SealPool): Promise<Outcome> {
   const { input } = item;
   if (input.path.endsWith('.json')) return { status: 'skipped', why: 'a metadata file' };
   const metadataPath = findMetadata(input.path);
   const layout = await detectLayout(input, metadataPath);
   if (layout === 'sealed') return { status: 'skipped', why: 'sealed already' };
   const job = (into: FileJob['into']): FileJob => ({ input, output: target, into, force: run.force, engine: run.engine, onBytes: () => undefined });
-  const kek = await keys.sealing();
+  const kek = await keys.seal.sealing();
   return withSpool(async (spool, spoolPath) => {
     let how: string;
     let metadata: SealedMetadata;
     if (layout === 'sidecar') {
       const described = await readMetadata(metadataPath!);
-      await openSidecarFile(job(handleSink(spool)), keys, metadataPath!);
+      await openSidecarFile(job(handleSink(spool)), keys.open, metadataPath!);
       how = `with ${basename(metadataPath!)}`;
       metadata = described.kind === 'foreign' ? recorded(input, described.metadata.originalName, described.metadata.captureTime) : recorded(input, described.metadata.originalName, undefined);
     } else {
-      const key = keys.fileKey(`${input.path} has no metadata file beside it, so it reads as raw, and raw`);
+      const key = keys.open.fileKey(`${input.path} has no metadata file beside it, so it reads as raw, and raw`);
       let opened: RawLayout | undefined;
       for (const order of orders) {
         await spool.truncate(0);
@@ -141,7 +141,8 @@ export async function convert(inputs: string[], opts: ConvertOptions): Promise<v
   const targets: OutputTarget[] = [];
   for (const item of found) targets.push(await resolveOutput(item.output, run.force));
   await refuseInputs(targets, found.map((item) => item.input));
-  const keys = await CryptKeys.load(run.config, opts.keyFile, opts.keyName);
+  // -k opens what the scripts wrote; the sealed files go under the keyring's key, so they open later without -k.
+  const keys = { open: await CryptKeys.load(run.config, opts.keyFile, undefined), seal: await CryptKeys.load(run.config, undefined, opts.keyName) };
   let pool: SealPool | undefined;
   const counts = { converted: 0, skipped: unwalked.length, refused: 0 };
   try {
@@ -173,7 +174,8 @@ export async function convert(inputs: string[], opts: ConvertOptions): Promise<v
       }
     }
   } finally {
-    await keys.wipe();
+    await keys.open.wipe();
+    await keys.seal.wipe();
     await pool?.close();
   }
   out.line(`converted ${counts.converted}, skipped ${counts.skipped}, refused ${counts.refused}`);
