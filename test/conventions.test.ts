@@ -193,6 +193,21 @@ describe('--json and --quiet', () => {
     const enc = sealcam(['encrypt', p, '-o', join(dir, 'e.sealed'), '--json']);
     expect(JSON.parse(enc.stdout)).toEqual({ input: p, output: join(dir, 'e.sealed'), layout: 'sealed' });
   });
+
+  it('device and receive --json: a line per image and one for the summary; --quiet keeps only the summary', () => {
+    const env = { SEALCAM_NO_PROGRESS: '1', SEALCAM_JOBS: '1' };
+    const cam = sealcam(['device', '--synthetic', '--count', '2', '--rate', '50', '--frame-size', '4096', '--notify', 'outbox', '--json'], env);
+    expect(cam.status, cam.stderr).toBe(0);
+    const events = cam.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; blob?: string });
+    expect(events.map((e) => e.event)).toEqual(['sent', 'sent', 'summary']);
+    const rx = sealcam(['receive', '--poll', '--once', '--json'], env);
+    expect(rx.status, rx.stderr).toBe(0);
+    const got = rx.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; blob?: string; opened?: number });
+    expect(got.filter((e) => e.event === 'opened').map((e) => e.blob).sort()).toEqual(events.slice(0, 2).map((e) => e.blob).sort());
+    expect(got.at(-1)).toMatchObject({ event: 'summary', opened: 2, quarantined: 0 });
+    const quiet = sealcam(['device', '--synthetic', '--count', '1', '--rate', '50', '--frame-size', '4096', '--notify', 'outbox', '--quiet'], env);
+    expect(quiet.stdout).toMatch(/^cam-01: 1 image sent .*\n$/);
+  });
 });
 
 describe('colour', () => {

@@ -286,6 +286,28 @@ describe('an unreachable store', () => {
   }, 30_000);
 });
 
+describe('missing cloud credentials', () => {
+  it('S3 without any AWS credentials is an error (exit 1, one line), not an outage: nothing is queued in the outbox', async () => {
+    const cwd = workDir('nocreds');
+    const s3rver = await startS3rver([CONTAINER]);
+    try {
+      const env = s3Env(s3rver.endpoint);
+      delete env.AWS_ACCESS_KEY_ID;
+      delete env.AWS_SECRET_ACCESS_KEY;
+      // HOME is the work directory (no ~/.aws); the instance-metadata lookup would leave 127.0.0.1.
+      writeInput(cwd, 'a.jpg', 1000);
+      const r = await sealcam(cwd, ['upload', 'a.jpg'], { ...env, AWS_EC2_METADATA_DISABLED: 'true' });
+      expect(r.status).toBe(1);
+      expect(r.stderr.split('\n').filter(Boolean).at(-1)).toBe(
+        `sealcam: no AWS credentials found for S3 at ${s3rver.endpoint}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run with an instance or task role`,
+      );
+      expect(await listOutbox(join(cwd, '.sealcam', 'outbox'))).toEqual([]);
+    } finally {
+      await s3rver.stop();
+    }
+  }, 30_000);
+});
+
 describe('keys and settings', () => {
   it('after a key rotation new uploads use the new version and both blobs still download', async () => {
     const cwd = workDir('rotate');
