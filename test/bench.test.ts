@@ -134,6 +134,29 @@ describe('a run', () => {
     expect(lines.join('\n')).toMatch(/FAILED: \d+ row\(s\) disagree/);
   });
 
+  it('prints the targets table only with --targets; the record keeps the targets either way', async () => {
+    const logs: Record<string, string> = {};
+    for (const targets of [false, true]) {
+      const dir = mkdtempSync(join(out, `targets-${targets}-`));
+      const lines: string[] = [];
+      const status = await runBench({ ...tiny('^unbroken peer', dir), targets }, { extraCases: [nobleRow('unbroken peer', Infinity, { count: 0 })], log: (l) => lines.push(l), progress: () => {} });
+      expect(status).toBe(0);
+      logs[String(targets)] = lines.join('\n');
+      expect(recordIn(dir).targets.length).toBeGreaterThan(0);
+    }
+    const heading = /^target \(issue 3\)\s+measured\s+needed\s+result/m;
+    expect(logs.false).not.toMatch(heading);
+    expect(logs.true).toMatch(heading);
+    expect(parseBenchArgs(['--targets'])).toMatchObject({ targets: true });
+    expect(parseBenchArgs([])).toMatchObject({ targets: false });
+  });
+
+  it('a run of its own writes to bench/results/local/, which git ignores (git status stays clean)', () => {
+    const r = spawnSync('git', ['check-ignore', '-q', 'bench/results/local/x64-some-cpu-2026-01-01-quick.json'], { cwd: packageRoot });
+    expect(r.status).toBe(0);
+    expect(readFileSync(join(packageRoot, 'dist', 'bench', 'run.js'), 'utf8')).toMatch(/join\(packageRoot, 'bench', 'results', 'local'\)/);
+  });
+
   it('with the same row unbroken times it and exits 0', async () => {
     const dir = mkdtempSync(join(out, 'good-'));
     const timed = { count: 0 };
