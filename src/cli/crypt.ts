@@ -295,7 +295,7 @@ export async function decrypt(inputs: string[], opts: CryptOptions): Promise<voi
     const metadata = opts.metadata ?? (item.input.kind === 'file' ? findMetadata(item.input.path) : undefined);
     const layout = opts.metadata !== undefined ? 'sidecar' : (forced ?? (await detectLayout(item.input, metadata)));
     if (layout === 'sidecar' && metadata === undefined) {
-      throw new SealcamError('EUSAGE', `${item.input.name} has no metadata file beside it (${item.input.kind === 'file' ? 'looked for <name>.json, <stem>.json, encryption_metadata.json' : 'stdin'}): name it with --metadata FILE`);
+      throw new SealcamError('EUSAGE', `${item.input.name} has no metadata file beside it (${item.input.kind === 'file' ? 'looked for <name>.json and <stem>.json' : 'stdin'}): name it with --metadata FILE`);
     }
     if (opts.layout !== undefined && layout !== 'raw') throw new SealcamError('EUSAGE', `--layout orders the parts of a raw file, and ${item.input.name} reads as ${layout}`);
     layouts.push(layout);

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { open, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { EngineName } from '../engine/types.js';
@@ -9,6 +9,7 @@ import {
   detectFormat,
   metadataNames,
   openForeignIO,
+  SEED_FILES,
   openSidecarIO,
   parseAnyMetadata,
   sealSidecarIO,
@@ -131,11 +132,30 @@ function writeOut(job: FileJob, options: TargetWriteOptions, fill: (sink: ByteSi
   return job.into !== undefined ? fill(job.into) : writeTarget(job.output, { force: job.force, ...options }, fill);
 }
 
-/** The metadata file beside `path` (`<name>.json`, `<stem>.json` or `encryption_metadata.json`), if there is one. */
+/**
+ * The metadata file beside `path`, if there is one: `<name>.json` or `<stem>.json`, else the seed's
+ * `encryption_metadata.json` when `path` is the seed's `encrypted_image.bin` or the only other file
+ * in its directory (it describes one file, not each file there).
+ */
 export function findMetadata(path: string): string | undefined {
-  return metadataNames(basename(path))
-    .map((name) => join(dirname(path), name))
+  const dir = dirname(path);
+  const own = metadataNames(basename(path))
+    .map((name) => join(dir, name))
     .find((candidate) => existsSync(candidate));
+  if (own !== undefined) return own;
+  const seed = join(dir, SEED_FILES.metadata);
+  if (basename(path) === SEED_FILES.metadata || !existsSync(seed)) return undefined;
+  return basename(path) === SEED_FILES.ciphertext || onlyCiphertext(dir, basename(path)) ? seed : undefined;
+}
+
+/** Whether `name` is the only file in `dir` that is neither hidden nor JSON. */
+function onlyCiphertext(dir: string, name: string): boolean {
+  try {
+    const others = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isFile() && !e.name.startsWith('.') && !e.name.endsWith('.json'));
+    return others.length === 1 && others[0]!.name === name;
+  } catch {
+    return false;
+  }
 }
 
 /** Which layout a stored input has: sealed magic, else sidecar when it has metadata (given, or found beside it), else raw. */

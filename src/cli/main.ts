@@ -69,7 +69,7 @@ export function buildProgram(): Command {
         .requiredOption('-o, --output <path>', `output file; a directory (or a path ending in /) for several inputs (name without .sealed or .eax)${cryptOutput}`)
         .option('-k, --key-file <file>', 'key file (raw 16/24/32 bytes, hex or base64); default: the key version each file names')
         .option('--format <format>', 'sealed, raw or sidecar (default: detected)')
-        .option('--metadata <file>', 'the JSON beside a ciphertext (sealcam sidecar, or nonce/iv and tag/mac in base64 or hex as the reference scripts wrote); default: <input>.json, <stem>.json or encryption_metadata.json beside it')
+        .option('--metadata <file>', 'the JSON beside a ciphertext (sealcam sidecar, or nonce/iv and tag/mac in base64 or hex as the reference scripts wrote); default: <input>.json or <stem>.json beside it, or encryption_metadata.json for encrypted_image.bin or the only file of its directory')
         .option('--layout <order>', 'raw: the order of the parts in the file (default nonce,tag,ciphertext), e.g. nonce,ciphertext,tag')
         .option('--force', 'overwrite existing output files')
         .option('--verbose', 'print a summary line on success'),

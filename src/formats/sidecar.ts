@@ -350,15 +350,20 @@ export const FOREIGN_NAMES = {
 } as const;
 
 /**
- * The names a metadata file beside `fileName` may have, most specific first: `<name>.json`
- * (sealcam's sidecars), `<name without extension>.json`, and `encryption_metadata.json` (the seed's
- * fixed name, beside its fixed `encrypted_image.bin`).
+ * The names of a metadata file that belongs to `fileName` alone, most specific first:
+ * `<name>.json` (sealcam's sidecars) and `<name without extension>.json`.
  */
 export function metadataNames(fileName: string): string[] {
   const dot = fileName.lastIndexOf('.');
   const stem = dot > 0 ? fileName.slice(0, dot) : undefined;
-  return [...new Set([`${fileName}.json`, ...(stem === undefined ? [] : [`${stem}.json`]), 'encryption_metadata.json'])].filter((n) => n !== fileName);
+  return [...new Set([`${fileName}.json`, ...(stem === undefined ? [] : [`${stem}.json`])])].filter((n) => n !== fileName);
 }
+
+/**
+ * The seed's fixed pair: `encrypted_image.bin` beside `encryption_metadata.json`. That metadata
+ * file describes the seed's file, or the one ciphertext of a directory, never every file in one.
+ */
+export const SEED_FILES = { ciphertext: 'encrypted_image.bin', metadata: 'encryption_metadata.json' } as const;
 
 function member(m: Record<string, unknown>, names: readonly string[]): [string, unknown] | undefined {
   const keys = Object.keys(m);
