@@ -14,15 +14,11 @@ import { sealBuffer } from '../src/formats/sealed.js';
 import { colorEnabled, escapeText, limitRepeats } from '../src/cli/output.js';
 import { SealPool } from '../src/pool/pool.js';
 import { CLI, cleanEnv, createdKeyLine, expectOk, expectOkCreatingKey, expectOneLineError, sealcam as run, userKeyring, type Run } from './helpers/cli.js';
-import { tempDir } from './helpers/temp-dir.js';
+import { dirMaker } from './helpers/temp-dir.js';
 
-const root = tempDir('sealcam-conventions-');
+const nextDir = dirMaker('sealcam-conventions-');
 let dir: string;
-let n = 0;
-beforeEach(() => {
-  dir = join(root, `t${n++}`);
-  mkdirSync(dir);
-});
+beforeEach(() => void (dir = nextDir()));
 
 const sealcam = (args: string[], env: Record<string, string> = {}): Run => run(args, { cwd: dir, env });
 

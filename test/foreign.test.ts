@@ -15,7 +15,7 @@ import { parseHeader } from '../src/formats/sealed.js';
 import { parseForeignMetadata } from '../src/formats/sidecar.js';
 import { same } from './helpers/bytes.js';
 import { createdKeyLine, expectOk, expectOneLineError, sealcam as run, userKeyring, type Run } from './helpers/cli.js';
-import { tempDir } from './helpers/temp-dir.js';
+import { dirMaker } from './helpers/temp-dir.js';
 
 const PYTHON = '/usr/bin/python3';
 
@@ -67,13 +67,9 @@ function pycryptodome(jobs: Job[]): void {
   if (r.status !== 0) throw new Error(`pycryptodome (${PYTHON}, apt-get install python3-pycryptodome) failed: ${r.stderr}`);
 }
 
-const root = tempDir('sealcam-foreign-');
+const nextDir = dirMaker('sealcam-foreign-');
 let dir: string;
-let n = 0;
-beforeEach(() => {
-  dir = join(root, `t${n++}`);
-  mkdirSync(dir);
-});
+beforeEach(() => void (dir = nextDir()));
 
 const sealcam = (...args: string[]): Run => run(args, { cwd: dir });
 

@@ -14,15 +14,11 @@ import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { same } from './helpers/bytes.js';
 import { cleanEnv, CLI, expectOk, expectOneLineError, sealcam as run, type Run } from './helpers/cli.js';
-import { tempDir } from './helpers/temp-dir.js';
+import { dirMaker } from './helpers/temp-dir.js';
 
-const root = tempDir('sealcam-outputs-');
+const nextDir = dirMaker('sealcam-outputs-');
 let dir: string;
-let n = 0;
-beforeEach(() => {
-  dir = join(root, `t${n++}`);
-  mkdirSync(dir);
-});
+beforeEach(() => void (dir = nextDir()));
 
 const sealcam = (...args: string[]): Run => run(args, { cwd: dir });
 const mode = (path: string): number => statSync(path).mode & 0o777;
@@ -53,7 +49,7 @@ function shell(script: string, stdin?: Buffer): { status: number | null; stdout:
 
 /** mknod needs CAP_MKNOD (root here); without it the device tests are skipped, saying why. */
 const canMknod = (() => {
-  const probe = join(root, 'probe');
+  const probe = join(nextDir(), 'probe');
   const r = spawnSync('mknod', [probe, 'c', '1', '3']);
   return r.status === 0 && statSync(probe).isCharacterDevice();
 })();

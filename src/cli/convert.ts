@@ -7,7 +7,7 @@ import { fsError, resolveOutput, withSpool, type OutputTarget } from '../io/atom
 import { handleSink } from '../io/file-io.js';
 import { SealPool } from '../pool/pool.js';
 import { CryptKeys } from './crypt-keys.js';
-import { createDirectory, refuseInputs, runFrom, sweepOutputs, type CryptOptions, type Run } from './crypt.js';
+import { createDirectory, readyOutputs, refuseInputs, runFrom, type CryptOptions, type Run } from './crypt.js';
 import { detectLayout, findMetadata, measureInput, openRawFile, openSidecarFile, readMetadata, sealSealedFile, type FileJob, type Input } from './layouts.js';
 import { printError } from './output.js';
 
@@ -150,7 +150,7 @@ export async function convert(inputs: string[], opts: ConvertOptions): Promise<v
       out.line(`skipped ${s.path}: ${s.why}`);
       out.record({ input: s.path, status: 'skipped', why: s.why });
     }
-    await sweepOutputs(targets);
+    await readyOutputs(undefined, targets);
     for (const [i, item] of found.entries()) {
       let outcome: Outcome;
       try {

@@ -159,8 +159,12 @@ export async function createDirectory(path: string): Promise<void> {
   }
 }
 
-/** Removes what killed runs left in the output directories (temp files of our naming whose writer is gone). */
-export async function sweepOutputs(outputs: OutputTarget[]): Promise<void> {
+/**
+ * Makes the output directory a batch needs (if it needs one) and removes what killed runs left in
+ * the output directories (temp files of our naming whose writer is gone).
+ */
+export async function readyOutputs(createDir: string | undefined, outputs: OutputTarget[]): Promise<void> {
+  if (createDir !== undefined) await createDirectory(createDir);
   const dirs = new Set(outputs.flatMap((o) => (o.kind === 'file' ? [dirname(o.path)] : [])));
   for (const dir of dirs) await sweepStaleTemps(dir);
 }
@@ -253,8 +257,7 @@ export async function encrypt(inputs: string[], opts: CryptOptions): Promise<voi
     const rawKey = layout === 'raw' ? keys.fileKey('--format raw') : undefined;
     // Last of the checks: without -k this may create the key.
     const kek = layout === 'raw' ? undefined : await keys.sealing();
-    if (createDir !== undefined) await createDirectory(createDir);
-    await sweepOutputs(items.map((item) => item.output));
+    await readyOutputs(createDir, items.map((item) => item.output));
     await runBatch(
       run,
       'sealing',
@@ -312,8 +315,7 @@ export async function decrypt(inputs: string[], opts: CryptOptions): Promise<voi
       if (layout !== 'raw') return;
       keys.fileKey(forced ? '--format raw' : `${items[i]!.input.name} has no sealed header and no metadata file beside it, so it reads as raw, and raw`);
     });
-    if (createDir !== undefined) await createDirectory(createDir);
-    await sweepOutputs(items.map((item) => item.output));
+    await readyOutputs(createDir, items.map((item) => item.output));
     await runBatch(
       run,
       'opening',
