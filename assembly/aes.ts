@@ -8,13 +8,16 @@
 // plaintext or the counter: the usual cache-timing leaks of T-table or S-box AES cannot occur.
 // ShiftRows is folded into the key schedule and MixColumns into fixed byte rotations.
 //
-// Why this and not a bitsliced form: EAX's OMAC is one serial chain of single blocks, so the
-// engine needs a fast *single-block* constant-time AES; vector-permute gives that, and two
-// independent blocks (the OMAC block and a CTR block) are interleaved per step so the CPU
-// overlaps their latencies (see eax.ts).
+// Why this is the main kernel: EAX's OMAC is one serial chain of single blocks, so the engine
+// needs a fast *single-block* constant-time AES; vector-permute gives that, and independent
+// blocks (the OMAC block and a CTR block, or several messages' blocks) are interleaved per step so
+// the CPU overlaps their latencies (see eax.ts). For eight blocks at once there is also a
+// bitsliced kernel (bitsliced.ts; index.ts says when each runs).
 //
 // Round keys live in linear memory (15 x 16 bytes) in the transformed basis; only encryption
 // is provided because CTR, OMAC and EAX never need the inverse cipher.
+
+import { BITSLICED_BLOCKS, encryptBitsliced } from './bitsliced';
 
 // Input and S-box basis transforms and the GF(2^4) inversion tables (public constants), kept in
 // linear memory: V8 builds a v128.const from scalar moves at every use, while a load is one
@@ -34,6 +37,7 @@ const TABLES = memory.data<u32>([
   0x50BCEC00, 0x01EDBD51, 0xB05C0CE0, 0xE10D5DB1, // 11 OUT_TR2
   0x0F0F0F0F, 0x0F0F0F0F, 0x0F0F0F0F, 0x0F0F0F0F, // 12 NIBBLE mask
   0x5B5B5B5B, 0x5B5B5B5B, 0x5B5B5B5B, 0x5B5B5B5B, // 13 S63: the S-box constant in this basis
+  0x63636363, 0x63636363, 0x63636363, 0x63636363, // 14 the S-box constant in the standard basis
 ], 16);
 
 @inline function table(i: i32): v128 {
@@ -41,7 +45,7 @@ const TABLES = memory.data<u32>([
 }
 
 const IPT1 = 0, IPT2 = 1, INV1 = 2, INV2 = 3, SB1U = 4, SB1T = 5, SB2U = 6, SB2T = 7;
-const SBOU = 8, SBOT = 9, OUT_TR1 = 10, OUT_TR2 = 11, NIBBLE = 12, S63 = 13;
+const SBOU = 8, SBOT = 9, OUT_TR1 = 10, OUT_TR2 = 11, NIBBLE = 12, S63 = 13, STANDARD_63 = 14;
 
 // ShiftRows permutations sr[0..3] and round constants (in the transformed basis) as byte tables,
 // for the key schedule, where the round number is a run-time (public) value.
@@ -52,8 +56,6 @@ const SR_TABLE = memory.data<u8>([
   0, 13, 10, 7, 4, 1, 14, 11, 8, 5, 2, 15, 12, 9, 6, 3,
 ], 16);
 const RCON = memory.data<u8>([0x70, 0x2a, 0x98, 0x08, 0x4d, 0x7c, 0x7d, 0x81, 0x1f, 0x83]);
-
-export const ROUND_KEYS_SIZE: i32 = 15 * 16;
 
 @inline function lo(x: v128): v128 {
   return v128.and(x, table(NIBBLE));
@@ -88,7 +90,7 @@ const MIX = memory.data<u8>([
   7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14, 3, 0, 1, 2,
 ], 16);
 
-@inline function permute(x: v128, mask: v128): v128 {
+@inline export function permute(x: v128, mask: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return i8x16.relaxed_swizzle(x, mask);
   return i8x16.swizzle(x, mask);
 }
@@ -118,6 +120,15 @@ const MIX = memory.data<u8>([
   return v128.xor(look(u, io), look(t, jo));
 }
 
+/**
+ * The AES S-box on each byte of x, in the standard basis: the input transform, the last round's
+ * SubBytes (which leaves out the constant 0x63) and the constant. For the bitsliced kernel's key
+ * schedule, which needs standard round keys.
+ */
+@inline export function standardSubBytes(x: v128): v128 {
+  return v128.xor(subBytes(transform(x, IPT1, IPT2), SBOU, SBOT), table(STANDARD_63));
+}
+
 // One middle round: SubBytes (times 1 and times 2) fused with MixColumns and AddRoundKey.
 @inline function middleRound(b: v128, k: v128, m: i32): v128 {
   const a = v128.xor(subBytes(b, SB1U, SB1T), k);
@@ -138,8 +149,8 @@ const MIX = memory.data<u8>([
 }
 
 // The rounds run as a loop, not unrolled: with every round inlined, V8 kept the shared table
-// loads live across the whole function and spilled; the loop measured 1.6x faster for two
-// blocks in flight (bench: AES-128 blocks). The round count and r % 4 are public.
+// loads live across the whole function and spilled. The round count and r % 4 are public.
+// Compare kernels with `node dist/bench/kernels.js` (instruction counts and wall clock).
 
 /** Encipher one block under the round keys at `keys` with `nr` rounds (10, 12 or 14). */
 export function encryptBlock(x: v128, keys: usize, nr: i32): v128 {
@@ -148,11 +159,15 @@ export function encryptBlock(x: v128, keys: usize, nr: i32): v128 {
   return lastRound(a, rk(keys, nr), nr);
 }
 
-// Results of encryptPair and encryptQuad (AssemblyScript has no multi-value returns).
+// Results of the interleaved functions below (AssemblyScript has no multi-value returns).
 export let outA: v128 = i64x2(0, 0);
 export let outB: v128 = i64x2(0, 0);
 export let outC: v128 = i64x2(0, 0);
 export let outD: v128 = i64x2(0, 0);
+export let outE: v128 = i64x2(0, 0);
+export let outF: v128 = i64x2(0, 0);
+export let outG: v128 = i64x2(0, 0);
+export let outH: v128 = i64x2(0, 0);
 
 /** Forget the last enciphered blocks (keystream or MAC state) once a context is disposed. */
 export function clearResults(): void {
@@ -160,51 +175,117 @@ export function clearResults(): void {
   outB = i64x2(0, 0);
   outC = i64x2(0, 0);
   outD = i64x2(0, 0);
+  outE = i64x2(0, 0);
+  outF = i64x2(0, 0);
+  outG = i64x2(0, 0);
+  outH = i64x2(0, 0);
 }
 
-/**
- * Encipher two independent blocks with their rounds interleaved, so the CPU overlaps the two
- * dependency chains (one message's OMAC block + CTR block per EAX step, and CTR pairs).
- * Results in outA and outB.
- */
-export function encryptPair(x: v128, y: v128, keys: usize, nr: i32): void {
+// `lanes` independent blocks (2, 4, 6 or 8) with their rounds interleaved, so the CPU overlaps
+// their dependency chains; one block's latency alone leaves most of the core idle. Written once
+// and inlined into one function per lane count with `lanes` a constant, where the optimiser
+// drops the unused lanes. More lanes help until V8 runs out of vector registers and spills;
+// `node dist/bench/kernels.js` and the AES block table of `npm run bench` show where that is.
+@inline function encryptInterleaved(lanes: i32, s: v128, t: v128, u: v128, v: v128, w: v128, x: v128, y: v128, z: v128, keys: usize, nr: i32): void {
   let k = rk(keys, 0);
-  let a = firstRound(x, k);
-  let b = firstRound(y, k);
-  for (let r = 1; r < nr; r++) {
-    k = rk(keys, r);
-    a = middleRound(a, k, r & 3);
-    b = middleRound(b, k, r & 3);
+  let a = firstRound(s, k);
+  let b = firstRound(t, k);
+  let c = u;
+  let d = v;
+  let e = w;
+  let f = x;
+  let g = y;
+  let h = z;
+  if (lanes > 2) {
+    c = firstRound(c, k);
+    d = firstRound(d, k);
   }
-  k = rk(keys, nr);
-  outA = lastRound(a, k, nr);
-  outB = lastRound(b, k, nr);
-}
-
-/**
- * Four independent blocks interleaved: two messages' OMAC and CTR blocks per EAX step. One
- * chain's latency is the CPU's idle time; four in flight measured 1.4x two (ECB, x86-64 V8).
- * Results in outA..outD.
- */
-export function encryptQuad(w: v128, x: v128, y: v128, z: v128, keys: usize, nr: i32): void {
-  let k = rk(keys, 0);
-  let a = firstRound(w, k);
-  let b = firstRound(x, k);
-  let c = firstRound(y, k);
-  let d = firstRound(z, k);
+  if (lanes > 4) {
+    e = firstRound(e, k);
+    f = firstRound(f, k);
+  }
+  if (lanes > 6) {
+    g = firstRound(g, k);
+    h = firstRound(h, k);
+  }
   for (let r = 1; r < nr; r++) {
     k = rk(keys, r);
     const m = r & 3;
     a = middleRound(a, k, m);
     b = middleRound(b, k, m);
-    c = middleRound(c, k, m);
-    d = middleRound(d, k, m);
+    if (lanes > 2) {
+      c = middleRound(c, k, m);
+      d = middleRound(d, k, m);
+    }
+    if (lanes > 4) {
+      e = middleRound(e, k, m);
+      f = middleRound(f, k, m);
+    }
+    if (lanes > 6) {
+      g = middleRound(g, k, m);
+      h = middleRound(h, k, m);
+    }
   }
   k = rk(keys, nr);
   outA = lastRound(a, k, nr);
   outB = lastRound(b, k, nr);
-  outC = lastRound(c, k, nr);
-  outD = lastRound(d, k, nr);
+  if (lanes > 2) {
+    outC = lastRound(c, k, nr);
+    outD = lastRound(d, k, nr);
+  }
+  if (lanes > 4) {
+    outE = lastRound(e, k, nr);
+    outF = lastRound(f, k, nr);
+  }
+  if (lanes > 6) {
+    outG = lastRound(g, k, nr);
+    outH = lastRound(h, k, nr);
+  }
+}
+
+/** Two blocks (one message's OMAC block and CTR block per EAX step). Results in outA, outB. */
+export function encryptPair(x: v128, y: v128, keys: usize, nr: i32): void {
+  encryptInterleaved(2, x, y, x, x, x, x, x, x, keys, nr);
+}
+
+/** Four blocks (two messages' OMAC and CTR blocks per step). Results in outA..outD. */
+export function encryptQuad(w: v128, x: v128, y: v128, z: v128, keys: usize, nr: i32): void {
+  encryptInterleaved(4, w, x, y, z, w, w, w, w, keys, nr);
+}
+
+/** Six blocks (the block table's six in flight). Results in outA..outF. */
+export function encryptSix(u: v128, v: v128, w: v128, x: v128, y: v128, z: v128, keys: usize, nr: i32): void {
+  encryptInterleaved(6, u, v, w, x, y, z, u, u, keys, nr);
+}
+
+/**
+ * Eight blocks (four messages' OMAC and CTR blocks per step; CTR), interleaved here or (bitsliced)
+ * on the bitsliced kernel, whose schedule the caller derived with bitslicedKeys. Results in
+ * outA..outH.
+ */
+export function encryptEightOn(bitsliced: bool, s: v128, t: v128, u: v128, v: v128, w: v128, x: v128, y: v128, z: v128, keys: usize, nr: i32): void {
+  if (!bitsliced) {
+    encryptInterleaved(8, s, t, u, v, w, x, y, z, keys, nr);
+    return;
+  }
+  const q = BITSLICED_BLOCKS;
+  v128.store(q, s);
+  v128.store(q, t, 16);
+  v128.store(q, u, 32);
+  v128.store(q, v, 48);
+  v128.store(q, w, 64);
+  v128.store(q, x, 80);
+  v128.store(q, y, 96);
+  v128.store(q, z, 112);
+  encryptBitsliced(nr);
+  outA = v128.load(q);
+  outB = v128.load(q, 16);
+  outC = v128.load(q, 32);
+  outD = v128.load(q, 48);
+  outE = v128.load(q, 64);
+  outF = v128.load(q, 80);
+  outG = v128.load(q, 96);
+  outH = v128.load(q, 112);
 }
 
 // ---- Key schedule (in the transformed basis, after Hamburg's vpaes_schedule_core) ----

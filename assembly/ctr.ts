@@ -1,15 +1,27 @@
 // CTR mode with the whole 16-byte block as one big-endian counter, incremented mod 2^128 (as EAX
 // and SP 800-38A specify; a 32- or 64-bit counter would repeat keystream after a carry).
-import { encryptBlock, encryptQuad, outA, outB, outC, outD } from './aes';
+import { encryptBlock, encryptEightOn, outA, outB, outC, outD, outE, outF, outG, outH, permute } from './aes';
+import { bitslicedKeys, bitslicedSelected, bitslicedWipe } from './bitsliced';
 import { rounds } from './key';
 
 // Scratch for a final partial block; ctrXor wipes it after use.
 const CTR_TAIL = memory.data(16, 16);
 
-// The counter is held as two native u64 halves so the increment is two adds and a carry,
-// computed without a branch.
-@inline export function counterBlock(hi: u64, lo: u64): v128 {
-  return i64x2.replace_lane(i64x2.splat(bswap<u64>(hi)), 1, bswap<u64>(lo));
+// The counter is held as two native u64 halves. Within one call the low half counts up by one per
+// block and wraps at most once (a call covers far fewer than 2^64 blocks), so the high half of any
+// block is the call's starting high half plus one once the low half has wrapped below where it
+// started. The step is `lo += 1`; the carry is computed here alone, without a branch.
+@inline export function highHalf(hi: u64, start: u64, lo: u64): u64 {
+  return hi + <u64>(lo < start);
+}
+
+// Byte order of each 64-bit half reversed: one in-register permute, where a scalar bswap<u64>
+// costs WebAssembly a dozen shifts and masks (it has no byte-swap instruction).
+const HALVES_REVERSED = memory.data<u8>([7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8], 16);
+
+/** The big-endian counter block for low half `lo`, in a call that began at (hi, start). */
+@inline export function counterBlock(hi: u64, start: u64, lo: u64): v128 {
+  return permute(i64x2.replace_lane(i64x2.splat(highHalf(hi, start, lo)), 1, lo), v128.load(HALVES_REVERSED));
 }
 
 @inline export function loadCounterHi(p: usize): u64 {
@@ -27,36 +39,44 @@ const CTR_TAIL = memory.data(16, 16);
  */
 export function ctrXor(k: usize, counter: usize, input: usize, output: usize, length: i32): void {
   const nr = rounds(k);
-  let hi = loadCounterHi(counter);
-  let lo = loadCounterLo(counter);
+  const hi = loadCounterHi(counter);
+  const start = loadCounterLo(counter);
+  let lo = start;
   let i = 0;
-  // Four counter blocks at a time (interleaved rounds), then one at a time for the tail.
-  while (length - i >= 64) {
-    const c0 = counterBlock(hi, lo);
-    lo += 1;
-    hi += <u64>(lo == 0);
-    const c1 = counterBlock(hi, lo);
-    lo += 1;
-    hi += <u64>(lo == 0);
-    const c2 = counterBlock(hi, lo);
-    lo += 1;
-    hi += <u64>(lo == 0);
-    const c3 = counterBlock(hi, lo);
-    lo += 1;
-    hi += <u64>(lo == 0);
-    encryptQuad(c0, c1, c2, c3, k, nr);
+  // Eight counter blocks at a time through the selected eight-block kernel, then one at a time.
+  const scheduled = length >= 128 && bitslicedSelected;
+  if (scheduled) bitslicedKeys(k);
+  while (length - i >= 128) {
+    encryptEightOn(
+      scheduled,
+      counterBlock(hi, start, lo),
+      counterBlock(hi, start, lo + 1),
+      counterBlock(hi, start, lo + 2),
+      counterBlock(hi, start, lo + 3),
+      counterBlock(hi, start, lo + 4),
+      counterBlock(hi, start, lo + 5),
+      counterBlock(hi, start, lo + 6),
+      counterBlock(hi, start, lo + 7),
+      k,
+      nr,
+    );
+    lo += 8;
     const p = input + <usize>i;
     const q = output + <usize>i;
     v128.store(q, v128.xor(v128.load(p), outA));
     v128.store(q, v128.xor(v128.load(p, 16), outB), 16);
     v128.store(q, v128.xor(v128.load(p, 32), outC), 32);
     v128.store(q, v128.xor(v128.load(p, 48), outD), 48);
-    i += 64;
+    v128.store(q, v128.xor(v128.load(p, 64), outE), 64);
+    v128.store(q, v128.xor(v128.load(p, 80), outF), 80);
+    v128.store(q, v128.xor(v128.load(p, 96), outG), 96);
+    v128.store(q, v128.xor(v128.load(p, 112), outH), 112);
+    i += 128;
   }
+  if (scheduled) bitslicedWipe();
   while (i < length) {
-    const ks = encryptBlock(counterBlock(hi, lo), k, nr);
+    const ks = encryptBlock(counterBlock(hi, start, lo), k, nr);
     lo += 1;
-    hi += <u64>(lo == 0);
     if (length - i >= 16) {
       v128.store(output + <usize>i, v128.xor(v128.load(input + <usize>i), ks));
       i += 16;
@@ -70,6 +90,6 @@ export function ctrXor(k: usize, counter: usize, input: usize, output: usize, le
       i = length;
     }
   }
-  store<u64>(counter, bswap<u64>(hi));
+  store<u64>(counter, bswap<u64>(highHalf(hi, start, lo)));
   store<u64>(counter, bswap<u64>(lo), 8);
 }

@@ -1,4 +1,5 @@
-// The key context: round keys plus the per-key values OMAC and EAX reuse for every message.
+// The key context: round keys plus the per-key values OMAC and EAX reuse for every message, and
+// the key itself, from which the bitsliced kernel derives its schedule for each call it runs.
 import { encryptBlock, expandKey } from './aes';
 
 export const KEY_ROUND_KEYS: usize = 0; // 15 x 16 bytes
@@ -7,7 +8,8 @@ export const KEY_K1: usize = 256; // CMAC subkey K1 = dbl(E(0))
 export const KEY_K2: usize = 272; // CMAC subkey K2 = dbl(K1)
 export const KEY_TWEAK: usize = 288; // E([t]) for t = 0, 1, 2: OMAC^t state after its tweak block
 export const KEY_EMPTY: usize = 336; // OMAC^t of the empty message, t = 0, 1, 2
-export const KEY_CONTEXT_SIZE: i32 = 384;
+export const KEY_RAW: usize = 384; // the key itself (16, 24 or 32 bytes), for the bitsliced schedule
+export const KEY_CONTEXT_SIZE: i32 = 416;
 
 /** Doubling in GF(2^128) (CMAC's polynomial x^128 + x^7 + x^2 + x + 1), without branches. */
 function dbl(x: v128): v128 {
@@ -27,6 +29,7 @@ function dbl(x: v128): v128 {
 export function setKey(k: usize, key: usize, keyLength: i32): i32 {
   const nr = expandKey(key, keyLength, k + KEY_ROUND_KEYS);
   if (nr == 0) return -1;
+  memory.copy(k + KEY_RAW, key, <usize>keyLength);
   store<i32>(k + KEY_ROUNDS, nr);
   const l = encryptBlock(i64x2(0, 0), k, nr);
   const k1 = dbl(l);

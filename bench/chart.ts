@@ -4,7 +4,8 @@ import type { Result, RunRecord } from './results.js';
 
 /**
  * The run as an SVG chart, written as text (no plotting library): throughput against message size
- * per implementation (log-log), and pool throughput against the number of workers. Each series is
+ * per implementation (log-log), pool throughput against the number of workers, and the AES block
+ * table (throughput against blocks in flight per kernel). Each series is
  * a <g data-series="..."> with a polyline and one circle per point (hover shows the value).
  */
 
@@ -140,6 +141,19 @@ export function scalingSeries(results: Result[]): { size: number; series: Series
   return { size, series };
 }
 
+/** The AES block table as lines: MB/s against blocks in flight, one series per kernel and build. */
+export function blockSeries(results: Result[]): Series[] {
+  const rows = results.filter((r) => ok(r) && r.kind === 'blocks' && r.blocks);
+  const label = (r: Result): string => (r.blocks!.kernel === 'OpenSSL' ? `${r.impl}, CBC encrypt` : `${r.impl}, ${r.blocks!.kernel}`);
+  return [...new Set(rows.map(label))].map((name) => ({
+    name,
+    points: rows
+      .filter((r) => label(r) === name)
+      .sort((a, b) => a.blocks!.inFlight - b.blocks!.inFlight)
+      .map((r) => ({ x: r.blocks!.inFlight, y: r.mbps!, label: `${r.blocks!.inFlight} in flight, ${mbText(r.mbps)} MB/s` })),
+  }));
+}
+
 export function chartSvg(record: RunRecord): string {
   const { machine: m, run, results } = record;
   const parts: string[] = [];
@@ -170,6 +184,15 @@ export function chartSvg(record: RunRecord): string {
     const x: Axis = { min: 0.5, max: maxWorkers + 0.5, log: false, ticks: Array.from({ length: maxWorkers }, (_, i) => ({ value: i + 1, label: String(i + 1) })) };
     const yAxis = linearTicks(Math.max(...all.map((p) => p.y)) * 1.05, (v) => String(v));
     const p = panel(y, `sealed (64 KiB segments) on the worker pool: ${sizeLabel(scaling.size)} buffers and streamed files`, x, yAxis, 'workers', scaling.series);
+    parts.push(p.svg);
+    y += p.height + 10;
+  }
+  const blocks = blockSeries(results);
+  if (blocks.length) {
+    const all = blocks.flatMap((s) => s.points);
+    const x: Axis = { min: 0.5, max: 8.5, log: false, ticks: [1, 2, 4, 6, 8].map((v) => ({ value: v, label: String(v) })) };
+    const yAxis = linearTicks(Math.max(...all.map((p) => p.y)) * 1.05, (v) => String(v));
+    const p = panel(y, 'AES-128 blocks, one thread: each kernel with k independent blocks in flight (ECB; node:crypto CBC = 1)', x, yAxis, 'blocks in flight', blocks);
     parts.push(p.svg);
     y += p.height + 10;
   }

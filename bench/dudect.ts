@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
+import { WasmBackend, selectAesKernel, type AesKernel } from '../src/engine/wasm.js';
 import { createBackend, wasmVariant } from '../src/index.js';
 
 /**
@@ -188,6 +189,56 @@ export function wasmEaxTwoTarget(): Target {
   };
 }
 
+/** Fixed vs random plaintext: eight blocks through the bitsliced kernel under one fixed key. */
+export function wasmBitslicedBlockTarget(): Target {
+  const backend = new WasmBackend(randomBytes(16));
+  return {
+    name: 'wasm bitsliced ECB, 8 blocks: fixed (zero) vs random plaintext',
+    inputLength: 128,
+    fixed: new Uint8Array(128),
+    run: (input) => void backend.encryptBlocksInFlight(input, 8, 'bitsliced'),
+    dispose: () => backend.dispose(),
+  };
+}
+
+/** Fixed vs random key: the bitsliced schedule (derived from the key at each call) and eight blocks. */
+export function wasmBitslicedKeyTarget(): Target {
+  const blocks = new Uint8Array(128);
+  return {
+    name: 'wasm bitsliced schedule + 8 blocks: fixed (zero) vs random 128-bit key',
+    inputLength: 16,
+    fixed: new Uint8Array(16),
+    run: (key) => {
+      const b = new WasmBackend(key);
+      b.encryptBlocksInFlight(blocks, 8, 'bitsliced');
+      b.dispose();
+    },
+  };
+}
+
+/** Fixed vs random plaintext through a run of four interleaved EAX messages (32 bytes each) on one AES kernel. */
+export function wasmEaxFourTarget(kernel: AesKernel): Target {
+  const backend = new WasmBackend(randomBytes(16));
+  const nonces = [0, 1, 2, 3].map(() => randomBytes(16));
+  const header = new Uint8Array(32);
+  const data = new Uint8Array(128);
+  const tags = new Uint8Array(64);
+  return {
+    name: `wasm EAX run of four messages (${kernel}): fixed (zero) vs random plaintext`,
+    inputLength: 128,
+    fixed: new Uint8Array(128),
+    run: (input) => {
+      selectAesKernel(kernel);
+      data.set(input);
+      backend.encryptRun(
+        header,
+        nonces.map((nonce, i) => ({ nonce, data: data.subarray(32 * i, 32 * i + 32), tag: tags.subarray(16 * i, 16 * i + 16) })),
+      );
+    },
+    dispose: () => backend.dispose(),
+  };
+}
+
 /** Fixed vs random key: key schedule (createBackend) plus one block, then dispose. */
 export function wasmKeyTarget(keyLength: 16 | 24 | 32 = 16): Target {
   const block = new Uint8Array(16);
@@ -249,8 +300,19 @@ export function report(r: DudectResult): string {
   ].join('\n');
 }
 
+/** The long run's targets, by the name --target takes. */
+const TARGETS: Record<string, () => Target> = {
+  block: wasmBlockTarget,
+  'eax-two': wasmEaxTwoTarget,
+  key: () => wasmKeyTarget(16),
+  'bitsliced-block': wasmBitslicedBlockTarget,
+  'bitsliced-key': wasmBitslicedKeyTarget,
+  'eax-four-vperm': () => wasmEaxFourTarget('vperm'),
+  'eax-four-bitsliced': () => wasmEaxFourTarget('bitsliced'),
+};
+
 function parseArgs(argv: string[]): { samples: number; batch: number; targets: string[]; control: boolean } {
-  const out = { samples: 200_000, batch: 32, targets: ['block', 'eax-two', 'key'], control: false };
+  const out = { samples: 200_000, batch: 32, targets: Object.keys(TARGETS), control: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -263,7 +325,7 @@ function parseArgs(argv: string[]): { samples: number; batch: number; targets: s
     else if (a === '--target') out.targets = value().split(',');
     else if (a === '--control') out.control = true;
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node dist/bench/dudect.js [--samples N] [--batch B] [--target block,eax-two,key] [--control]');
+      console.log(`usage: node dist/bench/dudect.js [--samples N] [--batch B] [--target ${Object.keys(TARGETS).join(',')}] [--control]`);
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -274,14 +336,13 @@ function parseArgs(argv: string[]): { samples: number; batch: number; targets: s
 
 function main(): void {
   const args = parseArgs(process.argv.slice(2));
-  const makers: Record<string, () => Target> = { block: wasmBlockTarget, 'eax-two': wasmEaxTwoTarget, key: () => wasmKeyTarget(16) };
   console.log(`dudect on the '${wasmVariant()}' WASM build, node ${process.version} (${process.arch})`);
   let leak = false;
   for (const name of args.targets) {
-    const make = makers[name];
-    if (!make) throw new Error(`unknown target ${name} (block, eax-two, key)`);
-    // The key target does far more work per call; fewer calls per batch keep the runs comparable.
-    const batch = name === 'key' ? Math.max(1, args.batch >> 2) : args.batch;
+    const make = TARGETS[name];
+    if (!make) throw new Error(`unknown target ${name} (${Object.keys(TARGETS).join(', ')})`);
+    // The key targets do far more work per call; fewer calls per batch keep the runs comparable.
+    const batch = name.endsWith('key') ? Math.max(1, args.batch >> 2) : args.batch;
     const r = withTarget(make(), (t) => dudect(t, { samples: args.samples, batch }));
     console.log(report(r));
     leak ||= r.maxAbsT >= LEAK_THRESHOLD;

@@ -16,20 +16,20 @@ export interface BenchArgs {
   /** Case-insensitive regular expression on row names (`<implementation> <operation>`). */
   filter: string | null;
   sizes: number[] | null;
-  /** Directory for the .json, .md and .svg; default bench/results/local (ignored by git). */
+  /** Directory for the .json, .md and .svg; default bench/out (git ignores it; bench/results keeps committed reference runs). */
   out: string | null;
-  /** Print the table of the issue's performance targets (PASS / MISS) after the results. */
-  targets: boolean;
   compare: [string, string] | null;
   /** Whole-process figures: null = the mode's default (on in a full run). */
   hyperfine: boolean | null;
   maxWorkers: number | null;
+  /** Print the targets table (console and .md); the JSON always has the verdicts. */
+  targets?: boolean;
 }
 
 export class UsageError extends Error {}
 
-export const USAGE = `usage: node dist/bench/run.js [--quick] [--tiny] [--filter REGEX] [--sizes 1671137,16MiB] [--out DIR] [--targets]
-                             [--hyperfine | --no-hyperfine] [--max-workers N]
+export const USAGE = `usage: node dist/bench/run.js [--quick] [--tiny] [--filter REGEX] [--sizes 1671137,16MiB] [--out DIR]
+                             [--hyperfine | --no-hyperfine] [--max-workers N] [--targets]
        node dist/bench/run.js --compare A.json B.json`;
 
 export function parseSize(s: string): number {
@@ -51,11 +51,11 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
         filter: { type: 'string' },
         sizes: { type: 'string' },
         out: { type: 'string' },
-        targets: { type: 'boolean' },
         compare: { type: 'boolean' },
         hyperfine: { type: 'boolean' },
         'no-hyperfine': { type: 'boolean' },
         'max-workers': { type: 'string' },
+        targets: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -73,10 +73,10 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
     filter: v.filter ?? null,
     sizes: v.sizes ? v.sizes.split(/[,;\s]+/).filter(Boolean).map(parseSize) : null,
     out: v.out ?? null,
-    targets: v.targets === true,
     compare: v.compare ? (parsed.positionals as [string, string]) : null,
     hyperfine: v.hyperfine ? true : v['no-hyperfine'] ? false : null,
     maxWorkers: v['max-workers'] === undefined ? null : Number(v['max-workers']),
+    targets: v.targets === true,
   });
 }
 

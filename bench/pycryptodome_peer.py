@@ -1,6 +1,7 @@
-"""pycryptodome's AES-EAX as a benchmark peer for bench/python.ts.
+"""pycryptodome's AES-EAX as a benchmark peer, speaking the protocol of bench/pipe-peer.ts.
 
-Requests arrive on stdin, one at a time: a JSON line, then `length` raw input bytes. The operation
+Requests arrive on stdin, one at a time: a line `op key nonce header tag length timeMs
+minIterations` (hex byte strings, `-` when empty), then `length` raw input bytes. The operation
 runs once as a warm-up, then repeatedly until `timeMs` has passed and at least `minIterations`
 runs were timed, each timed alone with time.perf_counter (interpreter start-up is excluded). The
 reply is a JSON line with the per-run times in milliseconds, then the output of the last run
@@ -43,23 +44,22 @@ def decrypt(key, nonce, header, data, tag):
 OPERATIONS = {'encrypt': encrypt, 'decrypt': decrypt}
 
 
-def serve(request):
-    op = OPERATIONS[request['op']]
-    args = (
-        bytes.fromhex(request['key']),
-        bytes.fromhex(request['nonce']),
-        bytes.fromhex(request['header']),
-        read_exactly(request['length']),
-        bytes.fromhex(request.get('tag', '')),
-    )
+def unhex(field):
+    return b'' if field == '-' else bytes.fromhex(field)
+
+
+def serve(line):
+    name, key, nonce, header, tag, length, time_ms, min_iterations = line.split()
+    op = OPERATIONS[name]
+    args = (unhex(key), unhex(nonce), unhex(header), read_exactly(int(length)), unhex(tag))
     try:
         output = op(*args)
     except ValueError as err:  # decrypt_and_verify: "MAC check failed"
         return {'ok': False, 'error': str(err)}, b''
-    budget = request['timeMs'] / 1000.0
+    budget = float(time_ms) / 1000.0
     samples = []
     started = time.perf_counter()
-    while len(samples) < request['minIterations'] or time.perf_counter() - started < budget:
+    while len(samples) < int(min_iterations) or time.perf_counter() - started < budget:
         t = time.perf_counter()
         output = op(*args)
         samples.append((time.perf_counter() - t) * 1000.0)
@@ -71,7 +71,7 @@ def main():
         line = stdin.readline()
         if not line:
             return
-        reply, payload = serve(json.loads(line))
+        reply, payload = serve(line.decode())
         stdout.write(json.dumps(reply).encode() + b'\n')
         stdout.write(payload)
         stdout.flush()

@@ -1,11 +1,13 @@
 /**
  * The sealcam benchmark suite (bench/README.md): every implementation cross-checked bit for bit
  * against sealcam native, then timed side by side in one run; a table on the console, and a JSON
- * record, a markdown summary and an SVG chart in bench/results/.
+ * record, a markdown summary and an SVG chart in bench/out/ (git ignores it; bench/results/ keeps
+ * the committed reference runs).
  *
  *   npm run bench                       full run (about 7 minutes on 2 idle cores)
  *   npm run bench -- --quick            about a minute
  *   npm run bench -- --filter 'wasm.*seal'
+ *   npm run bench -- --targets          also the performance targets, PASS / MISS
  *   npm run bench -- --compare a.json b.json
  *
  * A row that disagrees with the reference is reported and not timed, and the run exits 1.
@@ -22,7 +24,9 @@ import { jsPeerCases } from './cases/js-peers.js';
 import { referenceCases } from './cases/reference.js';
 import { mainThreadSealedCases, poolSealedCases } from './cases/sealed.js';
 import { simdCases } from './cases/simd.js';
-import { bytesFor, caseName, OPS, type Case } from './cases/types.js';
+import { blockTableSize, bytesFor, caseName, OPS, type Case } from './cases/types.js';
+import { botanCases } from './botan.js';
+import { noAesCases } from './cases/noaes.js';
 import { chartSvg } from './chart.js';
 import { compareText, loadRecord } from './compare.js';
 import { cpuSlug, describeMachine, finishMachine, type Machine } from './machine.js';
@@ -32,6 +36,8 @@ import { pythonCases } from './python.js';
 import {
   addRatios,
   allRowsTable,
+  BLOCK_TABLE_TITLE,
+  blockTable,
   keyFiguresTable,
   machineLines,
   markdownReport,
@@ -55,7 +61,7 @@ export interface BenchHooks {
   progress?: (mark: string) => void;
 }
 
-const KIND_ORDER = { eax: 0, sealed: 1, stream: 2, reference: 3, part: 4 } as const;
+const KIND_ORDER = { eax: 0, sealed: 1, stream: 2, reference: 3, part: 4, blocks: 5 } as const;
 
 /** Every row this process can time, in table order. */
 async function buildCases(plan: Plan, machine: Machine, notes: string[]): Promise<Case[]> {
@@ -72,13 +78,17 @@ async function buildCases(plan: Plan, machine: Machine, notes: string[]): Promis
     notes.push('relaxed SIMD is not available here (or SEALCAM_WASM=simd): only the baseline simd build is measured');
   }
   const python = await pythonCases();
+  const botan = await botanCases();
+  const noAes = await noAesCases(machine.emulated);
   const js = await jsPeerCases();
-  for (const note of [python.note, js.note]) if (note) notes.push(note);
+  for (const note of [python.note, botan.note, noAes.note, js.note]) if (note) notes.push(note);
   const all = [
     ...engineCases(wasmImpl(variant), 'wasm'),
     ...simd,
     ...engineCases(NATIVE_IMPL, 'native'),
+    ...noAes.cases,
     ...python.cases,
+    ...botan.cases,
     ...js.cases,
     ...mainThreadSealedCases(wasmImpl(variant), 'wasm'),
     ...mainThreadSealedCases(NATIVE_IMPL, 'native'),
@@ -96,20 +106,22 @@ async function closeAll(cases: Case[], keep: Case[] = []): Promise<void> {
 }
 
 function resultBase(c: Case, size: number): Omit<Result, 'status'> {
-  const { impl, op, kind, keyBits, direction, pureJs, pool } = c;
-  return { name: caseName(c), impl, op, kind, keyBits, direction, pureJs, ...(pool ? { pool } : {}), size, bytes: bytesFor(c, size) };
+  const { impl, op, kind, keyBits, direction, pureJs, pool, blocks } = c;
+  return { name: caseName(c), impl, op, kind, keyBits, direction, pureJs, ...(pool ? { pool } : {}), ...(blocks ? { blocks } : {}), size, bytes: bytesFor(c, size) };
 }
 
 /** Times every agreeing case at every size, rows of one size interleaved (rounds alternate their order). */
 async function timeCases(cases: Case[], verdicts: Map<Case, string | null>, plan: Plan, progress: (m: string) => void): Promise<Result[]> {
   const results: Result[] = [];
+  const blockSize = blockTableSize(plan.sizes.map((s) => s.size));
   for (const { size, timeMs } of plan.sizes) {
+    const here = cases.filter((c) => c.kind !== 'blocks' || size === blockSize);
     const samples = new Map<Case, number[]>();
     const errors = new Map<Case, string>();
     const began = Date.now();
     progress(`timing ${sizeLabel(size)} (${(timeMs / 1000).toFixed(2)} s per row) `);
     for (let round = 0; round < plan.rounds; round++) {
-      for (const c of round % 2 === 0 ? cases : [...cases].reverse()) {
+      for (const c of round % 2 === 0 ? here : [...here].reverse()) {
         if (verdicts.get(c) || errors.has(c)) continue;
         try {
           const m = await c.measure(size, timeMs / plan.rounds, plan.minIterations);
@@ -121,7 +133,7 @@ async function timeCases(cases: Case[], verdicts: Map<Case, string | null>, plan
       }
     }
     progress(` ${((Date.now() - began) / 1000).toFixed(0)} s\n`);
-    for (const c of cases) {
+    for (const c of here) {
       const base = resultBase(c, size);
       const verdict = verdicts.get(c);
       const s = samples.get(c)?.sort((a, b) => a - b);
@@ -145,14 +157,13 @@ async function timeCases(cases: Case[], verdicts: Map<Case, string | null>, plan
 }
 
 function outputBase(args: BenchArgs, plan: Plan, machine: Machine, date: string): string {
-  // A run of one's own goes to bench/results/local (in .gitignore); bench/results holds the published runs.
-  const dir = args.out ? resolve(args.out) : join(packageRoot, 'bench', 'results', 'local');
+  const dir = args.out ? resolve(args.out) : join(packageRoot, 'bench', 'out');
   const partial = args.filter || args.sizes || args.maxWorkers ? '-partial' : '';
   const mode = plan.mode === 'full' ? '' : `-${plan.mode}`;
   return join(dir, `${machine.arch}-${cpuSlug(machine.cpuModel)}-${date}${mode}${partial}${machine.emulated ? '-emulated' : ''}`);
 }
 
-function printReport(record: RunRecord, log: (l: string) => void, targets: boolean): void {
+function printReport(record: RunRecord, withTargets: boolean, log: (l: string) => void): void {
   const { table, breaks } = allRowsTable(record.results);
   log('\n' + textTable(table, breaks));
   log(`\n${READING_NOTE}`);
@@ -163,7 +174,9 @@ function printReport(record: RunRecord, log: (l: string) => void, targets: boole
     const t = keyFiguresTable(record.results, dir);
     if (t) log(`\n${title}:\n${textTable(t)}`);
   }
-  if (targets) log(`\n${textTable(targetsTable(record.targets))}`);
+  const blocks = blockTable(record.results);
+  if (blocks) log(`\n${BLOCK_TABLE_TITLE}:\n${textTable(blocks)}`);
+  if (withTargets) log(`\n${textTable(targetsTable(record.targets))}`);
   const w = record.wholeProcess;
   if (w) {
     const tables = wholeProcessTables(w);
@@ -253,12 +266,12 @@ export async function runBench(args: BenchArgs, hooks: BenchHooks = {}): Promise
     targets: evaluateTargets(results),
     wholeProcess: whole,
   };
-  printReport(record, log, args.targets);
+  printReport(record, args.targets === true, log);
 
   const base = outputBase(args, plan, machine, date.toISOString().slice(0, 10));
   mkdirSync(join(base, '..'), { recursive: true });
   writeFileSync(`${base}.json`, JSON.stringify(record, null, 2) + '\n');
-  writeFileSync(`${base}.md`, markdownReport(record));
+  writeFileSync(`${base}.md`, markdownReport(record, args.targets === true));
   writeFileSync(`${base}.svg`, chartSvg(record));
   log(`\nwrote ${['json', 'md', 'svg'].map((e) => relative(process.cwd(), `${base}.${e}`)).join(', ')} (${record.run.durationSeconds} s)`);
 

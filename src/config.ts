@@ -28,6 +28,8 @@ export interface SealcamConfig {
     dir: string;
     /** https://<vault>.vault.azure.net for `azure-keyvault`. */
     vaultUrl?: string;
+    /** Identities that open files sealed to recipients: key files, or vault keys' recipient texts (comma-separated). */
+    identities?: string;
   };
   store: {
     kind: StoreKind;
@@ -52,8 +54,18 @@ export interface SealcamConfig {
     /** Where sealed files wait when the store is unreachable. */
     outboxDir: string;
   };
-  device: { id: string };
-  seal: { segmentSize: number; jobs: number; engine: EngineName };
+  device: {
+    id: string;
+    /** The camera's Ed25519 signing key file: files it seals to recipients carry its signature. */
+    signingKey?: string;
+  };
+  seal: {
+    segmentSize: number;
+    jobs: number;
+    engine: EngineName;
+    /** Recipients to seal to (key strings or .pub files, comma-separated): a camera with these holds nothing that opens. */
+    recipients?: string;
+  };
   notify: {
     kind: NotifyKind;
     /** mqtt:// or mqtts:// broker URL for `mqtt` (for `local`, the in-process broker picks its own). */
@@ -82,6 +94,8 @@ export interface SealcamConfig {
     concurrency: number;
     /** --poll: seconds between listings of the store. */
     pollSeconds: number;
+    /** The device registry: a directory of <device-id>.pub files, or store:<prefix>; only files it accepts open. */
+    trust?: string;
   };
 }
 
@@ -143,6 +157,10 @@ const OPTIONAL: Record<string, 'string'> = {
   'notify.caFile': 'string',
   'notify.certFile': 'string',
   'notify.keyFile': 'string',
+  'keys.identities': 'string',
+  'device.signingKey': 'string',
+  'seal.recipients': 'string',
+  'receiver.trust': 'string',
 };
 
 /** The command-line flag for each setting a flag can set, for error messages. */
@@ -158,6 +176,10 @@ export const FLAG_NAMES: Record<string, string> = {
   'store.kmsKeyId': '--kms-key-id',
   'store.endpoint': '--endpoint',
   'device.id': '--device',
+  'device.signingKey': '--sign',
+  'seal.recipients': '--recipient',
+  'keys.identities': '--identity',
+  'receiver.trust': '--trust',
   'seal.segmentSize': '--segment-size',
   'seal.jobs': '--jobs',
   'seal.engine': '--engine',
@@ -209,6 +231,10 @@ export const ENV_VARS: Record<string, string> = {
   SEALCAM_SSE_C_KEY_NAME: 'store.sseCustomerKeyName',
   SEALCAM_OUTBOX_DIR: 'store.outboxDir',
   SEALCAM_DEVICE_ID: 'device.id',
+  SEALCAM_SIGNING_KEY: 'device.signingKey',
+  SEALCAM_RECIPIENTS: 'seal.recipients',
+  SEALCAM_IDENTITIES: 'keys.identities',
+  SEALCAM_TRUST: 'receiver.trust',
   SEALCAM_SEGMENT_SIZE: 'seal.segmentSize',
   SEALCAM_JOBS: 'seal.jobs',
   SEALCAM_ENGINE: 'seal.engine',

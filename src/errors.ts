@@ -49,11 +49,10 @@ const TRANSIENT: ReadonlySet<string> = new Set([
 export const VERIFICATION_FAILURES: Readonly<Record<string, string>> = {
   EAUTH: 'a tag or the header MAC does not verify',
   EFORMAT: 'not a well-formed sealed file',
-  ESHA256: 'the SHA-256 differs from the event',
   ENOKEY: 'the key version is unknown',
   EKEYDISABLED: 'the key version is disabled',
   EDEVICE: 'the header names another device',
-  EUNSUPPORTED: 'the format cannot be opened by the receiver',
+  ESIGNATURE: 'the device signature is missing, unregistered, revoked or does not verify',
 };
 
 function codeOf(err: unknown): string | undefined {

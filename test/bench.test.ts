@@ -6,8 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkCtr, checkDecrypt, checkEncrypt, type EncryptFn } from '../bench/cases/check.js';
 import { syncCase } from '../bench/cases/make.js';
 import { header, KEYS, nonce, plaintext } from '../bench/cases/inputs.js';
-import type { Case } from '../bench/cases/types.js';
-import { chartSvg } from '../bench/chart.js';
+import { OPS, type Case } from '../bench/cases/types.js';
+import { botanCases } from '../bench/botan.js';
+import { noAesCases, noAesEnvironment, NOAES_IMPL } from '../bench/cases/noaes.js';
+import { blockSeries, chartSvg } from '../bench/chart.js';
+import { BLOCK_TABLE_TITLE, blockTable, markdownReport } from '../bench/report.js';
 import { compareRows, compareText, loadRecord } from '../bench/compare.js';
 import { noblePeer } from '../bench/peers.js';
 import { parseBenchArgs, UsageError, type BenchArgs } from '../bench/plan.js';
@@ -29,8 +32,8 @@ const KiB = 1024;
 let out: string;
 
 beforeAll(() => {
-  // The suite starts dist/bench/simd-worker.js and dist/bench/stream-child.js, and pools run dist/src/pool/worker.js.
-  for (const f of ['bench/simd-worker.js', 'bench/stream-child.js', 'src/pool/worker.js']) {
+  // The suite starts dist/bench/simd-worker.js, noaes-child.js and stream-child.js, and pools run dist/src/pool/worker.js.
+  for (const f of ['bench/simd-worker.js', 'bench/noaes-child.js', 'bench/stream-child.js', 'src/pool/worker.js']) {
     if (!existsSync(join(packageRoot, 'dist', f))) throw new Error(`dist/${f} is missing: run npx tsc -p tsconfig.json`);
   }
   out = mkdtempSync(join(tmpdir(), 'sealcam-bench-test-'));
@@ -74,7 +77,6 @@ const tiny = (filter: string, dir: string): BenchArgs => ({
   compare: null,
   hyperfine: false,
   maxWorkers: null,
-  targets: false,
 });
 
 function recordIn(dir: string): RunRecord {
@@ -134,29 +136,6 @@ describe('a run', () => {
     expect(lines.join('\n')).toMatch(/FAILED: \d+ row\(s\) disagree/);
   });
 
-  it('prints the targets table only with --targets; the record keeps the targets either way', async () => {
-    const logs: Record<string, string> = {};
-    for (const targets of [false, true]) {
-      const dir = mkdtempSync(join(out, `targets-${targets}-`));
-      const lines: string[] = [];
-      const status = await runBench({ ...tiny('^unbroken peer', dir), targets }, { extraCases: [nobleRow('unbroken peer', Infinity, { count: 0 })], log: (l) => lines.push(l), progress: () => {} });
-      expect(status).toBe(0);
-      logs[String(targets)] = lines.join('\n');
-      expect(recordIn(dir).targets.length).toBeGreaterThan(0);
-    }
-    const heading = /^target \(issue 3\)\s+measured\s+needed\s+result/m;
-    expect(logs.false).not.toMatch(heading);
-    expect(logs.true).toMatch(heading);
-    expect(parseBenchArgs(['--targets'])).toMatchObject({ targets: true });
-    expect(parseBenchArgs([])).toMatchObject({ targets: false });
-  });
-
-  it('a run of its own writes to bench/results/local/, which git ignores (git status stays clean)', () => {
-    const r = spawnSync('git', ['check-ignore', '-q', 'bench/results/local/x64-some-cpu-2026-01-01-quick.json'], { cwd: packageRoot });
-    expect(r.status).toBe(0);
-    expect(readFileSync(join(packageRoot, 'dist', 'bench', 'run.js'), 'utf8')).toMatch(/join\(packageRoot, 'bench', 'results', 'local'\)/);
-  });
-
   it('with the same row unbroken times it and exits 0', async () => {
     const dir = mkdtempSync(join(out, 'good-'));
     const timed = { count: 0 };
@@ -184,20 +163,52 @@ describe('a run', () => {
   });
 });
 
+/** A peer's four EAX rows pass their cross-check and time themselves; then the peer is closed. */
+async function expectPeerAgrees(cases: Case[]): Promise<void> {
+  try {
+    expect(cases.map((c) => c.op)).toEqual(['AES-128-EAX encrypt', 'AES-128-EAX decrypt+verify', 'AES-256-EAX encrypt', 'AES-256-EAX decrypt+verify']);
+    for (const c of cases) {
+      expect(await c.check(), c.op).toBeNull();
+      const m = await c.measure(64 * KiB, 5, 3);
+      expect(m.samples.length).toBeGreaterThanOrEqual(3);
+    }
+  } finally {
+    for (const c of cases) await c.close?.();
+  }
+}
+
 describe('peers the suite drives', () => {
   it('pycryptodome agrees with sealcam native and returns its own timings', async () => {
     if (spawnSync(PYTHON, ['-c', 'import Cryptodome'], { stdio: 'ignore' }).status !== 0) throw new Error('pycryptodome is required (apt-get install python3-pycryptodome)');
     const { cases, note } = await pythonCases();
     expect(note).toBeUndefined();
+    await expectPeerAgrees(cases);
+  });
+
+  it("Botan's EAX (a C++ driver built with g++) agrees with sealcam native and returns its own timings", async () => {
+    const { cases, note } = await botanCases();
+    if (note) throw new Error(`${note} (apt-get install g++ libbotan-2-dev)`);
+    await expectPeerAgrees(cases);
+  });
+
+  it('node:crypto without AES instructions runs in a child with OpenSSL\'s capability mask and agrees with the WASM engine', async () => {
+    const { cases, note } = await noAesCases(false);
+    expect(note).toMatch(/OPENSSL_(ia32|arm)cap=/);
     try {
-      for (const c of cases) {
-        expect(await c.check(), c.op).toBeNull();
-        const m = await c.measure(64 * KiB, 5, 3);
-        expect(m.samples.length).toBeGreaterThanOrEqual(3);
-      }
+      expect(cases.map((c) => c.impl)).toEqual(cases.map(() => NOAES_IMPL));
+      expect(cases.map((c) => c.op)).toEqual(expect.arrayContaining(['AES-128-EAX encrypt', 'sealed seal', OPS.cbcEncrypt]));
+      for (const c of cases) expect(await c.check(), c.op).toBeNull();
+      const encrypt = cases.find((c) => c.op === 'AES-128-EAX encrypt')!;
+      expect((await encrypt.measure(16 * KiB, 5, 3)).samples.length).toBeGreaterThanOrEqual(3);
     } finally {
       for (const c of cases) await c.close?.();
     }
+  });
+
+  it('the capability masks: AES-NI and PCLMULQDQ off on x86-64, every extension off on arm64, none known elsewhere', () => {
+    expect(noAesEnvironment('x64')).toEqual({ OPENSSL_ia32cap: '~0x200000200000000' });
+    expect(noAesEnvironment('arm64')).toEqual({ OPENSSL_armcap: '0' });
+    expect(noAesEnvironment('riscv64')).toBeNull();
   });
 
   it('the streamed case seals and opens through a child process and checks the files', async () => {
@@ -328,6 +339,46 @@ describe('the chart', () => {
   });
 });
 
+describe('the AES block table', () => {
+  const block = (impl: string, kernel: string, inFlight: number, mbps: number): Result =>
+    row(impl, kernel === 'OpenSSL' ? OPS.cbcEncrypt : OPS.blocksInFlight(inFlight, kernel), 64 * KiB, mbps, { kind: 'blocks', blocks: { kernel, inFlight }, cyclesPerByte: 2000 / mbps });
+  const results = [
+    ...[1, 2, 4, 6, 8].map((k) => block('sealcam WASM (relaxed)', 'vperm', k, 100 * k)),
+    block('sealcam WASM (relaxed)', 'bitsliced', 8, 500),
+    block('sealcam native (node:crypto)', 'OpenSSL', 1, 1000),
+    row('sealcam native (node:crypto)', OPS.blocks, 64 * KiB, 4000, { kind: 'part', cyclesPerByte: 0.5 }),
+  ];
+
+  it('has one line per kernel, k = 1..8 in flight, and OpenSSL\'s own ECB for node:crypto', () => {
+    const t = blockTable(results)!;
+    expect(t.head).toEqual(['kernel (64 KiB)', 'k=1', 'k=2', 'k=4', 'k=6', 'k=8', 'OpenSSL ECB']);
+    expect(t.rows).toEqual([
+      ['sealcam WASM (relaxed), vperm', '100 (20.0)', '200 (10.0)', '400 (5.0)', '600 (3.3)', '800 (2.5)', ''],
+      ['sealcam WASM (relaxed), bitsliced', '', '', '', '', '500 (4.0)', ''],
+      ['sealcam native (node:crypto)', '1000 (2.0)', '', '', '', '', '4000 (0.5)'],
+    ]);
+    expect(blockTable([row('x', 'AES-128-EAX encrypt', KiB, 1)])).toBeNull();
+  });
+
+  it('is drawn as a panel of its own, one series per kernel', () => {
+    expect(blockSeries(results).map((s) => [s.name, s.points.map((p) => p.x)])).toEqual([
+      ['sealcam WASM (relaxed), vperm', [1, 2, 4, 6, 8]],
+      ['sealcam WASM (relaxed), bitsliced', [8]],
+      ['sealcam native (node:crypto), CBC encrypt', [1]],
+    ]);
+    expect(chartSvg(record(results))).toContain('blocks in flight');
+  });
+
+  it('goes into the markdown; the targets only with --targets', () => {
+    const md = markdownReport(record(results));
+    expect(md).toContain(`## ${BLOCK_TABLE_TITLE}`);
+    expect(md).not.toContain('## Targets');
+    expect(markdownReport(record(results), true)).toContain('## Targets');
+    expect(parseBenchArgs([])).toMatchObject({ targets: false });
+    expect(parseBenchArgs(['--targets'])).toMatchObject({ targets: true });
+  });
+});
+
 describe('--compare', () => {
   it('joins two runs on row and size and gives B / A', () => {
     const a = record([row('x', 'AES-128-EAX encrypt', KiB, 100), row('x', 'AES-128-EAX encrypt', 64 * KiB, 200), row('only-a', 'ctr', KiB, 5)]);
@@ -373,6 +424,17 @@ describe('the targets', () => {
     expect(verdict(scaling(180), 'WASM sealed seal 16 MiB, 1 worker vs fastest pure-JS')).toBe('PASS'); // 100 / 50
     expect(verdict(base, 'WASM sealed seal 16 MiB: 2 workers vs 1 worker')).toBe('n/a');
     expect(verdict(scaling(180), 'native sealed seal 16 MiB, 2 workers')).toBe('n/a');
+  });
+
+  it('compare WASM with node:crypto without AES instructions: sealed on 1 worker >= 2x, single message >= 1.2x', () => {
+    const noAes = eax(NOAES_IMPL, 100);
+    const results = (seal: number, single: number): Result[] => [noAes, pool('wasm', 1, 'sealed seal', 16 * MiB, seal), eax('sealcam WASM (relaxed)', single), eax('sealcam WASM (simd)', single / 2)];
+    const sealed = 'WASM sealed seal 16 MiB, 1 worker vs node:crypto without AES instructions';
+    const single = 'WASM single-message EAX encrypt 16 MiB (faster build) vs node:crypto without AES instructions';
+    expect([verdict(results(200, 120), sealed), verdict(results(200, 120), single)]).toEqual(['PASS', 'PASS']);
+    expect([verdict(results(199, 119), sealed), verdict(results(199, 119), single)]).toEqual(['MISS', 'MISS']);
+    expect(verdict([noAes], sealed)).toBe('n/a');
+    expect(evaluateTargets([]).every((t) => !/issue/i.test(t.target))).toBe(true);
   });
 
   it('judge peak RSS per size and its growth from 256 MiB to 1 GiB', () => {

@@ -571,7 +571,7 @@ describe('sealcam decrypt: damaged, truncated and wrong-key inputs fail in one l
       ['a cut at a segment boundary', (p) => p.subarray(0, segmentStart(p, 3)), false, /segment 2 \(the last\) failed verification: altered, or the file was truncated/],
       ['a cut inside a tag-sized tail', (p) => p.subarray(0, segmentStart(p, 3) + 8), false, /truncated: the last segment is 8 bytes/],
       ['a cut inside the header', (p) => p.subarray(0, headerLength(p) - 5), false, /truncated header/],
-      ['an unsupported version', (p) => Buffer.concat([p.subarray(0, 8), Buffer.from([2]), p.subarray(9)]), false, /unsupported sealed version 2/],
+      ['an unsupported version', (p) => Buffer.concat([p.subarray(0, 8), Buffer.from([3]), p.subarray(9)]), false, /unsupported sealed version 3/],
       ['an absurd header length', (p) => { const b = Buffer.from(p); b.writeUInt32BE(0xffffffff, 12); return b; }, false, /invalid header length 4294967295/],
       ['no magic: read as raw, and refused as such', (p) => flipped(p, 0), false, /authentication failed: .*photo\.sealed does not verify under this key as a raw file/],
     ]);

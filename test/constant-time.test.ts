@@ -1,5 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { dudect, leakyTarget, report, tTest, wasmBlockTarget, wasmEaxTwoTarget, wasmKeyTarget, welchT, withTarget } from '../bench/dudect.js';
+import {
+  dudect,
+  leakyTarget,
+  report,
+  tTest,
+  wasmBitslicedBlockTarget,
+  wasmBitslicedKeyTarget,
+  wasmBlockTarget,
+  wasmEaxFourTarget,
+  wasmEaxTwoTarget,
+  wasmKeyTarget,
+  welchT,
+  withTarget,
+} from '../bench/dudect.js';
 
 /**
  * A short dudect run (bench/dudect.ts; `node dist/bench/dudect.js --samples 200000` is the long
@@ -45,6 +58,24 @@ describe('dudect: WASM engine timing (fixed vs random secret)', () => {
 
   it('two EAX messages interleaved: fixed (zero) vs random plaintext', () => {
     const r = withTarget(wasmEaxTwoTarget(), (t) => dudect(t, { samples: 50_000, batch: 16 }));
+    console.log(report(r));
+    expect(r.maxAbsT).toBeLessThan(BOUND);
+  });
+
+  it.each(['vperm', 'bitsliced'] as const)('four EAX messages interleaved on the %s kernel: fixed (zero) vs random plaintext', (kernel) => {
+    const r = withTarget(wasmEaxFourTarget(kernel), (t) => dudect(t, { samples: 20_000, batch: 4 }));
+    console.log(report(r));
+    expect(r.maxAbsT).toBeLessThan(BOUND);
+  });
+
+  it('bitsliced kernel, eight blocks: fixed (zero) vs random plaintext', () => {
+    const r = withTarget(wasmBitslicedBlockTarget(), (t) => dudect(t, { samples: 40_000, batch: 8 }));
+    console.log(report(r));
+    expect(r.maxAbsT).toBeLessThan(BOUND);
+  });
+
+  it('bitsliced schedule + eight blocks: fixed (zero) vs random key', () => {
+    const r = withTarget(wasmBitslicedKeyTarget(), (t) => dudect(t, { samples: 20_000, batch: 4 }));
     console.log(report(r));
     expect(r.maxAbsT).toBeLessThan(BOUND);
   });

@@ -7,6 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { formatReport, type DemoReport } from '../src/demo/demo.js';
 import { sampleImages } from '../src/device/index.js';
 import { packageRoot } from '../src/paths.js';
+import { parseHeader } from '../src/formats/sealed.js';
+import { asV2 } from './helpers/sealed.js';
 
 /** `sealcam demo` (npm start) as a user runs it: the built CLI, real sockets on 127.0.0.1. */
 
@@ -50,8 +52,14 @@ describe('sealcam demo', () => {
     for (const blob of filesUnder(join(dir, 'store')).filter((f) => f.endsWith('.sealed'))) {
       expect(captured.has(sha(readFileSync(blob)))).toBe(false);
     }
-    // Key files stay private.
-    for (const key of filesUnder(join(dir, 'keys'))) expect(statSync(key).mode & 0o077).toBe(0);
+    // Sealed to the fleet's recipient and signed by the camera whose prefix it is under: no camera held a key that opens.
+    expect(report.signed).toBe(report.images);
+    for (const blob of filesUnder(join(dir, 'store')).filter((f) => f.endsWith('.sealed'))) {
+      const header = asV2(parseHeader(readFileSync(blob)));
+      expect(header.stanzas.map((st) => st.type)).toEqual(['x25519']);
+      expect(header.signature).toBeDefined();
+      expect(blob).toContain(`/${header.deviceId}/`);
+    }
   }, 120_000);
 
   it('prints a plain report and leaves nothing behind without --dir', () => {
@@ -74,7 +82,7 @@ describe('sealcam demo', () => {
     const report: DemoReport = {
       dir: '/x', kept: false, devices: 1, images: 2, bytes: 10, sealedBytes: 20, elapsedMs: 5, throughputMBps: 1,
       stages: { seal: stage, upload: stage, notify: stage, download: stage, open: stage, endToEnd: stage },
-      identical: 1, problems: ['cam-01-1/x.sealed was sent but never received'],
+      identical: 1, recipient: 'sealcam-x25519:AAAA', signed: 1, problems: ['cam-01-1/x.sealed was sent but never received'],
     };
     const lines = formatReport(report);
     expect(lines.at(-1)).toMatch(/FAILED/);

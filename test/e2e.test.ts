@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,9 @@ import { AzureBlobStore } from '../src/storage/azure.js';
 import { S3Store } from '../src/storage/s3.js';
 import type { BlobStore } from '../src/storage/store.js';
 import { startAzurite, startS3rver, type Azurite, type S3rverInstance } from './fixtures/servers.js';
+import { DeviceSigningKey } from '../src/keys/ed25519.js';
+import { DeviceRegistry } from '../src/keys/registry.js';
+import { X25519Identity } from '../src/keys/x25519.js';
 
 /**
  * The whole fleet flow against real parts, once per cloud store: three cameras (createDevice) seal
@@ -90,8 +93,18 @@ describe.each(stores)('the fleet end to end on %s', (_name, makeStore) => {
     const captured = new Map<string, string>(); // blob name -> SHA-256 of what the camera captured
     const results: ReceiveResult[] = [];
     const subscription = { url: broker.url, clientId: 'e2e-receiver', reconnectPeriodMs: 200 };
+    // As deployed: the cameras get the fleet's recipient and a signing key each, the receiver the identity and the registry.
+    const fleet = X25519Identity.generate();
+    const registryDir = join(dir, 'registry');
+    mkdirSync(registryDir);
+    const signers = Array.from({ length: DEVICES }, (_, i) => {
+      const key = DeviceSigningKey.generate();
+      writeFileSync(join(registryDir, `cam-${i + 1}.pub`), `${key.publicKey.text}\n`);
+      return key;
+    });
+    const trust = DeviceRegistry.directory(registryDir);
     const startReceiver = async () => {
-      const receiver = await createReceiver({ config, keys, store, pool, onResult: (r) => results.push(r) });
+      const receiver = await createReceiver({ config, keys, store, pool, identities: [fleet], trust, onResult: (r) => results.push(r) });
       receivers.push(receiver);
       await receiver.subscribe(subscription);
       return receiver;
@@ -113,7 +126,7 @@ describe.each(stores)('the fleet end to end on %s', (_name, makeStore) => {
       for (let i = 1; i <= DEVICES; i++) {
         const notifier = await createNotifier('mqtt', { url: broker.url, clientId: `e2e-cam-${i}`, queueDir: join(dir, 'queue', String(i)), reconnectPeriodMs: 200 });
         notifiers.push(notifier);
-        devices.push(await createDevice({ deviceId: `cam-${i}`, config, keys, store, notifier, pool }));
+        devices.push(await createDevice({ deviceId: `cam-${i}`, config, keys, store, notifier, pool, sealing: { recipients: [fleet.recipient], signer: signers[i - 1]! } }));
       }
 
       // Part 1: the first receiver takes some images, then stops while others are still coming.

@@ -512,7 +512,7 @@ describe('sealIO and openIO: reads into the task buffers and writes from them', 
 });
 
 describe('the pool runs the compiled worker', () => {
-  it('points at dist/src/pool/worker.js under the package root', () => {
-    expect(workerPath).toBe(join(packageRoot, 'dist', 'src', 'pool', 'worker.js'));
+  it('points at dist/src/pool/worker-entry.cjs (which loads worker.js) under the package root', () => {
+    expect(workerPath).toBe(join(packageRoot, 'dist', 'src', 'pool', 'worker-entry.cjs'));
   });
 });

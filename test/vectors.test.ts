@@ -52,17 +52,18 @@ describe('vector files', () => {
     expect(PUBLIC_KEY_VECTORS).toHaveLength(5);
   });
 
-  it('are all found by the runner (14 project files, the 2 Wycheproof originals and the sealed-v1 files)', () => {
+  it('are all found by the runner (14 project files, the 2 Wycheproof originals and the sealed-v1 and sealed-v2 files)', () => {
     expect(listVectorFiles()).toEqual(EXPECTED.map((e) => e.file));
     expect(EXPECTED.filter((e) => e.file.startsWith('wycheproof/'))).toHaveLength(2);
-    expect(EXPECTED).toHaveLength(17);
+    expect(EXPECTED).toHaveLength(18);
     expect(EXPECTED.map((e) => e.file)).toContain('sealed-v1/vectors.json');
+    expect(EXPECTED.map((e) => e.file)).toContain('sealed-v2/vectors.json');
   });
 });
 
 describe.each(ENGINES)('engine %s', (engine) => {
-  it.each(EXPECTED)('$file: all $count vectors pass', ({ file, count }) => {
-    const r = runFile(load(file), engine);
+  it.each(EXPECTED)('$file: all $count vectors pass', async ({ file, count }) => {
+    const r = await runFile(load(file), engine);
     expect(r.failures).toEqual([]);
     expect(r.failed).toBe(0);
     expect(r.passed).toBe(count);
@@ -71,18 +72,18 @@ describe.each(ENGINES)('engine %s', (engine) => {
 
 describe('the harness can fail', () => {
   // Each case corrupts a freshly loaded copy, never the cached one.
-  it.each(ENGINES)('a flipped ciphertext bit in a block vector is reported (%s)', (engine) => {
+  it.each(ENGINES)('a flipped ciphertext bit in a block vector is reported (%s)', async (engine) => {
     const vf = loadVectorFile('aes-fips197.json');
     const v = vf.vectors[1]!;
     if (v.kind !== 'block') throw new Error('expected a block vector');
     v.ct[5]! ^= 0x01;
-    const r = runFile(vf, engine);
+    const r = await runFile(vf, engine);
     expect(r.failed).toBe(1);
     expect(r.passed).toBe(vf.vectors.length - 1);
     expect(r.failures).toEqual([{ id: v.id, reason: 'ct differs at byte 5' }]);
   });
 
-  it.each(ENGINES)('an invalid EAX case that carries the genuine tag is reported (%s)', (engine) => {
+  it.each(ENGINES)('an invalid EAX case that carries the genuine tag is reported (%s)', async (engine) => {
     const vf = loadVectorFile('eax-wycheproof.json');
     const v = vf.vectors.find((x): x is EaxVector => x.kind === 'eax' && !x.valid && x.nonce.length > 0);
     if (!v) throw new Error('expected an invalid EAX vector');
@@ -91,23 +92,23 @@ describe('the harness can fail', () => {
     eax.dispose();
     expect(sealed.ciphertext).toEqual(v.ct);
     v.tag.set(sealed.tag);
-    const r = runFile(vf, engine);
+    const r = await runFile(vf, engine);
     expect(r.failed).toBe(1);
     expect(r.failures[0]!.id).toBe(v.id);
     expect(r.failures[0]!.reason).toMatch(/released/);
   });
 
-  it.each(ENGINES)('a changed FIPS 197 round key word is reported (%s)', (engine) => {
+  it.each(ENGINES)('a changed FIPS 197 round key word is reported (%s)', async (engine) => {
     const vf = loadVectorFile('aes-fips197-keyexp.json');
     const v = vf.vectors[2]!;
     if (v.kind !== 'keyexp') throw new Error('expected a keyexp vector');
     v.roundKeys[59]! ^= 0x100;
-    expect(runFile(vf, engine).failures).toEqual([{ id: v.id, reason: 'reference key expansion differs from the vector at w[59]' }]);
+    expect((await runFile(vf, engine)).failures).toEqual([{ id: v.id, reason: 'reference key expansion differs from the vector at w[59]' }]);
   });
 
-  it('a file holding fewer vectors than it declares is reported', () => {
+  it('a file holding fewer vectors than it declares is reported', async () => {
     const vf = loadVectorFile('ctr-rfc3686.json');
-    const r = runFile({ ...vf, vectors: vf.vectors.slice(1) }, 'native');
+    const r = await runFile({ ...vf, vectors: vf.vectors.slice(1) }, 'native');
     expect(r.failed).toBe(1);
     expect(r.failures[0]!.id).toBeNull();
   });

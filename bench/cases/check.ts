@@ -87,6 +87,23 @@ export function checkBlocks(encryptBlocks: (blocks: Uint8Array) => Uint8Array): 
   return null;
 }
 
+/** CBC encryption with a zero IV: each block enciphered after the previous ciphertext block is added. */
+export function checkCbc(cbc: (blocks: Uint8Array) => Uint8Array): Verdict {
+  const ref = reference(128).backend;
+  for (const n of [1, 2, 4, 63]) {
+    const b = random(16 * n);
+    const want = new Uint8Array(16 * n);
+    let previous: Uint8Array = new Uint8Array(16);
+    for (let i = 0; i < n; i++) {
+      const x = b.slice(16 * i, 16 * i + 16).map((v, j) => v ^ previous[j]!);
+      previous = ref.encryptBlocks(x);
+      want.set(previous, 16 * i);
+    }
+    if (!same(cbc(b), want)) return `cbc differs at ${16 * n} bytes`;
+  }
+  return null;
+}
+
 export function checkCmac(cmac: (message: Uint8Array) => Uint8Array): Verdict {
   const ref = reference(128).backend;
   for (const size of CHECK_SIZES) {

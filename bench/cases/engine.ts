@@ -1,5 +1,7 @@
+import { createCipheriv } from 'node:crypto';
+import { KERNEL_LANES, WasmBackend } from '../../src/engine/wasm.js';
 import { createBackend, createEax, type EngineName } from '../../src/index.js';
-import { checkBlocks, checkCmac, checkCtr, checkDecrypt, checkEncrypt } from './check.js';
+import { checkBlocks, checkCbc, checkCmac, checkCtr, checkDecrypt, checkEncrypt } from './check.js';
 import { counter, eaxSealed, header, KEYS, nonce, plaintext } from './inputs.js';
 import { syncCase } from './make.js';
 import { KEY_BITS, OPS, type Case } from './types.js';
@@ -63,10 +65,47 @@ function partCases(impl: string, engine: EngineName): Case[] {
   ];
 }
 
+/**
+ * The AES block table: ECB with k independent blocks in flight on each WASM kernel (the measured
+ * limit of the engine here), and node:crypto's CBC encryption, a serial chain of blocks (1 in
+ * flight). OpenSSL's own ECB, which interleaves as it likes, is the part row above.
+ */
+function blockTableCases(impl: string, engine: EngineName): Case[] {
+  const base = { impl, kind: 'blocks', pureJs: false, keyBits: 128, direction: 'enc', wholeBlocks: true } as const;
+  if (engine === 'native') {
+    const key = KEYS[128];
+    const cbc = (data: Uint8Array): Uint8Array => {
+      const c = createCipheriv('aes-128-cbc', key, new Uint8Array(16)).setAutoPadding(false);
+      return Buffer.concat([c.update(data), c.final()]);
+    };
+    return [
+      syncCase(
+        { ...base, op: OPS.cbcEncrypt, blocks: { kernel: 'OpenSSL', inFlight: 1 } },
+        () => checkCbc(cbc),
+        (size) => {
+          const blocks = plaintext(size).subarray(0, size & ~15);
+          return () => cbc(blocks);
+        },
+      ),
+    ];
+  }
+  const backend = new WasmBackend(KEYS[128]);
+  return KERNEL_LANES.map(([kernel, k]) =>
+    syncCase(
+      { ...base, op: OPS.blocksInFlight(k, kernel), blocks: { kernel, inFlight: k } },
+      () => checkBlocks((b) => backend.encryptBlocksInFlight(b, k, kernel)),
+      (size) => {
+        const blocks = plaintext(size).subarray(0, size & ~15);
+        return () => backend.encryptBlocksInFlight(blocks, k, kernel);
+      },
+    ),
+  );
+}
+
 export const wasmImpl = (variant: string): string => `sealcam WASM (${variant})`;
 export const NATIVE_IMPL = 'sealcam native (node:crypto)';
 
 /** Every single-thread case of one sealcam engine (the WASM engine runs the build this process compiled). */
 export function engineCases(impl: string, engine: EngineName): Case[] {
-  return [...eaxCases(impl, engine), ...partCases(impl, engine)];
+  return [...eaxCases(impl, engine), ...partCases(impl, engine), ...blockTableCases(impl, engine)];
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createBackend, createEax, type CipherBackend, type Eax } from '../../src/index.js';
+import { createBackend, createEax, type CipherBackend, type Eax, type EngineName } from '../../src/index.js';
 
 /**
  * The inputs every case of one process shares: random keys, nonce, header and counter, and the
@@ -18,7 +18,23 @@ export const nonce = random(NONCE_BYTES);
 export const header = random(HEADER_BYTES);
 export const counter = random(16);
 
-/** sealcam's node:crypto engine under one of the keys: what every case is checked against. */
+/**
+ * What every case is checked against: sealcam's node:crypto engine, except in a process whose
+ * node:crypto is itself the row under test (bench/noaes-child.ts), which checks against the WASM
+ * engine instead (itself checked against node:crypto in the main run).
+ */
+let referenceEngine: EngineName = 'native';
+
+export function useReferenceEngine(engine: EngineName): void {
+  referenceEngine = engine;
+  references.clear();
+}
+
+export function referenceEngineName(): EngineName {
+  return referenceEngine;
+}
+
+/** The reference engine under one of the keys. */
 export interface Reference {
   key: Uint8Array;
   eax: Eax;
@@ -30,7 +46,7 @@ export function reference(bits: 128 | 256): Reference {
   let r = references.get(bits);
   if (!r) {
     const key = KEYS[bits];
-    r = { key, eax: createEax(key, { engine: 'native' }), backend: createBackend(key, 'native') };
+    r = { key, eax: createEax(key, { engine: referenceEngine }), backend: createBackend(key, referenceEngine) };
     references.set(bits, r);
   }
   return r;

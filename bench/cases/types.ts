@@ -12,6 +12,8 @@ export interface RowIdentity {
   pureJs: boolean;
   /** Pool rows: the engine and the number of workers (for the scaling chart and the targets). */
   pool?: { engine: 'wasm' | 'native'; workers: number };
+  /** AES block table rows: the kernel and how many independent blocks it keeps in flight. */
+  blocks?: { kernel: string; inFlight: number };
 }
 
 /**
@@ -31,9 +33,15 @@ export interface Case extends RowIdentity {
 /**
  * eax: whole single-message EAX; sealed: the `sealed` format on buffers; stream: the `sealed`
  * format streamed file to file; part: a primitive EAX is built from; reference: node:crypto modes
- * other than EAX, for scale.
+ * other than EAX, for scale; blocks: the AES block table (each kernel with k blocks in flight,
+ * timed at one size only, BLOCK_TABLE_SIZE's choice).
  */
-export type CaseKind = 'eax' | 'sealed' | 'stream' | 'part' | 'reference';
+export type CaseKind = 'eax' | 'sealed' | 'stream' | 'part' | 'reference' | 'blocks';
+
+/** The size the AES block table is timed at: the smallest planned size of 64 KiB or more (else the largest). */
+export function blockTableSize(sizes: readonly number[]): number {
+  return sizes.find((s) => s >= 64 * 1024) ?? Math.max(...sizes);
+}
 
 /** Bytes one operation of `c` processes at `size`. */
 export function bytesFor(c: Pick<Case, 'wholeBlocks'>, size: number): number {
@@ -57,6 +65,8 @@ export const OPS = {
   omac: 'AES-128 OMAC (CMAC)',
   gcmEncrypt: 'AES-128-GCM encrypt',
   gcmDecrypt: 'AES-128-GCM decrypt+verify',
+  blocksInFlight: (k: number, kernel: string) => `AES-128 ECB, ${k} in flight (${kernel})`,
+  cbcEncrypt: 'AES-128 CBC encrypt (1 in flight)',
 } as const;
 
 export const KEY_BITS = [128, 256] as const;

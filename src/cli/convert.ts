@@ -90,7 +90,7 @@ async function convertOne(run: Run, item: Found, target: OutputTarget, keys: { o
   const layout = await detectLayout(input, metadataPath);
   if (layout === 'sealed') return { status: 'skipped', why: 'sealed already' };
   const job = (into: FileJob['into']): FileJob => ({ input, output: target, into, force: run.force, engine: run.engine, onBytes: () => undefined });
-  const kek = await keys.seal.sealing();
+  const header = await keys.seal.sealedHeader('sealed');
   return withSpool(async (spool, spoolPath) => {
     let how: string;
     let metadata: SealedMetadata;
@@ -121,7 +121,7 @@ async function convertOne(run: Run, item: Found, target: OutputTarget, keys: { o
     }
     const plain = await measureInput(spoolPath);
     if (target.kind === 'file') await createDirectory(dirname(target.path));
-    await sealSealedFile({ input: plain, output: target, force: run.force, engine: run.engine, onBytes: () => undefined }, kek, pool(), run.config.seal.segmentSize, {
+    await sealSealedFile({ input: plain, output: target, force: run.force, engine: run.engine, onBytes: () => undefined }, header, pool(), run.config.seal.segmentSize, {
       ...metadata,
       originalSize: plain.kind === 'file' ? plain.size : undefined,
     });

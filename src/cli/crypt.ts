@@ -255,15 +255,16 @@ export async function encrypt(inputs: string[], opts: CryptOptions): Promise<voi
   const keys = await CryptKeys.load(run.config, opts.keyFile, opts.keyName);
   try {
     const rawKey = layout === 'raw' ? keys.fileKey('--format raw') : undefined;
-    // Last of the checks: without -k this may create the key.
-    const kek = layout === 'raw' ? undefined : await keys.sealing();
+    // Last of the checks: without -k or -r this may create the key.
+    const header = layout === 'sealed' ? await keys.sealedHeader(layout) : undefined;
+    const kek = layout === 'sidecar' ? await keys.sealing(layout) : undefined;
     await readyOutputs(createDir, items.map((item) => item.output));
     await runBatch(
       run,
       'sealing',
       items,
       async (job, pool) => {
-        if (layout === 'sealed') await sealSealedFile(job, kek!, pool(), run.config.seal.segmentSize);
+        if (layout === 'sealed') await sealSealedFile(job, header!, pool(), run.config.seal.segmentSize);
         else if (layout === 'raw') await sealRawFile(job, rawKey!, rawLayout);
         else await sealSidecarFile(job, kek!);
       },
@@ -315,6 +316,11 @@ export async function decrypt(inputs: string[], opts: CryptOptions): Promise<voi
       if (layout !== 'raw') return;
       keys.fileKey(forced ? '--format raw' : `${items[i]!.input.name} has no sealed header and no metadata file beside it, so it reads as raw, and raw`);
     });
+    const sealedKeys = await keys.openKeys(run.config);
+    if (sealedKeys.trust !== undefined) {
+      const unsigned = items.findIndex((_, i) => layouts[i] !== 'sealed');
+      if (unsigned >= 0) throw new SealcamError('ESIGNATURE', `${items[unsigned]!.input.name} is a ${layouts[unsigned]} file, which carries no device signature: --trust refuses it`);
+    }
     await readyOutputs(createDir, items.map((item) => item.output));
     await runBatch(
       run,
@@ -322,7 +328,7 @@ export async function decrypt(inputs: string[], opts: CryptOptions): Promise<voi
       items,
       async (job, pool, index) => {
         const layout = layouts[index]!;
-        if (layout === 'sealed') await openSealedFile(job, keys.lookup, pool());
+        if (layout === 'sealed') await openSealedFile(job, sealedKeys, pool());
         else if (layout === 'raw') await openRawFile(job, keys.fileKey('raw'), rawLayout);
         else await openSidecarFile(job, keys, metadataFiles[index]!);
       },

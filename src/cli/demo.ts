@@ -21,7 +21,7 @@ export async function demo(opts: DemoCommandOptions): Promise<void> {
   const rounds = integerFlag(opts.rounds, '--rounds');
   const jobs = integerFlag(opts.jobs, '--jobs', 0);
   const log = (line: string) => (opts.json ? undefined : console.log(line));
-  log(`sealcam demo: ${devices} cameras -> local store -> local MQTT broker -> receiver (keys in a local keyring)`);
+  log(`sealcam demo: ${devices} cameras -> local store -> local MQTT broker -> receiver (sealed to the fleet's recipient, signed by each camera)`);
   let progress: ReturnType<typeof createProgress> | undefined;
   const report = await runDemo({
     devices,

@@ -8,6 +8,7 @@ import { formatFleetReport, runFleet } from '../device/simulate.js';
 import { pause } from '../retry.js';
 import { retire, watchImages } from '../device/watch.js';
 import { SealcamError } from '../errors.js';
+import { sealingFromConfig, type FleetSealing } from '../keys/fleet.js';
 import type { KeyProvider } from '../keys/provider.js';
 import { topicFor } from '../notify/notifier.js';
 import type { SealPool } from '../pool/pool.js';
@@ -86,6 +87,11 @@ async function openCamera(opts: Record<string, unknown>): Promise<{ config: Seal
   // The store was checked as the session opened it, the keys and the notifier are checked as they are made.
   refuseConfig(session.config, ['device', 'seal']);
   return { config: session.config, keys: await session.keys(), store: session.store, pool: session.pool() };
+}
+
+/** With recipients configured, how a camera seals (a directory of signing keys gets a missing device key made). */
+function sealingOf(config: SealcamConfig): (deviceId: string) => Promise<Omit<FleetSealing, 'deviceId'> | undefined> {
+  return (deviceId) => sealingFromConfig(config, deviceId, { create: true });
 }
 
 /** Aborts `controller` on the first SIGINT or SIGTERM; a second one exits at once. Returns the remover. */
@@ -169,7 +175,8 @@ export async function device(opts: DeviceCommandOptions): Promise<void> {
     const connected = await notifierFromConfig(config, config.device.id);
     notifier = connected.notifier;
     if (connected.brokerUrl) announceBroker(out, connected.brokerUrl, topicFor(config.notify.topic, config.device.id));
-    camera = await createDevice({ deviceId: config.device.id, config, keys, store, notifier, pool, onImage: report.onImage, onError: warn });
+    const sealing = await sealingOf(config)(config.device.id);
+    camera = await createDevice({ deviceId: config.device.id, config, keys, store, notifier, pool, sealing, onImage: report.onImage, onError: warn });
     let sent = 0;
     const enough = () => count !== undefined && sent >= count;
     if (opts.synthetic) {
@@ -243,6 +250,7 @@ export async function simulate(opts: SimulateCommandOptions): Promise<void> {
       store,
       pool,
       ownKeys: opts.ownKeys === true,
+      sealing: sealingOf(config),
       images: opts.samples ? 'samples' : 'synthetic',
       frameBytes,
       flushTimeoutMs: FLUSH_TIMEOUT_MS,

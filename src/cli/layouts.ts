@@ -4,7 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import type { EngineName } from '../engine/types.js';
 import { SealcamError } from '../errors.js';
 import { openRawIO, PYCRYPTODOME_LAYOUT, rawReadRanges, rawSealNeedsSeek, sealRawIO, type RawLayout } from '../formats/raw.js';
-import type { OpenOptions, SealedMetadata } from '../formats/sealed.js';
+import type { KekSealing, OpenOptions, RecipientSealing, SealedMetadata } from '../formats/sealed.js';
 import {
   detectFormat,
   metadataNames,
@@ -58,6 +58,9 @@ export interface SealingKey {
   name: string;
   version: string;
 }
+
+/** How a new sealed file's header holds its key: a KEK with its name (v1), or the recipients' wrap with the signer (v2). */
+export type HeaderKeys = Pick<KekSealing, 'kek' | 'keyId' | 'keyVersion'> | Pick<RecipientSealing, 'wrap' | 'signer' | 'deviceId'>;
 
 /** The key a header or sidecar names (a fixed key file ignores the names). */
 export type KeyLookup = (name: string, version: string) => Promise<Uint8Array>;
@@ -178,16 +181,16 @@ export function sidecarPath(ciphertextPath: string): string {
 
 // --- sealed: through the pool's own task buffers, so no chunk is allocated or copied on the main thread ---
 
-export async function sealSealedFile(job: FileJob, kek: SealingKey, pool: SealPool, segmentSize: number, metadata: SealedMetadata = {}): Promise<void> {
+export async function sealSealedFile(job: FileJob, keys: HeaderKeys, pool: SealPool, segmentSize: number, metadata: SealedMetadata = {}): Promise<void> {
   const recorded: SealedMetadata = job.input.kind === 'file' ? { originalName: basename(job.input.path), originalSize: job.input.size, ...metadata } : metadata;
-  const options = { kek: kek.key, keyId: kek.name, keyVersion: kek.version, segmentSize, engine: job.engine, metadata: recorded };
+  const options = { ...keys, segmentSize, engine: job.engine, metadata: recorded };
   await withReader(job, (read) => writeOut(job, {}, (sink) => pool.sealIO(joinIO(read, sink), options)));
 }
 
-export async function openSealedFile(job: FileJob, kek: OpenOptions['kek'], pool: SealPool): Promise<void> {
+export async function openSealedFile(job: FileJob, keys: Pick<OpenOptions, 'kek' | 'fileKey' | 'trust'>, pool: SealPool): Promise<void> {
   // Each run of segments is verified before it is written: straight into any target.
   await withReader(job, (read) =>
-    writeOut(job, { mode: MODE_PLAINTEXT }, (sink) => pool.openIO(joinIO(read, sink), { kek, engine: job.engine }).then(() => undefined)),
+    writeOut(job, { mode: MODE_PLAINTEXT }, (sink) => pool.openIO(joinIO(read, sink), { ...keys, engine: job.engine }).then(() => undefined)),
   );
 }
 

@@ -55,7 +55,7 @@ export function buildProgram(): Command {
         .option('--layout <order>', 'raw: the order of the parts (default nonce,tag,ciphertext, as pycryptodome\'s example writes), e.g. nonce,ciphertext,tag')
         .option('--force', 'overwrite existing output files')
         .option('--verbose', 'print a summary line on success'),
-      ['keys.provider', 'keys.name', 'keys.dir', 'keys.vaultUrl', 'seal.jobs', 'seal.engine', 'seal.segmentSize'],
+      ['keys.provider', 'keys.name', 'keys.dir', 'keys.vaultUrl', 'seal.recipients', 'device.signingKey', 'device.id', 'seal.jobs', 'seal.engine', 'seal.segmentSize'],
     ),
     'print one JSON line per file written',
   ).action(async (inputs, opts) => (await import('./crypt.js')).encrypt(inputs, opts));
@@ -73,7 +73,7 @@ export function buildProgram(): Command {
         .option('--layout <order>', 'raw: the order of the parts in the file (default nonce,tag,ciphertext), e.g. nonce,ciphertext,tag')
         .option('--force', 'overwrite existing output files')
         .option('--verbose', 'print a summary line on success'),
-      ['keys.provider', 'keys.dir', 'keys.vaultUrl', 'seal.jobs', 'seal.engine'],
+      ['keys.provider', 'keys.dir', 'keys.vaultUrl', 'keys.identities', 'receiver.trust', 'seal.jobs', 'seal.engine'],
     ),
     'print one JSON line per file written',
   ).action(async (inputs, opts) => (await import('./crypt.js')).decrypt(inputs, opts));
@@ -91,7 +91,7 @@ export function buildProgram(): Command {
         .option('-k, --key-file <file>', 'the key the files were sealed with (raw, hex or base64); sealcam sidecars find theirs in the keyring')
         .option('--layout <orders>', 'raw orders to try in turn, separated by ; (default: nonce,tag,ciphertext;nonce,ciphertext,tag)')
         .option('--force', 'overwrite existing output files'),
-      ['keys.provider', 'keys.name', 'keys.dir', 'keys.vaultUrl', 'seal.jobs', 'seal.engine', 'seal.segmentSize'],
+      ['keys.provider', 'keys.name', 'keys.dir', 'keys.vaultUrl', 'seal.recipients', 'device.signingKey', 'device.id', 'seal.jobs', 'seal.engine', 'seal.segmentSize'],
     ),
     'print one JSON line per file and a summary line',
   ).action(async (inputs, opts) => (await import('./convert.js')).convert(inputs, opts));

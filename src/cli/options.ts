@@ -28,7 +28,16 @@ const DESCRIPTIONS: Record<string, string> = {
   'notify.url': 'MQTT broker URL, mqtt:// or mqtts:// (with notify.kind local: where the local broker listens)',
   'receiver.outputDir': 'where opened images are written',
   'receiver.concurrency': 'images opened at once',
+  'device.signingKey': 'the device\'s Ed25519 signing key file (sealcam keygen --type ed25519): sign what is sealed to recipients',
+  'seal.recipients': 'seal to this recipient (a key string or a .pub file; repeatable): only its identity opens the file',
+  'keys.identities': 'open with this identity (a key file, or a vault key\'s recipient text; repeatable)',
+  'receiver.trust': 'the device registry (a directory of <device-id>.pub, or store:<prefix>): only files signed by a registered device key open',
 };
+
+/** Settings a flag may give more than once; the values join into the setting's comma-separated list. */
+const REPEATABLE: Record<string, string> = { 'seal.recipients': '-r', 'keys.identities': '-i' };
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 function optionKey(flag: string): string {
   return flag.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -48,7 +57,10 @@ export function addConfigOptions(command: Command, paths: readonly string[]): Co
     const flag = FLAG_NAMES[path];
     if (flag === undefined) throw new Error(`no flag for ${path}`);
     const fallback = defaultOf(path);
-    command.option(`${flag} <value>`, `${DESCRIPTIONS[path] ?? path}${fallback === undefined ? '' : ` (default: ${fallback})`}`);
+    const description = `${DESCRIPTIONS[path] ?? path}${fallback === undefined ? '' : ` (default: ${fallback})`}`;
+    const short = REPEATABLE[path];
+    if (short !== undefined) command.option(`${short}, ${flag} <value>`, description, collect);
+    else command.option(`${flag} <value>`, description);
     const alias = ALIASES[path];
     if (alias !== undefined) command.option(`${alias.flag} <value>`, `the same as ${flag}`);
   }
@@ -63,7 +75,10 @@ export function addOutputOptions(command: Command, json = 'print the results as 
 /** The flag values of a command's options, by config path, and those given under an alias. */
 function flagsOf(opts: Record<string, unknown>): { flags: Record<string, unknown>; aliasFlags: Record<string, unknown> } {
   const flags: Record<string, unknown> = {};
-  for (const [path, flag] of Object.entries(FLAG_NAMES)) flags[path] = opts[optionKey(flag)];
+  for (const [path, flag] of Object.entries(FLAG_NAMES)) {
+    const value = opts[optionKey(flag)];
+    flags[path] = Array.isArray(value) ? value.join(',') : value;
+  }
   const aliasFlags: Record<string, unknown> = {};
   for (const alias of Object.values(ALIASES)) aliasFlags[alias.flag] = opts[optionKey(alias.flag)];
   return { flags, aliasFlags };

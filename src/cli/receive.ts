@@ -2,6 +2,7 @@ import type { SealcamConfig } from '../config.js';
 import { SealcamError } from '../errors.js';
 import { readPem, type SubscribeOptions } from '../notify/index.js';
 import { brokerName } from '../notify/mqtt.js';
+import { openingFromConfig } from '../keys/fleet.js';
 import { createReceiver, type Receiver, type ReceiveResult, type ReceiverStats } from '../receiver/index.js';
 import { escapeText, limitRepeats, printError, reporterFrom } from './output.js';
 import { createProgress } from './progress.js';
@@ -52,6 +53,7 @@ export async function subscribeOptions(config: SealcamConfig, clientId: string):
 function line(r: ReceiveResult): string {
   if (r.status === 'opened') return `opened ${r.blobName} -> ${r.outputPath} (${r.bytes} bytes)`;
   if (r.status === 'duplicate') return `duplicate ${r.blobName}${r.outputPath ? ` (already at ${r.outputPath})` : ''}`;
+  if (r.status === 'refused') return `refused an event: ${r.reason}`;
   return `quarantined ${r.blobName}: ${r.reason} (report ${r.quarantinePath}.report.json)`;
 }
 
@@ -63,7 +65,8 @@ function record(r: ReceiveResult): Record<string, unknown> {
 }
 
 function summary(s: ReceiverStats): string {
-  return `received ${s.opened} image${s.opened === 1 ? '' : 's'} (${(s.bytes / 1e6).toFixed(1)} MB), ${s.duplicates} duplicate, ${s.quarantined} quarantined, ${s.failed} failed`;
+  const lies = s.lies > 0 ? `, ${s.lies} event${s.lies === 1 ? '' : 's'} that lied (${s.refused} refused)` : '';
+  return `received ${s.opened} image${s.opened === 1 ? '' : 's'} (${(s.bytes / 1e6).toFixed(1)} MB), ${s.duplicates} duplicate, ${s.quarantined} quarantined, ${s.failed} failed${lies}`;
 }
 
 export async function run(opts: ReceiveCommandOptions): Promise<void> {
@@ -79,10 +82,12 @@ export async function run(opts: ReceiveCommandOptions): Promise<void> {
   const error = limitRepeats((message) => printError(message));
   let finished = 0;
   let receiver: Receiver | undefined;
+  const opening = await openingFromConfig(config, session.store);
   receiver = await createReceiver({
     config,
     keys: await session.keys(),
     store: session.store,
+    ...opening,
     retry: opts.once ? { attempts: ONCE_ATTEMPTS } : undefined,
     onResult: (r) => {
       out.record(record(r));

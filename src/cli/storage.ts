@@ -1,6 +1,8 @@
 import { AuthenticationError, SealcamError } from '../errors.js';
-import type { SealedHeader } from '../formats/sealed.js';
+import type { ProvenSigner, SealedHeader } from '../formats/sealed.js';
+import { describeFingerprint } from '../keys/stanza.js';
 import { resolveOutput, writeStreamTarget } from '../io/atomic.js';
+import { openingFromConfig, openOptionsFor } from '../keys/fleet.js';
 import { kekFromProvider } from '../keys/kek.js';
 import { createOpenStream } from '../pool/streams.js';
 import { checkName } from '../storage/index.js';
@@ -42,16 +44,19 @@ export async function download(blob: string, opts: DownloadOptions): Promise<voi
   refuseConfig(session.config, ['seal']);
   const info = await existing(session, blob);
   const kek = kekFromProvider(await session.keys());
+  const opening = openOptionsFor(await openingFromConfig(session.config, session.store));
   const pool = session.pool();
   let summary = '';
   const progress = createProgress({ label: `opening ${blob}`, total: info.size, interactive: out.chatty ? undefined : false, log: (line) => (summary = line) });
   let header: SealedHeader | undefined;
+  let signer: ProvenSigner | undefined;
   let opened = 0;
   try {
     const body = await session.store.get(blob);
-    const open = createOpenStream({ kek, pool, onProgress: (p) => progress.update((opened = p.bytes)) });
-    open.on('header', (h: SealedHeader) => {
+    const open = createOpenStream({ kek, ...opening, pool, onProgress: (p) => progress.update((opened = p.bytes)) });
+    open.on('header', (h: SealedHeader, proven?: ProvenSigner) => {
       header = h;
+      signer = proven;
       if (typeof h.metadata.originalSize === 'number') progress.setTotal(h.metadata.originalSize);
     });
     // pipe() does not pass errors on: a broken download must fail the open stream, and the reverse.
@@ -65,9 +70,21 @@ export async function download(blob: string, opts: DownloadOptions): Promise<voi
   } finally {
     await pool.close();
   }
-  progress.finish(`${target.name}: ${opened} bytes verified and written (key ${header!.keyId} version ${header!.keyVersion})`);
+  const keys = describeKeys(header!, signer);
+  progress.finish(`${target.name}: ${opened} bytes verified and written (${keys})`);
   out.note(summary);
-  out.record({ blob, output: target.name, bytes: opened, keyId: header!.keyId, keyVersion: header!.keyVersion });
+  out.record({ blob, output: target.name, bytes: opened, keys });
+}
+
+/**
+ * How the header holds its key, in words for messages (v1: the KEK's name and version; v2: the
+ * recipients and the signature, which only `signer`, a registry's verdict, makes more than a claim).
+ */
+function describeKeys(header: SealedHeader, signer?: ProvenSigner): string {
+  if (header.version === 1) return `key ${header.keyId} version ${header.keyVersion}`;
+  const recipients = `${header.stanzas.length} recipient${header.stanzas.length === 1 ? '' : 's'}`;
+  if (signer !== undefined) return `${recipients}, signed by ${signer.deviceId}'s registered key ${describeFingerprint('ed25519', signer.signer)}`;
+  return header.signature === undefined ? `${recipients}, unsigned` : `${recipients}, signed for ${header.deviceId}, not checked without a registry (--trust)`;
 }
 
 /** Why a blob was not written, naming the segment, the key or the truncation the open stream found. */

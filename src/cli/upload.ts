@@ -5,7 +5,11 @@ import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isTransient, SealcamError } from '../errors.js';
 import { fsError, STDIO, tempPathFor } from '../io/atomic.js';
+import { sealingFromConfig, sealOptionsFor } from '../keys/fleet.js';
 import { currentKek } from '../keys/kek.js';
+import type { KeyProvider } from '../keys/provider.js';
+import type { SealedMetadata } from '../formats/sealed.js';
+import type { HeaderKeys } from './layouts.js';
 import type { SealPool } from '../pool/pool.js';
 import { createSealStream } from '../pool/streams.js';
 import { contentTypeOf, SEALED_CONTENT_TYPE } from '../storage/index.js';
@@ -40,9 +44,9 @@ export interface UploadOptions {
   [flag: string]: unknown;
 }
 
-/** What sealing needs, shared by the whole batch: the newest key version and one pool. */
+/** What sealing needs, shared by the whole batch: the header's keys (the newest KEK version, or the recipients and signer) and one pool. */
 interface Sealing {
-  kek: { kek: Uint8Array; keyId: string; keyVersion: string };
+  keys: HeaderKeys;
   pool: SealPool;
   segmentSize: number;
 }
@@ -81,25 +85,40 @@ export async function upload(files: string[], opts: UploadOptions): Promise<void
   }
 }
 
-/** Seals stdin into a spool beside the outbox (0600, our temp naming), under the newest key version. */
+/** Seals stdin into a spool beside the outbox (0600, our temp naming), as uploadAll seals a file. */
 async function sealStdin(session: Session, name: string, captureTime: string): Promise<string> {
   const { config } = session;
   const dir = config.store.outboxDir;
   await mkdir(dir, { recursive: true });
   const temp = tempPathFor(join(dir, basename(name)));
-  const kek = await currentKek(await session.keys(), config.keys.name);
-  const pool = session.pool();
+  const sealing: Sealing = { keys: await headerKeys(session), pool: session.pool(), segmentSize: config.seal.segmentSize };
   try {
     const metadata = { contentType: contentTypeOf(name), deviceId: config.device.id, captureTime, originalName: basename(name) };
-    await pipeline(process.stdin, createSealStream({ ...kek, segmentSize: config.seal.segmentSize, pool, metadata }), createWriteStream(temp, { flags: 'wx', mode: 0o600 }));
+    await pipeline(process.stdin, sealingStream(sealing, metadata), createWriteStream(temp, { flags: 'wx', mode: 0o600 }));
   } catch (err) {
     await rm(temp, { force: true });
     throw fsError(err, 'seal stdin into', temp);
   } finally {
-    kek.kek.fill(0);
-    await pool.close();
+    await closeSealing(sealing);
   }
   return temp;
+}
+
+async function kekSealing(provider: KeyProvider, name: string): Promise<HeaderKeys> {
+  const { kek, keyId, keyVersion } = await currentKek(provider, name);
+  return { kek, keyId, keyVersion };
+}
+
+/** The header's keys for what this run seals: to the recipients (and signer) when configured, else under the newest KEK version. */
+async function headerKeys(session: Session): Promise<HeaderKeys> {
+  const fleet = await sealingFromConfig(session.config);
+  return fleet !== undefined ? sealOptionsFor(fleet) : kekSealing(await session.keys(), session.config.keys.name);
+}
+
+/** Wipes the batch's KEK and closes its pool. */
+async function closeSealing(sealing: Sealing | undefined): Promise<void> {
+  if (sealing !== undefined && 'kek' in sealing.keys) sealing.keys.kek.fill(0);
+  await sealing?.pool.close();
 }
 
 async function uploadAll(session: Session, inputs: UploadInput[], unreachable: string | undefined, out: Reporter): Promise<number> {
@@ -107,7 +126,7 @@ async function uploadAll(session: Session, inputs: UploadInput[], unreachable: s
   let sealing: Sealing | undefined;
   if (inputs.some((input) => input.sealed === undefined)) {
     // One key version for the batch, taken once: a rotation meanwhile applies to the next batch.
-    sealing = { kek: await currentKek(await session.keys(), config.keys.name), pool: session.pool(), segmentSize: config.seal.segmentSize };
+    sealing = { keys: await headerKeys(session), pool: session.pool(), segmentSize: config.seal.segmentSize };
   }
   let summary: string | undefined;
   const progress = createProgress({
@@ -136,8 +155,7 @@ async function uploadAll(session: Session, inputs: UploadInput[], unreachable: s
     }
   } finally {
     progress.finish();
-    sealing?.kek.kek.fill(0);
-    await sealing?.pool.close();
+    await closeSealing(sealing);
   }
   if (kept.length < inputs.length && summary !== undefined) out.note(summary);
   if (reason === undefined) return 0;
@@ -171,11 +189,18 @@ async function sendOne(session: Session, input: UploadInput, sealing: Sealing | 
 }
 
 function sealStream(input: UploadInput, sealing: Sealing, onBytes?: (bytes: number) => void): Duplex {
+  return sealingStream(sealing, headerMetadata(input), onBytes);
+}
+
+/** A seal stream for one file of the batch, with `metadata` in its header. */
+function sealingStream(sealing: Sealing, metadata: SealedMetadata, onBytes?: (bytes: number) => void): Duplex {
+  // A v2 header names its device in a field of its own (the signer's), not in the metadata.
+  if ('wrap' in sealing.keys) delete metadata.deviceId;
   return createSealStream({
-    ...sealing.kek,
+    ...sealing.keys,
     segmentSize: sealing.segmentSize,
     pool: sealing.pool,
-    metadata: headerMetadata(input),
+    metadata,
     onProgress: onBytes && ((p) => onBytes(p.bytes)),
   });
 }

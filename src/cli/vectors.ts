@@ -69,7 +69,7 @@ export async function run(files: string[] = [], opts: VectorsOptions = {}): Prom
   const engines = enginesFor(opts.engine);
   // Only touch the WASM build when it is asked for, so `--engine native` works without it.
   const build = engines.includes('wasm') ? wasmVariant() : null;
-  const here = files.length > 0 ? runVectorPaths(files, engines) : runVectors(engines);
+  const here = files.length > 0 ? await runVectorPaths(files, engines) : await runVectors(engines);
   let results: BuildResult[] = here.map((r) => ({ ...r, build: r.engine === 'wasm' ? build : null }));
   const builds: WasmVariant[] = build === null ? [] : [build];
   let note: string | undefined;

@@ -1,12 +1,15 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { configUnder } from '../config.js';
 import { createDevice, sampleImages, summarize, type Device, type ImageResult, type LatencySummary } from '../device/index.js';
 import type { EngineName } from '../engine/types.js';
 import { SealcamError } from '../errors.js';
+import { DeviceSigningKey } from '../keys/ed25519.js';
 import { LocalKeyProvider } from '../keys/local.js';
+import { DeviceRegistry } from '../keys/registry.js';
+import { X25519Identity } from '../keys/x25519.js';
 import { createNotifier, type Notifier } from '../notify/index.js';
 import { startLocalBroker } from '../notify/local.js';
 import { poolFromConfig } from '../pool/index.js';
@@ -17,8 +20,10 @@ import { LocalStore } from '../storage/local.js';
  * `sealcam demo`: the whole camera-to-cloud flow on embedded defaults, in one process. A local
  * keyring, a local store and an in-process MQTT broker stand in for Key Vault, Blob Storage and
  * IoT Hub; the cameras and the receiver are the real ones, talking through real sockets on
- * 127.0.0.1. The demo passes only if every image the cameras captured comes out of the receiver
- * byte for byte.
+ * 127.0.0.1, with the fleet's trust as deployed: each camera seals to the fleet's x25519 recipient
+ * and signs with its own key, and the receiver opens with the identity after checking each
+ * signature against the device registry. The demo passes only if every image the cameras captured
+ * comes out of the receiver byte for byte.
  */
 
 export interface DemoOptions {
@@ -51,6 +56,10 @@ export interface DemoReport {
   throughputMBps: number;
   stages: Record<'seal' | 'upload' | 'notify' | 'download' | 'open' | 'endToEnd', LatencySummary>;
   identical: number;
+  /** The fleet's recipient the cameras sealed to (they held nothing that opens). */
+  recipient: string;
+  /** Images the receiver opened after their camera's signature verified against the registry. */
+  signed: number;
   problems: string[];
 }
 
@@ -72,6 +81,18 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
 
   const keys = new LocalKeyProvider(config.keys.dir);
   const store = new LocalStore(config.store.dir);
+  // The fleet's trust as it is deployed: the cameras get the recipient and a signing key each, the
+  // receiver the identity and the registry of device keys. No camera can open what it sends.
+  const fleet = X25519Identity.generate();
+  const registryDir = join(dir, 'registry');
+  await mkdir(registryDir, { recursive: true });
+  const deviceIds = Array.from({ length: deviceCount }, (_, i) => `${config.device.id}-${i + 1}`);
+  const signers = new Map<string, DeviceSigningKey>();
+  for (const deviceId of deviceIds) {
+    const key = DeviceSigningKey.generate();
+    signers.set(deviceId, key);
+    await writeFile(join(registryDir, `${deviceId}.pub`), `${key.publicKey.text}\n`);
+  }
   const broker = await startLocalBroker();
   if (options.jobs !== undefined) config.seal.jobs = options.jobs;
   if (options.engine !== undefined) config.seal.engine = options.engine;
@@ -90,6 +111,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     keys,
     store,
     pool,
+    identities: [fleet],
+    trust: DeviceRegistry.directory(registryDir),
     onResult: (r) => {
       if (r.status === 'quarantined') problems.push(`${r.blobName} was quarantined: ${r.reason ?? 'no reason given'}`);
       if (r.status !== 'duplicate') received.set(r.blobName, r);
@@ -100,8 +123,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   const started = performance.now();
   try {
     await receiver.subscribe({ url: broker.url, topic: 'sealcam/+/events', clientId: 'sealcam-demo-receiver' });
-    for (let i = 1; i <= deviceCount; i++) {
-      const deviceId = `${config.device.id}-${i}`;
+    for (const deviceId of deviceIds) {
       const notifier = await createNotifier('mqtt', {
         url: broker.url,
         clientId: `sealcam-demo-${deviceId}`,
@@ -109,7 +131,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
         topicTemplate: config.notify.topic,
       });
       notifiers.push(notifier);
-      devices.push(await createDevice({ deviceId, config, keys, store, notifier, pool }));
+      devices.push(await createDevice({ deviceId, config, keys, store, notifier, pool, sealing: { recipients: [fleet.recipient], signer: signers.get(deviceId)! } }));
     }
     // The cameras run side by side; each sends its frames in order, as a camera would.
     await Promise.all(
@@ -171,6 +193,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
       endToEnd: latency(opened.map((r) => r.latencyMs ?? NaN)),
     },
     identical,
+    recipient: fleet.recipient.text,
+    signed: opened.filter((r) => r.status === 'opened').length,
     problems,
   };
   if (!kept) await rm(dir, { recursive: true, force: true });
@@ -188,6 +212,8 @@ export function formatReport(r: DemoReport): string[] {
   for (const [stage, l] of Object.entries(r.stages)) {
     lines.push(`  ${stage.padEnd(12)} ${ms(l.p50).padStart(9)}  ${ms(l.p95).padStart(9)}  ${ms(l.max).padStart(9)}`);
   }
+  lines.push(`  sealed to    ${r.recipient.slice(0, 31)}... (the cameras hold no key that opens)`);
+  lines.push(`  signatures   ${r.signed} of ${r.images} images signed by their camera and checked against the registry`);
   lines.push(`  identical    ${r.identical} of ${r.images} images byte for byte`);
   for (const p of r.problems) lines.push(`  PROBLEM: ${p}`);
   lines.push(r.problems.length === 0 && r.identical === r.images ? '  result       OK' : '  result       FAILED');

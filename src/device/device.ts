@@ -6,6 +6,8 @@ import type { SealcamConfig } from '../config.js';
 import { InputError, isTransient, SealcamError } from '../errors.js';
 import { fsError } from '../io/atomic.js';
 import { KekCache } from '../keys/cache.js';
+import { sealOptionsFor, type FleetSealing } from '../keys/fleet.js';
+import { toHex } from '../keys/keytext.js';
 import type { KeyProvider } from '../keys/provider.js';
 import { checkEvent, DEVICE_ID, looksLikeKey, newEventId, type Notifier, type SealedImageEvent, type StoreKind } from '../notify/notifier.js';
 import type { SealPool } from '../pool/pool.js';
@@ -30,6 +32,12 @@ export interface DeviceOptions {
   notifier: Notifier;
   /** Shared by all devices in a process; the device never closes it. */
   pool: SealPool;
+  /**
+   * Seal to the fleet's recipients (v2), signed with this camera's key: the camera then holds nothing
+   * that opens an image. Without it, images are sealed under the key provider's KEK (v1). The event's
+   * keyName and keyVersion become the first recipient's type and fingerprint (hints only).
+   */
+  sealing?: Omit<FleetSealing, 'deviceId'>;
   /** Default config.keys.name. */
   keyName?: string;
   /** Default 10000; 0 sends telemetry only when the device closes. */
@@ -185,15 +193,28 @@ class CameraDevice implements Device {
     const captureTime = image.captureTime.toISOString();
 
     const sealStart = performance.now();
-    const kek = await this.keks.current(this.keyName);
-    // pool.seal reads the KEK before its first await, so a refresh that wipes it later cannot race.
-    const sealed = await pool.seal(image.bytes, {
-      kek: kek.kek,
-      keyId: kek.keyId,
-      keyVersion: kek.keyVersion,
-      segmentSize: config.seal.segmentSize,
-      metadata: { contentType: image.contentType, originalSize: image.bytes.length, deviceId: this.deviceId, captureTime, originalName: image.name },
-    });
+    const metadata = { contentType: image.contentType, originalSize: image.bytes.length, captureTime, originalName: image.name };
+    const { sealing } = this.options;
+    let keyName: string;
+    let keyVersion: string;
+    let sealed: Uint8Array;
+    if (sealing !== undefined) {
+      // To the fleet's recipients, signed as this device: the camera holds nothing that opens it.
+      const first = sealing.recipients[0]!;
+      [keyName, keyVersion] = [first.type, toHex(first.fingerprint)];
+      sealed = await pool.seal(image.bytes, { ...sealOptionsFor({ ...sealing, deviceId: this.deviceId }), segmentSize: config.seal.segmentSize, metadata });
+    } else {
+      const kek = await this.keks.current(this.keyName);
+      [keyName, keyVersion] = [kek.keyId, kek.keyVersion];
+      // pool.seal reads the KEK before its first await, so a refresh that wipes it later cannot race.
+      sealed = await pool.seal(image.bytes, {
+        kek: kek.kek,
+        keyId: kek.keyId,
+        keyVersion: kek.keyVersion,
+        segmentSize: config.seal.segmentSize,
+        metadata: { ...metadata, deviceId: this.deviceId },
+      });
+    }
     const sealMs = performance.now() - sealStart;
 
     // The event is built and checked before the upload: nothing is stored that could not be announced.
@@ -203,8 +224,8 @@ class CameraDevice implements Device {
       blobName: blobNameFor(this.deviceId, image.name, image.captureTime, seq),
       sealedSize: sealed.length,
       sha256: createHash('sha256').update(sealed).digest('hex'),
-      keyName: kek.keyId,
-      keyVersion: kek.keyVersion,
+      keyName,
+      keyVersion,
       format: 'sealed',
       captureTime,
       eventId: newEventId(),

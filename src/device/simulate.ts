@@ -9,7 +9,7 @@ import type { BlobStore } from '../storage/store.js';
 import { poolFromConfig } from '../pool/index.js';
 import { summarize, type LatencySummary } from '../stats.js';
 import { notifierFromConfig } from './connect.js';
-import { createDevice, type Device, type ImageResult } from './device.js';
+import { createDevice, type Device, type DeviceOptions, type ImageResult } from './device.js';
 import { DEFAULT_FRAME_BYTES, sampleImages, syntheticFrame, type Frame } from './frames.js';
 import { pause } from '../retry.js';
 
@@ -45,6 +45,8 @@ export interface FleetOptions {
   notifier?: Notifier;
   pool?: SealPool;
   telemetryEveryMs?: number;
+  /** How each camera seals (to the fleet's recipients, signed with its own key); default: under the key provider's KEK. */
+  sealing?: (deviceId: string) => Promise<DeviceOptions['sealing']>;
   /** Once the parts are up, before the first image (e.g. to print where the local broker listens). */
   onReady?: (info: { deviceIds: string[]; brokerUrl?: string }) => void;
   onImage?: (r: ImageResult) => void;
@@ -134,7 +136,19 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
         options.onImage?.(r);
       };
       devices.push(
-        await createDevice({ deviceId, config, keys, store, notifier, pool, keyName: keyNames[i], telemetryEveryMs: options.telemetryEveryMs, onImage, onError: options.onError }),
+        await createDevice({
+          deviceId,
+          config,
+          keys,
+          store,
+          notifier,
+          pool,
+          keyName: keyNames[i],
+          sealing: await options.sealing?.(deviceId),
+          telemetryEveryMs: options.telemetryEveryMs,
+          onImage,
+          onError: options.onError,
+        }),
       );
     }
     options.onReady?.({ deviceIds, brokerUrl });

@@ -37,6 +37,10 @@ interface Exports {
   eaxDecryptTwo(k: number, m1: number, m2: number, data1: number, data2: number, length: number): void;
   eaxFinal(k: number, m: number, tag: number): void;
   wipeScratch(): void;
+  eaxEncryptFour(k: number, m1: number, m2: number, m3: number, m4: number, d1: number, d2: number, d3: number, d4: number, length: number): void;
+  eaxDecryptFour(k: number, m1: number, m2: number, m3: number, m4: number, d1: number, d2: number, d3: number, d4: number, length: number): void;
+  encryptBlocksInFlight(k: number, input: number, output: number, blocks: number, lanes: number, bitsliced: number): number;
+  selectAesKernel(kernel: number): void;
 }
 
 /** Bytes processed per call into the engine (a multiple of 16). */
@@ -112,6 +116,16 @@ export function wasmModule(): WebAssembly.Module {
 export function wasmVariant(): WasmVariant {
   wasmModule();
   return compiled!.variant;
+}
+
+/**
+ * Either build compiled as wasmModule() compiles the one it chooses, for tools that compare the
+ * builds side by side in one process (bench/kernels.ts). Throws if `variant` cannot run here.
+ */
+export function compileWasmBuild(variant: WasmVariant): WebAssembly.Module {
+  const bytes = readBuild(variant);
+  if (variant === 'relaxed' && !relaxedSimdAvailable(bytes)) throw new SealcamError('ENOWASM', 'this runtime cannot run relaxed SIMD');
+  return compileEagerly(bytes);
 }
 
 export function useWasmModule(module: WebAssembly.Module, variant: WasmVariant): void {
@@ -198,6 +212,23 @@ class Runtime {
     this.u8.fill(0, ioB, ioB + used);
   }
 
+  /**
+   * stream() for up to four inputs of equal length in lockstep, each in its own quarter of the IO
+   * region (pieces of CHUNK / 4 bytes, a multiple of 16, so the engine stays on block boundaries).
+   */
+  streamLanes(inputs: Uint8Array[], fn: (ios: number[], length: number) => void, outs: Uint8Array[]): void {
+    const part = CHUNK / 4;
+    const ios = inputs.map((_, i) => this.io + i * part);
+    const length = inputs[0]?.length ?? 0;
+    for (let offset = 0; offset < length; offset += part) {
+      const n = Math.min(part, length - offset);
+      inputs.forEach((input, i) => this.u8.set(input.subarray(offset, offset + n), ios[i]!));
+      fn(ios, n);
+      outs.forEach((out, i) => out.set(this.u8.subarray(ios[i]!, ios[i]! + n), offset));
+    }
+    for (const io of ios) this.u8.fill(0, io, io + Math.min(length, part));
+  }
+
   /** Copy 16 bytes out of scratch and wipe them. */
   takeBlock(at: number): Uint8Array {
     const block = this.u8.slice(at, at + 16);
@@ -275,14 +306,18 @@ class WasmEax implements EaxState {
   }
 }
 
-/** A run in steps: two equal-length neighbours together, a message without one alone; with the first one's index. */
-function* steps(messages: readonly RunMessage[]): Generator<[number, RunMessage, RunMessage | undefined]> {
+/**
+ * A run in steps: four equal-length neighbours together (eight AES blocks in flight), else two,
+ * else a message alone; with the first one's index.
+ */
+function* steps(messages: readonly RunMessage[]): Generator<[number, RunMessage[]]> {
   for (let i = 0; i < messages.length; ) {
-    const a = messages[i]!;
-    const b = messages[i + 1];
-    const paired = b !== undefined && b.data.length === a.data.length;
-    yield [i, a, paired ? b : undefined];
-    i += paired ? 2 : 1;
+    const length = messages[i]!.data.length;
+    let n = 1;
+    while (n < 4 && messages[i + n]?.data.length === length) n++;
+    const size = n === 4 ? 4 : n >= 2 ? 2 : 1;
+    yield [i, messages.slice(i, i + size)];
+    i += size;
   }
 }
 
@@ -315,6 +350,27 @@ export class WasmBackend implements CipherBackend {
     return out;
   }
 
+  /**
+   * ECB with `lanes` independent blocks in flight on one kernel (vector-permute: 1, 2, 4, 6 or 8;
+   * bitsliced: 8): the AES block table of the benchmark. Whole blocks only.
+   */
+  encryptBlocksInFlight(blocks: Uint8Array, lanes: BlocksInFlight, kernel: AesKernel): Uint8Array {
+    if (blocks.length % 16 !== 0) throw new SealcamError('EINPUT', 'ECB input must be whole 16-byte blocks');
+    const r = rt();
+    const k = this.slot();
+    const out = new Uint8Array(blocks.length);
+    r.stream(
+      blocks,
+      (io, n) => {
+        if (r.x.encryptBlocksInFlight(k, io, io, n >>> 4, lanes, kernel === 'bitsliced' ? 1 : 0) !== 0) {
+          throw new SealcamError('EINPUT', `no ${kernel} kernel runs ${lanes} blocks in flight`);
+        }
+      },
+      out,
+    );
+    return out;
+  }
+
   ctr(counter: Uint8Array, data: Uint8Array): Uint8Array {
     const r = rt();
     const k = this.slot();
@@ -341,53 +397,57 @@ export class WasmBackend implements CipherBackend {
   }
 
   /**
-   * Two messages of equal length go through the two-at-once kernels, so each one's serial OMAC
-   * chain fills the other's gaps; a message without an equal-length neighbour runs alone.
+   * Four (or two) messages of equal length go through the four- (two-) at-once kernels, so each
+   * one's serial OMAC chain fills the others' gaps; a message without equal-length neighbours runs
+   * alone. Four at once run on this thread's chosen AES kernel (aesKernel()).
    */
   encryptRun(header: Uint8Array, messages: readonly RunMessage[]): void {
-    for (const [, a, b] of steps(messages)) {
-      if (b === undefined) {
-        encryptOne(this, header, a);
+    for (const [, group] of steps(messages)) {
+      if (group.length === 1) {
+        encryptOne(this, header, group[0]!);
         continue;
       }
-      const tags = this.pair('encrypt', header, a, b);
-      a.tag.set(tags[0]);
-      b.tag.set(tags[1]);
+      const tags = this.together('encrypt', header, group);
+      group.forEach((m, i) => m.tag.set(tags[i]!));
       for (const t of tags) t.fill(0);
     }
   }
 
   decryptRun(header: Uint8Array, messages: readonly RunMessage[]): number {
-    for (const [i, a, b] of steps(messages)) {
-      if (b === undefined) {
-        if (!decryptOne(this, header, a)) return i;
+    for (const [i, group] of steps(messages)) {
+      if (group.length === 1) {
+        if (!decryptOne(this, header, group[0]!)) return i;
         continue;
       }
-      const tags = this.pair('decrypt', header, a, b);
-      const okA = tagsEqual(tags[0], a.tag);
-      const okB = tagsEqual(tags[1], b.tag);
+      const tags = this.together('decrypt', header, group);
+      const ok = group.map((m, j) => tagsEqual(tags[j]!, m.tag));
       for (const t of tags) t.fill(0);
-      if (!okA) return i;
-      if (!okB) return i + 1;
+      const failed = ok.indexOf(false);
+      if (failed >= 0) return i + failed;
     }
     return -1;
   }
 
-  /** Two equal-length messages in place under one header, at once; returns their full tags. */
-  private pair(op: 'encrypt' | 'decrypt', header: Uint8Array, a: RunMessage, b: RunMessage): [Uint8Array, Uint8Array] {
+  /** Two or four equal-length messages in place under one header, at once; returns their full tags. */
+  private together(op: 'encrypt' | 'decrypt', header: Uint8Array, group: readonly RunMessage[]): Uint8Array[] {
     const r = rt();
     const k = this.slot();
-    const ma = new WasmEax(this, a.nonce);
-    const mb = new WasmEax(this, b.nonce);
+    if (group.length === 4) aesKernel();
+    const states = group.map((m) => new WasmEax(this, m.nonce));
     try {
-      ma.header(header);
-      mb.header(header);
-      const kernel = op === 'encrypt' ? r.x.eaxEncryptTwo : r.x.eaxDecryptTwo;
-      r.streamTwo(a.data, b.data, (ioA, ioB, n) => kernel(k, ma.context, mb.context, ioA, ioB, n), a.data, b.data);
-      return [ma.tag(), mb.tag()];
+      for (const s of states) s.header(header);
+      const data = group.map((m) => m.data);
+      const c = states.map((s) => s.context) as [number, number, number, number];
+      if (group.length === 4) {
+        const kernel = op === 'encrypt' ? r.x.eaxEncryptFour : r.x.eaxDecryptFour;
+        r.streamLanes(data, ([a, b, d, e], n) => kernel(k, c[0], c[1], c[2], c[3], a!, b!, d!, e!, n), data);
+      } else {
+        const kernel = op === 'encrypt' ? r.x.eaxEncryptTwo : r.x.eaxDecryptTwo;
+        r.streamTwo(data[0]!, data[1]!, (ioA, ioB, n) => kernel(k, c[0], c[1], ioA, ioB, n), data[0]!, data[1]!);
+      }
+      return states.map((s) => s.tag());
     } finally {
-      ma.dispose();
-      mb.dispose();
+      for (const s of states) s.dispose();
     }
   }
 
@@ -398,3 +458,93 @@ export class WasmBackend implements CipherBackend {
     this.k = 0;
   }
 }
+
+// ---- Many messages at once, and the choice of AES kernel ----
+
+/** The engine's two constant-time AES kernels for eight blocks in flight (assembly/bitsliced.ts). */
+export type AesKernel = 'vperm' | 'bitsliced';
+export type BlocksInFlight = 1 | 2 | 4 | 6 | 8;
+export const AES_KERNELS: readonly AesKernel[] = ['vperm', 'bitsliced'];
+/** Every (kernel, blocks in flight) WasmBackend.encryptBlocksInFlight runs. */
+export const KERNEL_LANES: readonly (readonly [AesKernel, BlocksInFlight])[] = [
+  ['vperm', 1],
+  ['vperm', 2],
+  ['vperm', 4],
+  ['vperm', 6],
+  ['vperm', 8],
+  ['bitsliced', 8],
+];
+
+let kernel: AesKernel | undefined;
+
+/** Run the eight-block paths (four-message EAX, CTR, ECB) of this thread's engine on `choice`. */
+export function selectAesKernel(choice: AesKernel): void {
+  if (!AES_KERNELS.includes(choice)) throw new SealcamError('EINPUT', `the AES kernel must be 'vperm' or 'bitsliced', got '${String(choice)}'`);
+  rt().x.selectAesKernel(choice === 'bitsliced' ? 1 : 0);
+  kernel = choice;
+}
+
+/** The kernel this thread runs, choosing it first if nothing has (see chooseAesKernel). */
+export function aesKernel(): AesKernel {
+  return kernel ?? chooseAesKernel().kernel;
+}
+
+export interface KernelChoice {
+  kernel: AesKernel;
+  /** 'env' (SEALCAM_AES_KERNEL), or 'calibrated' with the MB/s each kernel reached. */
+  how: 'env' | 'calibrated';
+  mbps?: Record<AesKernel, number>;
+}
+
+/**
+ * Choose this thread's eight-block kernel: SEALCAM_AES_KERNEL=vperm|bitsliced if set, else a
+ * calibration of a few milliseconds: four-message EAX over 4 x 16 KiB on each kernel, alternately,
+ * the fastest of seven runs each after two to warm up; bitsliced only if it is at least 3% faster (either is constant
+ * time and gives the same bytes, so noise can only cost speed). The inputs are fixed public bytes.
+ */
+export function chooseAesKernel(): KernelChoice {
+  const wanted = process.env.SEALCAM_AES_KERNEL;
+  if (wanted !== undefined && wanted !== '') {
+    if (!AES_KERNELS.includes(wanted as AesKernel)) {
+      throw new SealcamError('EINPUT', `SEALCAM_AES_KERNEL must be 'vperm' or 'bitsliced', got '${wanted}'`);
+    }
+    selectAesKernel(wanted as AesKernel);
+    return { kernel: wanted as AesKernel, how: 'env' };
+  }
+  const mbps = calibrate();
+  const choice: AesKernel = mbps.bitsliced >= 1.03 * mbps.vperm ? 'bitsliced' : 'vperm';
+  selectAesKernel(choice);
+  return { kernel: choice, how: 'calibrated', mbps };
+}
+
+function calibrate(): Record<AesKernel, number> {
+  const r = rt();
+  const backend = new WasmBackend(new Uint8Array(16).fill(0x5c));
+  const k = backend.slot();
+  const length = 16 * 1024;
+  const part = CHUNK / 4;
+  const ms = [r.alloc(), r.alloc(), r.alloc(), r.alloc()];
+  const best: Record<AesKernel, number> = { vperm: Infinity, bitsliced: Infinity };
+  try {
+    // Two rounds to warm up (first touches, clock ramp), then seven timed, the order alternating.
+    for (let round = 0; round < 9; round++) {
+      for (const choice of round % 2 ? [...AES_KERNELS].reverse() : AES_KERNELS) {
+        r.x.selectAesKernel(choice === 'bitsliced' ? 1 : 0);
+        for (const m of ms) {
+          r.x.eaxInit(k, m);
+          r.x.eaxStart(k, m);
+        }
+        const t0 = process.hrtime.bigint();
+        r.x.eaxEncryptFour(k, ms[0]!, ms[1]!, ms[2]!, ms[3]!, r.io, r.io + part, r.io + 2 * part, r.io + 3 * part, length);
+        const ns = Number(process.hrtime.bigint() - t0);
+        if (round > 1) best[choice] = Math.min(best[choice], ns);
+      }
+    }
+  } finally {
+    for (const m of ms) r.free(m);
+    backend.dispose();
+    r.u8.fill(0, r.io, r.io + CHUNK);
+  }
+  return { vperm: (4 * length * 1000) / best.vperm, bitsliced: (4 * length * 1000) / best.bitsliced };
+}
+

@@ -85,6 +85,11 @@ export class DevicePublicKey {
 export class DeviceSigningKey {
   readonly publicKey: DevicePublicKey;
 
+  /** The public key's fingerprint: what a signed sealed header names its signer by. */
+  get fingerprint(): Uint8Array {
+    return this.publicKey.fingerprint;
+  }
+
   private constructor(private readonly privateKey: KeyObject) {
     this.publicKey = new DevicePublicKey(okpRawPublic('ed25519', privateKey));
   }

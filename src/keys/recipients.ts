@@ -122,6 +122,16 @@ export function wrapFileKey(fileKey: Uint8Array, recipients: readonly Recipient[
   return recipients.map((r) => r.wrap(fileKey));
 }
 
+/** What a sealed v2 header takes to wrap a new file's key for `recipients` (SealOptions.wrap). */
+export function sealingFor(recipients: readonly Recipient[]): (fileKey: Uint8Array) => Stanza[] {
+  return (fileKey) => wrapFileKey(fileKey, recipients);
+}
+
+/** What opening a sealed v2 file takes to find its key among `identities` (OpenOptions.fileKey). */
+export function openingWith(identities: readonly Identity[]): (stanzas: readonly Stanza[]) => Promise<Uint8Array> {
+  return (stanzas) => unwrapFileKey(stanzas, identities);
+}
+
 /**
  * The file key from the first stanza one of `identities` opens. Only identities a stanza names are
  * asked (a vault is never called for another recipient's stanza). A stanza that is addressed to an

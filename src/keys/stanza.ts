@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { AuthenticationError, InputError } from '../errors.js';
+import type { Stanza } from '../formats/sealed-header.js';
 import { toHex } from './keytext.js';
 
 /**
@@ -10,15 +11,8 @@ import { toHex } from './keytext.js';
  * without asking a vault to try each one.
  */
 
-/** One wrapped copy of a file key. */
-export interface Stanza {
-  /** The wrapping scheme: `x25519` (HPKE) or `rsa-oaep-256`. */
-  type: string;
-  /** keyFingerprint(type, recipient public key): 16 bytes. */
-  fingerprint: Uint8Array;
-  /** The wrapped key; its layout depends on `type` (docs/RECIPIENTS.md). */
-  body: Uint8Array;
-}
+/** One wrapped copy of a file key, as the sealed v2 header carries it: its `type` is `x25519` (HPKE) or `rsa-oaep-256`, its body's layout depends on the type (docs/FORMAT.md). */
+export type { Stanza };
 
 export interface Recipient {
   /** The stanza type this recipient produces. */

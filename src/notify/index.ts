@@ -61,7 +61,7 @@ export interface SubscribeOptions extends Omit<MqttConnection, 'clientId'> {
   clientId?: string;
   /** false (default): a persistent session, so events published while the receiver was away arrive on reconnect. */
   clean?: boolean;
-  /** How many recent event ids to remember for dropping repeats (default 10000). */
+  /** How many recent events to remember for dropping repeats (default 10000). */
   dedupeWindow?: number;
   /** How long to wait for the first connection (default 10000 ms). */
   connectTimeoutMs?: number;
@@ -69,6 +69,21 @@ export interface SubscribeOptions extends Omit<MqttConnection, 'clientId'> {
 
 export interface EventInfo {
   topic: string;
+  /**
+   * The device the channel itself names: the level of the topic that the filter's one `+` stands
+   * for (sealcam/+/events). Under broker ACLs that let each camera publish only to its own topic,
+   * this is who sent the event, whatever the event claims.
+   */
+  channelDevice?: string;
+}
+
+/** The topic level a filter's single `+` matched, or undefined when the filter has none, or several. */
+export function channelDeviceOf(filter: string, topic: string): string | undefined {
+  const wild = filter.split('/');
+  const levels = topic.split('/');
+  const plus = wild.flatMap((level, i) => (level === '+' ? [i] : []));
+  if (plus.length !== 1 || wild.includes('#') || wild.length !== levels.length) return undefined;
+  return levels[plus[0]!];
 }
 
 export interface Subscription {
@@ -77,7 +92,8 @@ export interface Subscription {
 
 /**
  * Subscribes at QoS 1 and hands each valid event to `onEvent`, once: QoS 1 and the device's queue
- * may repeat a message, so repeats of a recent eventId are dropped. The PUBACK goes out only after
+ * may repeat a message, so repeats of a recent event (the same id, blob and SHA-256: an id alone
+ * proves nothing, another sender may reuse it) are dropped. The PUBACK goes out only after
  * `onEvent` settles, so an event being handled when the receiver dies is delivered again. An
  * `onEvent` that throws is reported to `onError` and not retried (a poison message must not block
  * the rest); so are messages that fail the shape check.
@@ -103,13 +119,15 @@ export async function subscribeEvents(
       onError(new SealcamError('EEVENT', `message on ${packet.topic} dropped: ${why}`));
       return;
     }
-    if (seen.has(event.eventId)) return;
+    const repeat = `${event.eventId}\0${event.blobName}\0${event.sha256}`;
+    if (seen.has(repeat)) return;
+    const channelDevice = channelDeviceOf(topic, packet.topic);
     try {
-      await onEvent(event, { topic: packet.topic });
+      await onEvent(event, { topic: packet.topic, ...(channelDevice === undefined ? {} : { channelDevice }) });
     } catch (err) {
       onError(new SealcamError('EHANDLER', `event ${event.eventId} handler failed: ${(err as Error)?.message ?? String(err)}`));
     }
-    seen.add(event.eventId);
+    seen.add(repeat);
     if (seen.size > window) seen.delete(seen.values().next().value as string);
   };
   client.handleMessage = (packet, done) => void handle(packet).then(() => done());

@@ -1,15 +1,15 @@
 import type { EngineName } from '../engine/types.js';
 import type { BufferIO } from '../io/buffer-io.js';
 import {
-  openHeader,
   parseHeader,
   peekHeaderLength,
-  resolveKek,
   segmentContext,
+  unlockHeader,
   segmentLayout,
   TAG,
   type CreatedHeader,
   type OpenOptions,
+  type ProvenSigner,
   type SealedHeader,
   type SealedMetadata,
   type SegmentContext,
@@ -46,8 +46,11 @@ export interface ProgressOptions {
 }
 
 export interface PipelineOptions extends ProgressOptions {
-  /** Called once the file's header is known (opening: verified), before any segment is written. */
-  onHeader?: (header: SealedHeader) => void;
+  /**
+   * Called once the file's header is known (opening: verified, and with who signed it when the
+   * open's `trust` accepted a signature), before any segment is written.
+   */
+  onHeader?: (header: SealedHeader, signer?: ProvenSigner) => void;
 }
 
 /** The plaintext size a file's metadata declares (a progress total), if it declares one. */
@@ -191,9 +194,9 @@ async function readHeader(io: BufferIO): Promise<SealedHeader> {
 export async function openThrough(runner: TaskRunner, io: BufferIO, options: OpenOptions & PipelineOptions): Promise<SealedHeader> {
   const header = await readHeader(io);
   const engine = options.engine ?? runner.engine;
-  const payloadKey = openHeader(header, await resolveKek(options, header), engine);
+  const { payloadKey, signer } = await unlockHeader(header, { ...options, engine });
   try {
-    options.onHeader?.(header);
+    options.onHeader?.(header, signer);
     const file = fileTask('open', engine, payloadKey, segmentContext(header));
     const report = progressReporter(options.onProgress, declaredSize(header.metadata));
     await runBody(runner, file, io, report, (bodyLength) => segmentLayout(bodyLength, header.segmentSize));

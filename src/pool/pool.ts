@@ -22,7 +22,7 @@ import type { PoolWorkerData, SegmentTask, TaskResult } from './worker.js';
  */
 
 /** The compiled worker, used from dist/ and from src/ under vitest alike (Node 20 cannot load .ts workers). */
-export const workerPath = join(packageRoot, 'dist', 'src', 'pool', 'worker.js');
+export const workerPath = join(packageRoot, 'dist', 'src', 'pool', 'worker-entry.cjs');
 
 const BATCH_BYTES = 1 << 20;
 

@@ -1,7 +1,7 @@
 import { Duplex } from 'node:stream';
 import type { EngineName } from '../engine/types.js';
 import { InputError, SealcamError } from '../errors.js';
-import { createHeader, type CreatedHeader, type OpenOptions, type SealedHeader, type SealOptions } from '../formats/sealed.js';
+import { createHeader, type CreatedHeader, type OpenOptions, type ProvenSigner, type SealedHeader, type SealOptions } from '../formats/sealed.js';
 import type { BufferIO } from '../io/buffer-io.js';
 import { openThrough, sealThrough, type Progress, type ProgressOptions } from './pipeline.js';
 import { SealPool } from './pool.js';
@@ -159,7 +159,8 @@ export function createSealStream(options: SealOptions & StreamOptions): Duplex {
  * A Duplex that verifies and opens a sealed stream. Plaintext is emitted task by task, each only
  * after its tags verified; a truncated or altered stream ends in an error, so consumers must treat
  * the output as final only when the stream finishes without one (as the CLI does by writing to a
- * temporary file). Emits 'header' (the verified SealedHeader) before any plaintext, and 'progress'.
+ * temporary file). Emits 'header' (the verified SealedHeader, and who signed it when `trust` accepted
+ * a signature) before any plaintext, and 'progress'.
  */
 export function createOpenStream(options: OpenOptions & StreamOptions & { engine?: EngineName }): Duplex {
   const pool = options.pool ?? new SealPool({ engine: options.engine });
@@ -169,8 +170,10 @@ export function createOpenStream(options: OpenOptions & StreamOptions & { engine
     (io, stream) =>
       openThrough(pool, io, {
         kek: options.kek,
+        fileKey: options.fileKey,
+        trust: options.trust,
         engine: options.engine,
-        onHeader: (header: SealedHeader) => stream.emit('header', header),
+        onHeader: (header: SealedHeader, signer?: ProvenSigner) => stream.emit('header', header, signer),
         onProgress: progressTo(stream, options),
       }),
     () => undefined,

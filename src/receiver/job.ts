@@ -3,29 +3,33 @@ import { DEVICE_ID, type SealedImageEvent } from '../notify/notifier.js';
 import type { BlobInfo } from '../storage/store.js';
 
 /**
- * What the receiver works on: one blob to fetch, verify and open. An event gives every field; a
- * blob found by listing the store gives its name and the non-secret metadata the device stored
- * with it, but no SHA-256 to check against (the tags and the header MAC still verify the bytes).
+ * What the receiver works on: one blob to fetch, verify and open. An event gives hints (the
+ * SHA-256 and size it announces, a capture time) and the channel it came on; a blob found by
+ * listing the store gives its name and the non-secret metadata the device stored with it. Hints
+ * are compared with what the blob turns out to be, never trusted: the blob is judged on its bytes.
  */
 export interface Job {
   blobName: string;
+  /** The device whose prefix the blob is under (`<device>/...`): only that camera may write there. */
   deviceId: string;
   eventId?: string;
-  /** Lower-case hex SHA-256 of the sealed bytes, from the event. */
+  /** The event's claims about the sealed bytes: lower-case hex SHA-256, and size. */
   sha256?: string;
+  sealedSize?: number;
   captureTime?: string;
-  /** The event's format; only `sealed` can be opened here. */
-  format?: string;
+  /** The device the event's channel names (its MQTT topic level), when the channel names one. */
+  channelDevice?: string;
 }
 
-export function jobFromEvent(event: SealedImageEvent): Job {
+export function jobFromEvent(event: SealedImageEvent, channelDevice?: string): Job {
   return {
     blobName: event.blobName,
     deviceId: event.deviceId,
     eventId: event.eventId,
     sha256: event.sha256,
+    sealedSize: event.sealedSize,
     captureTime: event.captureTime,
-    format: event.format,
+    ...(channelDevice === undefined ? {} : { channelDevice }),
   };
 }
 

@@ -4,7 +4,7 @@ import { stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { EngineName } from '../engine/types.js';
 import { SealcamError } from '../errors.js';
-import type { OpenOptions, SealedHeader } from '../formats/sealed.js';
+import type { OpenOptions, ProvenSigner, SealedHeader } from '../formats/sealed.js';
 import { writeStreamAtomic } from '../io/atomic.js';
 import type { SealPool } from '../pool/pool.js';
 import { createOpenStream } from '../pool/streams.js';
@@ -27,7 +27,8 @@ export interface OpenDeps {
   store: BlobStore;
   pool: SealPool;
   engine?: EngineName;
-  kek: OpenOptions['kek'];
+  /** How the file's key is found (v1: the KEK; v2: an identity) and who may have sealed it (a registry). */
+  keys: Pick<OpenOptions, 'kek' | 'fileKey' | 'trust'>;
   output: OutputPlacer;
   state: ReceiverState;
 }
@@ -42,6 +43,24 @@ export interface OpenedImage {
   openMs: number;
   /** Capture (from the verified header, else the event) to image written. */
   latencyMs?: number;
+  /** SHA-256 of the sealed bytes judged. */
+  sha256: string;
+  /** What the event claimed that the blob is not (`sha256`, `sealedSize`): a hint that lied, counted, never trusted. */
+  notificationMismatch?: string[];
+}
+
+/**
+ * Why a verified header may not be filed under `blobDevice` (the prefix only that camera may write
+ * to), or undefined: a signature the registry accepted must be that camera's; without a registry,
+ * a device the header names must be it.
+ */
+function wrongPlace(header: SealedHeader, signer: ProvenSigner | undefined, blobDevice: string): SealcamError | undefined {
+  if (signer !== undefined) {
+    return signer.deviceId === blobDevice ? undefined : new SealcamError('EDEVICE', `the file is signed by device ${signer.deviceId} but stored under ${blobDevice}`);
+  }
+  const named = header.version === 2 ? header.deviceId : header.metadata.deviceId;
+  if (named === undefined || named === blobDevice) return undefined;
+  return new SealcamError('EDEVICE', `the verified header names device ${JSON.stringify(String(named).slice(0, 64))}, the blob is under ${blobDevice}`);
 }
 
 /** Fetches, verifies and writes `job`'s blob; a failure leaves nothing at the output. */
@@ -49,30 +68,32 @@ export async function openBlob(job: Job, deps: OpenDeps): Promise<OpenedImage> {
   const started = performance.now();
   const source = await deps.store.get(job.blobName);
   let downloadMs: number | undefined;
+  let actual = '';
+  const mismatch: string[] = [];
   const sha = createHash('sha256');
-  const checked = hashing(sha, () => {
+  // The event's SHA-256 and size are compared, not obeyed: the blob is judged on its own bytes.
+  const checked = hashing(sha, (bytes) => {
     downloadMs = performance.now() - started;
-    const actual = sha.digest('hex');
-    if (job.sha256 !== undefined && actual !== job.sha256) {
-      throw new SealcamError('ESHA256', `the blob's SHA-256 is ${actual}, the event announced ${job.sha256}`);
-    }
+    actual = sha.digest('hex');
+    if (job.sha256 !== undefined && actual !== job.sha256) mismatch.push('sha256');
+    if (job.sealedSize !== undefined && bytes !== job.sealedSize) mismatch.push('sealedSize');
   });
-  const opener = createOpenStream({ kek: deps.kek, pool: deps.pool, engine: deps.engine });
+  const opener = createOpenStream({ ...deps.keys, pool: deps.pool, engine: deps.engine });
   const feeding = pipeline(source, checked, opener);
   feeding.catch(() => undefined); // read below
 
-  // The header is verified (MAC, key) before any plaintext: its metadata names and dates the image.
-  const header = await Promise.race([
-    once(opener, 'header').then(([h]) => h as SealedHeader),
+  // The header is verified (signature, MAC, key) before any plaintext: its metadata names and dates the image.
+  const [header, signer] = await Promise.race([
+    once(opener, 'header') as Promise<[SealedHeader, ProvenSigner | undefined]>,
     feeding.then((): never => {
       throw new SealcamError('EFORMAT', 'the blob ended before its header');
     }),
   ]);
   const { metadata } = header;
-  if (metadata.deviceId !== undefined && metadata.deviceId !== job.deviceId) {
-    const err = new SealcamError('EDEVICE', `the verified header names device ${JSON.stringify(String(metadata.deviceId).slice(0, 64))}, the blob is under ${job.deviceId}`);
-    opener.destroy(err);
-    throw err;
+  const misplaced = wrongPlace(header, signer, job.deviceId);
+  if (misplaced !== undefined) {
+    opener.destroy(misplaced);
+    throw misplaced;
   }
   const times = [metadata.captureTime, job.captureTime];
   let placement: Placement | undefined;
@@ -93,13 +114,15 @@ export async function openBlob(job: Job, deps: OpenDeps): Promise<OpenedImage> {
     if (fed.status === 'rejected') throw fed.reason;
     written = true;
     const bytes = (await stat(path)).size;
-    await deps.state.finished({ blobName: job.blobName, eventId: job.eventId, status: 'opened', outputPath: path });
+    await deps.state.finished({ blobName: job.blobName, eventId: job.eventId, status: 'opened', outputPath: path, sha256: actual });
     return {
       outputPath: path,
       bytes,
       downloadMs,
       openMs: performance.now() - opening,
       latencyMs: sinceCapture(times),
+      sha256: actual,
+      ...(mismatch.length > 0 ? { notificationMismatch: mismatch } : {}),
     };
   } finally {
     opener.destroy(); // a no-op once it ended; otherwise releases the download

@@ -3,7 +3,10 @@ import { resolve } from 'node:path';
 import { refuseConfig, type SealcamConfig } from '../config.js';
 import { isVerificationFailure, networkCode, SealcamError } from '../errors.js';
 import { removeStaleTemps } from '../io/atomic.js';
+import type { SignatureCheck } from '../formats/sealed.js';
 import { KekCache } from '../keys/cache.js';
+import { openingWith } from '../keys/recipients.js';
+import type { Identity } from '../keys/stanza.js';
 import type { KeyProvider } from '../keys/provider.js';
 import { checkEvent, subscribeEvents, type SealedImageEvent, type SubscribeOptions, type Subscription } from '../notify/index.js';
 import { poolFromConfig } from '../pool/index.js';
@@ -11,7 +14,7 @@ import type { SealPool } from '../pool/pool.js';
 import { pause, withRetry, type BackoffPolicy } from '../retry.js';
 import type { BlobInfo, BlobStore } from '../storage/store.js';
 import { jobFromBlob, jobFromEvent, type Job } from './job.js';
-import { openBlob, type OpenedImage } from './open.js';
+import { openBlob, type OpenDeps, type OpenedImage } from './open.js';
 import { OutputPlacer, pathExists } from './output.js';
 import { quarantine } from './quarantine.js';
 import { WorkQueue } from './queue.js';
@@ -43,7 +46,14 @@ export interface ReceiverOptions {
   engine?: 'wasm' | 'native';
   /** A shared pool; without one the receiver runs its own and closes it on close(). */
   pool?: SealPool;
-  /** Every outcome: opened, duplicate (a repeat of something processed) or quarantined. */
+  /** The identities that open files sealed to the fleet's recipients (v2). */
+  identities?: readonly Identity[];
+  /**
+   * The device registry: given one, only files signed by a registered, unrevoked key of the device
+   * whose prefix they are under are opened; anything else is quarantined.
+   */
+  trust?: SignatureCheck;
+  /** Every outcome: opened, duplicate (a repeat of something processed), quarantined, or refused (an event whose channel is not the blob's camera). */
   onResult?: (r: ReceiveResult) => void;
   /**
    * An image that could not be processed and is not the blob's fault (store refused access, disk
@@ -58,7 +68,7 @@ export interface ReceiveResult extends Partial<OpenedImage> {
   eventId?: string;
   blobName: string;
   deviceId: string;
-  status: 'opened' | 'duplicate' | 'quarantined';
+  status: 'opened' | 'duplicate' | 'quarantined' | 'refused';
   /** The quarantined sealed copy; its report is `<quarantinePath>.report.json`. */
   quarantinePath?: string;
   reason?: string;
@@ -91,6 +101,11 @@ function describe(err: unknown, blobName: string): SealcamError {
   return new SealcamError(typeof code === 'string' ? code : 'ERECEIVE', `cannot receive ${blobName}: ${why}`);
 }
 
+/** A quarantined blob is judged again when an event announces other content for it (an opened one never is). */
+function changedSince(prior: DoneRecord, job: Job): boolean {
+  return prior.status === 'quarantined' && job.sha256 !== undefined && prior.sha256 !== undefined && job.sha256 !== prior.sha256;
+}
+
 class SealcamReceiver implements Receiver {
   private readonly queue: WorkQueue;
   private readonly output: OutputPlacer;
@@ -99,6 +114,7 @@ class SealcamReceiver implements Receiver {
   private readonly inflight = new Map<string, Promise<ReceiveResult>>();
   /** KEKs by key id and version: Key Vault should not be asked per image. */
   private readonly keks: KekCache;
+  private readonly openKeys: OpenDeps['keys'];
   private readonly subscriptions: Subscription[] = [];
   private readonly stopping = new AbortController();
   private readonly idleWaiters: (() => void)[] = [];
@@ -120,6 +136,11 @@ class SealcamReceiver implements Receiver {
     this.quarantineDir = resolve(receiver.quarantineDir);
     this.retry = options.retry ?? {};
     this.keks = new KekCache(options.keys);
+    this.openKeys = {
+      kek: this.keks.lookup,
+      ...(options.identities === undefined ? {} : { fileKey: openingWith(options.identities) }),
+      ...(options.trust === undefined ? {} : { trust: options.trust }),
+    };
   }
 
   /** Jobs an earlier run accepted but did not finish: processed again, in the background. */
@@ -146,9 +167,9 @@ class SealcamReceiver implements Receiver {
     if (this.stopped) throw closedError();
     const subscription = await subscribeEvents(
       options,
-      async (event) => {
+      async (event, info) => {
         try {
-          const { done } = await this.enqueue(jobFromEvent(event));
+          const { done } = await this.enqueue(jobFromEvent(event, info.channelDevice));
           done.catch(() => undefined); // reported through onError
         } catch (err) {
           // Only while closing, when the subscription is gone: the event goes unacknowledged and comes again.
@@ -223,8 +244,9 @@ class SealcamReceiver implements Receiver {
   /** Resolves once the job is in the journal and the queue; `done` settles with its outcome. */
   private async enqueue(job: PendingJob, journal = true): Promise<{ done: Promise<ReceiveResult> }> {
     if (this.closing) throw closedError();
-    const prior = this.state.processed(job.blobName, job.eventId);
-    if (prior) return { done: Promise.resolve(this.duplicate(job, prior)) };
+    if (job.channelDevice !== undefined && job.channelDevice !== job.deviceId) return { done: Promise.resolve(this.refuse(job)) };
+    const prior = this.state.processed(job.blobName);
+    if (prior && !changedSince(prior, job)) return { done: Promise.resolve(this.duplicate(job, prior)) };
     const running = this.inflight.get(job.blobName);
     if (running) return { done: running.then((first) => this.duplicate(job, first)) };
 
@@ -265,6 +287,19 @@ class SealcamReceiver implements Receiver {
         this.report(err, blobName);
       },
     );
+  }
+
+  /**
+   * An event whose channel (its MQTT topic) names another camera than the blob it names: a hint that
+   * lies. It is refused before any work and journals nothing, so the blob still opens when its own
+   * camera's event (or a poll) arrives, and quarantine is never forced by someone else's event.
+   */
+  private refuse(job: Job): ReceiveResult {
+    const reason = `the event came on ${job.channelDevice}'s channel but names ${job.deviceId}'s blob ${job.blobName}: refused`;
+    const result: ReceiveResult = { eventId: job.eventId, blobName: job.blobName, deviceId: job.deviceId, status: 'refused', reason };
+    this.counters.count(result);
+    this.emit(result);
+    return result;
   }
 
   private duplicate(job: Job, prior: DoneRecord | ReceiveResult): ReceiveResult {
@@ -325,16 +360,13 @@ class SealcamReceiver implements Receiver {
 
   private async openOrQuarantine(job: Job): Promise<ReceiveResult> {
     try {
-      if (job.format !== undefined && job.format !== 'sealed') {
-        throw new SealcamError('EUNSUPPORTED', `format ${job.format}: only sealed blobs carry the key version and metadata the receiver needs`);
-      }
       const { store, engine } = this.options;
-      const image = await openBlob(job, { store, pool: this.pool, engine, kek: this.keks.lookup, output: this.output, state: this.state });
+      const image = await openBlob(job, { store, pool: this.pool, engine, keys: this.openKeys, output: this.output, state: this.state });
       return { eventId: job.eventId, blobName: job.blobName, deviceId: job.deviceId, status: 'opened', ...image };
     } catch (failure) {
       if (!isVerificationFailure(failure)) throw failure;
       const { path, report } = await quarantine(this.options.store, this.quarantineDir, job, failure);
-      await this.state.finished({ blobName: job.blobName, eventId: job.eventId, status: 'quarantined', reason: report.reason });
+      await this.state.finished({ blobName: job.blobName, eventId: job.eventId, status: 'quarantined', reason: report.reason, sha256: report.sha256 });
       return { eventId: job.eventId, blobName: job.blobName, deviceId: job.deviceId, status: 'quarantined', quarantinePath: path, reason: report.reason };
     }
   }

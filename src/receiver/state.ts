@@ -10,7 +10,8 @@ import type { Job } from './job.js';
  *
  *   queued   a job was accepted (an event is acknowledged to the broker only after this)
  *   writing  the output path chosen for it, recorded before the image can appear there
- *   done     opened (with its path) or quarantined; a done blob is never processed again
+ *   done     opened (with its path) or quarantined, with the SHA-256 judged; an opened blob is
+ *            never processed again, a quarantined one only when its content is announced changed
  *
  * On open, jobs queued but not done are handed back to be processed again; one whose `writing`
  * path exists was published just before a crash (atomic writes make a file there complete), so it
@@ -27,6 +28,8 @@ export interface DoneRecord {
   status: DoneStatus;
   outputPath?: string;
   reason?: string;
+  /** SHA-256 of the sealed bytes that were judged: a blob is the same one again only with the same content. */
+  sha256?: string;
 }
 
 export interface PendingJob extends Job {
@@ -85,7 +88,6 @@ function parse(line: string): Entry | undefined {
 
 export class ReceiverState {
   private readonly done = new Map<string, DoneRecord>();
-  private readonly doneEvents = new Map<string, DoneRecord>();
   private readonly pendingJobs = new Map<string, PendingJob>();
   private writes: Promise<unknown> = Promise.resolve();
 
@@ -132,21 +134,21 @@ export class ReceiverState {
 
   private apply(entry: Entry): void {
     if (entry.type === 'queued') {
-      if (!this.done.has(entry.job.blobName)) this.pendingJobs.set(entry.job.blobName, { ...entry.job });
+      // Queued after a done entry: the blob is judged again (a quarantined one whose content changed).
+      this.pendingJobs.set(entry.job.blobName, { ...entry.job });
     } else if (entry.type === 'writing') {
       const job = this.pendingJobs.get(entry.blobName);
       if (job) job.writing = entry.outputPath;
     } else {
       const { record } = entry;
       this.done.set(record.blobName, record);
-      if (record.eventId !== undefined) this.doneEvents.set(record.eventId, record);
       this.pendingJobs.delete(record.blobName);
     }
   }
 
-  /** The record of a blob (or event) already processed, if any. */
-  processed(blobName: string, eventId?: string): DoneRecord | undefined {
-    return this.done.get(blobName) ?? (eventId === undefined ? undefined : this.doneEvents.get(eventId));
+  /** The record of a blob already processed, if any (blobs are recognised by name, never by an event id: another sender may reuse one). */
+  processed(blobName: string): DoneRecord | undefined {
+    return this.done.get(blobName);
   }
 
   /** Jobs accepted but not finished by an earlier run, oldest first. */

@@ -6,7 +6,12 @@ import type { CipherBackend, EngineName } from '../engine/types.js';
 import { AuthenticationError, InputError } from '../errors.js';
 import { vectorsDir } from '../paths.js';
 import { encryptBlock, expandKey } from './reference.js';
-import { createHeader, openSealed, sealWithHeader, type Algorithm } from '../formats/sealed.js';
+import { createHeader, openBuffer, openSealed, sealWithHeader, type Algorithm, type Stanza } from '../formats/sealed.js';
+import { DeviceSigningKey } from '../keys/ed25519.js';
+import { openingWith } from '../keys/recipients.js';
+import { LocalRsaIdentity } from '../keys/rsa-oaep.js';
+import { sameFingerprint, type Identity } from '../keys/stanza.js';
+import { X25519Identity } from '../keys/x25519.js';
 
 /**
  * The known-answer vector runner: loads vectors/ (the project schema of vectors/README.md plus the
@@ -62,6 +67,7 @@ export interface EaxVector extends Common {
 /** A frozen `sealed` v1 file (vectors/sealed-v1): its inputs, fixed randomness and the file itself. */
 export interface SealedVector extends Common {
   readonly kind: 'sealed';
+  readonly version: 1;
   readonly kek: Uint8Array;
   readonly keyId: string;
   readonly keyVersion: string;
@@ -72,7 +78,23 @@ export interface SealedVector extends Common {
   readonly plaintext: Uint8Array;
   readonly sealed: Uint8Array;
 }
-export type Vector = BlockVector | KeyexpVector | CtrVector | CmacVector | EaxVector | SealedVector;
+/** A frozen `sealed` v2 file (vectors/sealed-v2): its identities, stanzas, signing key, fixed randomness and the file. */
+export interface SealedV2Vector extends Common {
+  readonly kind: 'sealed';
+  readonly version: 2;
+  readonly algorithm: Algorithm;
+  readonly segmentSize: number;
+  readonly fixed: { dek: Uint8Array; salt: Uint8Array; prefix: Uint8Array };
+  /** One identity per stanza, in the stanzas' order. */
+  readonly identities: Identity[];
+  readonly stanzas: Stanza[];
+  readonly deviceId?: string;
+  readonly signingKey?: Uint8Array;
+  readonly metadataJson: string;
+  readonly plaintext: Uint8Array;
+  readonly sealed: Uint8Array;
+}
+export type Vector = BlockVector | KeyexpVector | CtrVector | CmacVector | EaxVector | SealedVector | SealedV2Vector;
 
 export interface VectorFile {
   /** Path relative to the vectors folder, with `/` separators (e.g. `wycheproof/aes_eax_test.json`). */
@@ -292,7 +314,9 @@ function parseWycheproof(file: string, doc: Json): VectorFile {
 function parseSealed(file: string, doc: Json, dir: string): VectorFile {
   const top: Fields = new Fields(doc, 'file', file);
   if (!Array.isArray(doc.vectors)) top.fail('vectors must be an array');
-  const vectors = doc.vectors.map((v: unknown, i: number): SealedVector => {
+  const version = doc.format === 'sealcam sealed, version 2' ? 2 : 1;
+  const rsaPem = version === 2 ? top.str('rsaPrivateKeyPem') : '';
+  const vectors = doc.vectors.map((v: unknown, i: number): SealedVector | SealedV2Vector => {
     if (!isObject(v)) throw new VectorFormatError(file, `vector #${i + 1} is not an object`);
     const f: Fields = new Fields(v, `vector ${String(v.id)}`, file);
     const rule = v.plaintextRule as { length?: unknown; formula?: unknown } | undefined;
@@ -309,19 +333,34 @@ function parseSealed(file: string, doc: Json, dir: string): VectorFile {
     } catch {
       throw new VectorFormatError(file, `vector ${String(v.id)}: cannot read ${String(v.sealed)}`);
     }
-    return {
-      kind: 'sealed',
+    const common = {
+      kind: 'sealed' as const,
       id: f.str('id'),
       valid: true,
-      kek: f.hex('kek'),
-      keyId: f.str('keyId'),
-      keyVersion: f.str('keyVersion'),
       algorithm: f.str('algorithm') as Algorithm,
       segmentSize: f.int('segmentSize'),
       fixed: { dek: f.hex('dek'), salt: f.hex('salt'), prefix: f.hex('prefix') },
       metadataJson: f.str('metadataJson'),
       plaintext,
       sealed,
+    };
+    if (version === 1) return { ...common, version, kek: f.hex('kek'), keyId: f.str('keyId'), keyVersion: f.str('keyVersion') };
+    if (!Array.isArray(v.recipients) || !Array.isArray(v.stanzas) || v.recipients.length !== v.stanzas.length) f.fail('recipients and stanzas must be arrays of one length');
+    const identities = (v.recipients as unknown[]).map((r) => {
+      const g = new Fields(r as Json, `vector ${String(v.id)} recipient`, file);
+      return g.str('type') === 'x25519' ? X25519Identity.fromPrivateKey(g.hex('identityKey')) : LocalRsaIdentity.fromPem(rsaPem, file);
+    });
+    const stanzas = (v.stanzas as unknown[]).map((x) => {
+      const g = new Fields(x as Json, `vector ${String(v.id)} stanza`, file);
+      return { type: g.str('type'), fingerprint: g.hex('fingerprint'), body: g.hex('body') };
+    });
+    return {
+      ...common,
+      version,
+      identities,
+      stanzas,
+      ...(typeof v.deviceId === 'string' ? { deviceId: v.deviceId } : {}),
+      ...(typeof v.signingKey === 'string' ? { signingKey: f.hex('signingKey') } : {}),
     };
   });
   return { file, primitive: 'sealed', declaredCount: top.int('count'), vectors };
@@ -501,26 +540,39 @@ function checkEax(v: EaxVector, engine: EngineName): string | null {
 }
 
 /** Reproduce the frozen file byte for byte from its inputs, then open it back to the plaintext. */
-function checkSealed(v: SealedVector, engine: EngineName): string | null {
+async function checkSealed(v: SealedVector | SealedV2Vector, engine: EngineName): Promise<string | null> {
   const metadata = JSON.parse(v.metadataJson) as Record<string, unknown>;
   if (JSON.stringify(metadata) !== v.metadataJson) return 'metadataJson is not in the form JSON.stringify writes';
-  const created = createHeader({
-    kek: v.kek,
-    keyId: v.keyId,
-    keyVersion: v.keyVersion,
-    algorithm: v.algorithm,
-    segmentSize: v.segmentSize,
-    metadata,
-    engine,
-    fixed: v.fixed,
-  });
+  const common = { algorithm: v.algorithm, segmentSize: v.segmentSize, metadata, engine, fixed: v.fixed };
+  if (v.version === 1) {
+    const created = createHeader({ ...common, kek: v.kek, keyId: v.keyId, keyVersion: v.keyVersion });
+    const resealed = sealWithHeader(created, v.plaintext, engine);
+    created.payloadKey.fill(0);
+    return differs('sealed file', resealed, v.sealed) ?? differs('opened plaintext', openSealed(v.sealed, v.kek, engine).plaintext, v.plaintext);
+  }
+  const signer = v.signingKey === undefined ? undefined : DeviceSigningKey.fromPrivateKey(v.signingKey);
+  const created = createHeader({ ...common, wrap: () => v.stanzas, deviceId: v.deviceId, signer });
   const resealed = sealWithHeader(created, v.plaintext, engine);
   created.payloadKey.fill(0);
-  return differs('sealed file', resealed, v.sealed) ?? differs('opened plaintext', openSealed(v.sealed, v.kek, engine).plaintext, v.plaintext);
+  const problem = differs('sealed file', resealed, v.sealed);
+  if (problem !== null) return problem;
+  // Each identity alone opens it; with a signer, only under a check that accepts exactly that key.
+  const trust = signer && {
+    verify: async (_device: string, fp: Uint8Array, message: Uint8Array, signature: Uint8Array) =>
+      sameFingerprint(fp, signer.fingerprint) && signer.publicKey.verify(message, signature)
+        ? { ok: true as const }
+        : { ok: false as const, reason: "the signature does not verify under the vector's signing key" },
+  };
+  for (const identity of v.identities) {
+    const opened = await openBuffer(v.sealed, { fileKey: openingWith([identity]), trust, engine });
+    const wrong = differs(`plaintext opened with the ${identity.type} identity`, opened.plaintext, v.plaintext);
+    if (wrong !== null) return wrong;
+  }
+  return null;
 }
 
 /** Checks one vector on one engine; null when it passes. Block, CTR and key expansion vectors are known answers: "invalid" has no meaning for them. */
-function checkVector(v: Vector, engine: EngineName): string | null {
+async function checkVector(v: Vector, engine: EngineName): Promise<string | null> {
   if (!v.valid && (v.kind === 'block' || v.kind === 'ctr' || v.kind === 'keyexp')) {
     return `result "invalid" is not defined for ${v.kind} vectors`;
   }
@@ -544,7 +596,7 @@ function checkVector(v: Vector, engine: EngineName): string | null {
 // Running
 
 /** Run every vector of one loaded file on one engine. */
-export function runFile(vf: VectorFile, engine: EngineName): FileResult {
+export async function runFile(vf: VectorFile, engine: EngineName): Promise<FileResult> {
   const result: FileResult = { file: vf.file, engine, passed: 0, failed: 0, failures: [] };
   if (vf.declaredCount !== vf.vectors.length) {
     // A truncated or padded file must not pass quietly.
@@ -554,7 +606,7 @@ export function runFile(vf: VectorFile, engine: EngineName): FileResult {
   for (const v of vf.vectors) {
     let reason: string | null;
     try {
-      reason = checkVector(v, engine);
+      reason = await checkVector(v, engine);
     } catch (err) {
       reason = `threw ${explain(err)}`;
     }
@@ -569,7 +621,7 @@ export function runFile(vf: VectorFile, engine: EngineName): FileResult {
 }
 
 /** One file's results on each engine; a file that cannot be loaded is one failure per engine rather than stopping the run. */
-function runOneFile(file: string, dir: string, engines: readonly EngineName[], label = file): FileResult[] {
+async function runOneFile(file: string, dir: string, engines: readonly EngineName[], label = file): Promise<FileResult[]> {
   let vf: VectorFile | undefined;
   let loadError = '';
   try {
@@ -577,20 +629,26 @@ function runOneFile(file: string, dir: string, engines: readonly EngineName[], l
   } catch (err) {
     loadError = err instanceof VectorFormatError ? err.message : explain(err);
   }
-  return engines.map((engine) =>
-    vf ? { ...runFile(vf, engine), file: label } : { file: label, engine, passed: 0, failed: 1, failures: [{ id: null, reason: loadError.replace(file, label) }] },
-  );
+  const results: FileResult[] = [];
+  for (const engine of engines) {
+    results.push(vf ? { ...(await runFile(vf, engine)), file: label } : { file: label, engine, passed: 0, failed: 1, failures: [{ id: null, reason: loadError.replace(file, label) }] });
+  }
+  return results;
 }
 
 /**
  * Run every file in `dir` on each engine; results are ordered by file, then engine. A file that
  * cannot be loaded is reported as one failure rather than stopping the run.
  */
-export function runVectors(engines: readonly EngineName[], dir: string = vectorsDir): FileResult[] {
-  return listVectorFiles(dir).flatMap((file) => runOneFile(file, dir, engines));
+export async function runVectors(engines: readonly EngineName[], dir: string = vectorsDir): Promise<FileResult[]> {
+  const results: FileResult[] = [];
+  for (const file of listVectorFiles(dir)) results.push(...(await runOneFile(file, dir, engines)));
+  return results;
 }
 
 /** runVectors() for files of one's own (paths as given), in any of the three schemas. */
-export function runVectorPaths(paths: readonly string[], engines: readonly EngineName[]): FileResult[] {
-  return paths.flatMap((path) => runOneFile(basename(path), dirname(path), engines, path));
+export async function runVectorPaths(paths: readonly string[], engines: readonly EngineName[]): Promise<FileResult[]> {
+  const results: FileResult[] = [];
+  for (const path of paths) results.push(...(await runOneFile(basename(path), dirname(path), engines, path)));
+  return results;
 }

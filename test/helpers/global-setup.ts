@@ -31,7 +31,7 @@ export default function setup(): void {
   const bundle = join(packageRoot, 'dist', 'src', 'dashboard', 'assets', 'app.js');
   for (const tree of ['src', 'bench']) {
     for (const source of files(join(packageRoot, tree), '.ts')) {
-      const built = source.startsWith(page) ? bundle : join(packageRoot, 'dist', relative(packageRoot, source)).replace(/\.ts$/, '.js');
+      const built = source.startsWith(page) ? bundle : join(packageRoot, 'dist', relative(packageRoot, source)).replace(/\.(c?)ts$/, '.$1js');
       if (mtime(built) < mtime(source)) stale.push(relative(packageRoot, source));
     }
   }

@@ -56,7 +56,7 @@ export function registerBenchCommands(program: Command): void {
     .option('--tiny', 'tiny sizes that only prove the suite and its cross-checks run (CI under emulation)')
     .option('--filter <regex>', 'only rows whose "implementation operation" matches (case-insensitive)')
     .option('--sizes <list>', 'message sizes instead of the mode\'s, e.g. 1671137,16MiB')
-    .option('--out <dir>', 'directory for the .json, .md and .svg (default: bench/results/local, which git ignores)')
+    .option('--out <dir>', 'directory for the .json, .md and .svg (default: bench/out, which git ignores)')
     .option('--targets', "after the results, the table of the performance targets (PASS / MISS)")
     .option('--compare <files...>', 'show two result files side by side with ratios (A.json B.json)')
     .option('--hyperfine', 'whole-process timings even in a quick or filtered run')

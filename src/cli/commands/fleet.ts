@@ -16,6 +16,8 @@ const CAMERA_FLAGS = [
   'store.kmsKeyId',
   'store.endpoint',
   'device.id',
+  'seal.recipients',
+  'device.signingKey',
   'seal.segmentSize',
   'seal.jobs',
   'seal.engine',

@@ -24,6 +24,8 @@ export function registerReceiveCommands(program: Command): void {
     'seal.engine',
     'notify.kind',
     'notify.url',
+    'keys.identities',
+    'receiver.trust',
     'receiver.outputDir',
     'receiver.concurrency',
   ]).action(async (opts) => (await import('../receive.js')).run(opts));

@@ -16,7 +16,7 @@ export function registerStorageCommands(program: Command): void {
           'prints each blob name; exit 75 when the store was unreachable and files were kept in the outbox',
       )
       .argument('[file...]', 'files to upload; - is stdin (sealed on arrival, then sent as a file)'),
-    [...STORE_FLAGS, 'keys.name', 'device.id', 'seal.segmentSize', ...POOL_FLAGS],
+    [...STORE_FLAGS, 'keys.name', 'seal.recipients', 'device.signingKey', 'device.id', 'seal.segmentSize', ...POOL_FLAGS],
   )
     .option('--capture-time <time>', 'capture time for the blob name and metadata (default: the file modification time)')
     .option('--retry-outbox', 'first send what the outbox holds, removing each entry once it is stored')
@@ -34,7 +34,7 @@ export function registerStorageCommands(program: Command): void {
       .option('--force', 'overwrite an existing output file')
       .option('--json', 'print what was written as JSON')
       .option('--quiet', 'no summary line'),
-    [...STORE_FLAGS, ...POOL_FLAGS],
+    [...STORE_FLAGS, 'keys.identities', 'receiver.trust', ...POOL_FLAGS],
   ).action(async (blob, opts) => (await import('../storage.js')).download(blob, opts));
 
   // ls has its own --device (a filter), so it does not take the device.id flag.
