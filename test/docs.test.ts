@@ -8,7 +8,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packageRoot } from '../src/paths.js';
@@ -270,6 +270,35 @@ describe('docs/CLOUD.md: what runs without a cloud account', () => {
 });
 
 describe('docs/FLEET.md: what runs without a cloud account', () => {
+  it('provisioning and the session with recipients, signatures and a registry, as shown (fingerprints aside)', () => {
+    const dir = sandbox('provisioning');
+    const provisioning = blocksOf('docs/FLEET.md').find((b) => b.section === 'Provisioning a camera' && b.lang === 'sh')!;
+    const fleetKey = commandLines(provisioning).find((l) => l.startsWith('sealcam keygen --type x25519 -o fleet.key'))!;
+    expect(sh(dir, fleetKey.replace(/\s+#\s.*$/, '')).status).toBe(0);
+    // The camera's own key goes to /etc/sealcam on a camera; here into the sandbox, and a second camera's for the forgery.
+    for (const cam of ['cam-01', 'cam-02']) expect(spawnSync(process.execPath, [CLI, 'keygen', '--type', 'ed25519', '-o', join(dir, `${cam}.key`)]).status).toBe(0);
+    mkdirSync(join(dir, 'registry'));
+    copyFileSync(join(dir, 'cam-01.key.pub'), join(dir, 'registry', 'cam-01.pub'));
+    writeFileSync(join(dir, 'photo.jpg'), randomBytes(70_000));
+    utimesSync(join(dir, 'photo.jpg'), new Date('2026-12-07T10:00:00Z'), new Date('2026-12-07T10:00:00Z'));
+    const session = blocksOf('docs/FLEET.md').find((b) => b.section === 'Provisioning a camera' && b.lines[0]?.startsWith('$ sealcam upload'))!;
+    const fingerprint = /[0-9a-f]{32}/g;
+    const rate = /\(\d+\.\d MB\/s\)/g;
+    let step: { cmd: string; expected: string[] } | undefined;
+    const steps: { cmd: string; expected: string[] }[] = [];
+    for (const line of session.lines) {
+      if (line.startsWith('$ ')) steps.push((step = { cmd: line.slice(2).replace(/\s+#\s.*$/, ''), expected: [] }));
+      else if (line.trim() !== '') step!.expected.push(line);
+    }
+    for (const { cmd, expected } of steps) {
+      const r = sh(dir, cmd);
+      const failing = expected.some((l) => l.startsWith('sealcam: '));
+      expect(r.status === 0, `${cmd}: ${r.out}`).toBe(!failing);
+      const shown = (text: string) => text.replace(fingerprint, '<fp>').replace(rate, '(<rate>)');
+      expect(shown(normal(r.out, dir)).split('\n').filter(Boolean), cmd).toEqual(expected.map(shown));
+    }
+  }, 60_000);
+
   it('sealcam receive --poll --once processes what the local store holds, then exits', () => {
     const dir = sandbox('fleet');
     expect(sh(dir, 'sealcam device --synthetic --count 2 --rate 20 --notify outbox').status).toBe(0);
@@ -290,6 +319,8 @@ const NOT_RUN: { match: RegExp; why: string; section?: string }[] = [
   { match: /--store azure|--provider azure-keyvault|--notify mqtt --mqtt-url mqtts:|--client-id|s3\.example\.internal/, why: 'it needs the Azure or AWS account (or the broker) it names' },
   { match: /^sealcam device --synthetic --rate 2 --count 100$/, why: '100 images at 2 a second take 50 s; test/device.test.ts runs it with --count 3' },
   { match: /^sealcam (device|receive|dashboard)\b(?!.*--once)|^sealcam simulate .*--duration/, why: 'it runs until stopped (Ctrl-C); test/local-fleet.test.ts, test/device.test.ts and test/dashboard.test.ts run these' },
+  { match: /^sealcam keygen --type ed25519 -o \/etc\/sealcam\/cam-01\.key$/, why: "it writes to /etc/sealcam, a camera's own path; the session after it makes the key in the sandbox" },
+  { match: /^sealcam keys recipient "\$/, why: 'it asks Azure Key Vault or AWS KMS for the key (az, aws)' },
   { match: /^sealcam bench --quick$/, why: 'it takes about 2 minutes; test/bench.test.ts runs the suite with --tiny' },
   { match: /^sealcam encrypt photo\.jpg -o \/dev\/null$/, why: "it writes to the system's /dev/null; test/outputs.test.ts runs it on a null device it makes" },
 ];
