@@ -4,6 +4,7 @@ import { readPem, type SubscribeOptions } from '../notify/index.js';
 import { brokerName } from '../notify/mqtt.js';
 import { openingFromConfig } from '../keys/fleet.js';
 import { createReceiver, type Receiver, type ReceiveResult, type ReceiverStats } from '../receiver/index.js';
+import { escapeText, limitRepeats, printError, reporterFrom } from './output.js';
 import { createProgress } from './progress.js';
 import { openSession } from './session.js';
 
@@ -15,6 +16,8 @@ import { openSession } from './session.js';
  */
 
 export interface ReceiveCommandOptions {
+  json?: boolean;
+  quiet?: boolean;
   poll?: boolean;
   once?: boolean;
   clientId?: string;
@@ -54,6 +57,13 @@ function line(r: ReceiveResult): string {
   return `quarantined ${r.blobName}: ${r.reason} (report ${r.quarantinePath}.report.json)`;
 }
 
+/** A result as --json prints it. */
+function record(r: ReceiveResult): Record<string, unknown> {
+  if (r.status === 'opened') return { event: 'opened', blob: r.blobName, output: r.outputPath, bytes: r.bytes };
+  if (r.status === 'duplicate') return { event: 'duplicate', blob: r.blobName, output: r.outputPath ?? null };
+  return { event: 'quarantined', blob: r.blobName, reason: r.reason, report: `${r.quarantinePath}.report.json` };
+}
+
 function summary(s: ReceiverStats): string {
   const lies = s.lies > 0 ? `, ${s.lies} event${s.lies === 1 ? '' : 's'} that lied (${s.refused} refused)` : '';
   return `received ${s.opened} image${s.opened === 1 ? '' : 's'} (${(s.bytes / 1e6).toFixed(1)} MB), ${s.duplicates} duplicate, ${s.quarantined} quarantined, ${s.failed} failed${lies}`;
@@ -65,8 +75,11 @@ export async function run(opts: ReceiveCommandOptions): Promise<void> {
   const { config } = session;
   const subscription = opts.poll ? undefined : await subscribeOptions(config, opts.clientId ?? 'sealcam-receiver');
 
-  const interactive = process.stderr.isTTY === true && !process.env.SEALCAM_NO_PROGRESS;
-  const progress = createProgress({ label: 'receiving', total: 0, unit: 'items', interactive, log: (l) => console.log(l) });
+  const out = reporterFrom(opts);
+  const interactive = out.chatty && process.stderr.isTTY === true && !process.env.SEALCAM_NO_PROGRESS;
+  const progress = createProgress({ label: 'receiving', total: 0, unit: 'items', interactive, log: (l) => out.line(l) });
+  // A broker that is down fails every reconnect: say so once, then every half minute with a count.
+  const error = limitRepeats((message) => printError(message));
   let finished = 0;
   let receiver: Receiver | undefined;
   const opening = await openingFromConfig(config, session.store);
@@ -77,12 +90,17 @@ export async function run(opts: ReceiveCommandOptions): Promise<void> {
     ...opening,
     retry: opts.once ? { attempts: ONCE_ATTEMPTS } : undefined,
     onResult: (r) => {
-      if (!interactive) console.log(line(r));
-      else if (r.status === 'quarantined') process.stderr.write(`\n${line(r)}\n`);
+      out.record(record(r));
+      if (!interactive) {
+        if (!out.quiet || r.status === 'quarantined') out.line(line(r));
+      } else if (r.status === 'quarantined') process.stderr.write(`\n${escapeText(line(r))}\n`);
       progress.setTotal(++finished + (receiver?.stats().pending ?? 0));
       progress.update(finished);
     },
-    onError: (err) => process.stderr.write(`${interactive ? '\n' : ''}sealcam: ${err.message}\n`),
+    onError: (err) => {
+      if (interactive) process.stderr.write('\n');
+      error(err.message);
+    },
   });
 
   const stop = new AbortController();
@@ -95,7 +113,7 @@ export async function run(opts: ReceiveCommandOptions): Promise<void> {
   try {
     if (subscription) {
       await receiver.subscribe(subscription);
-      process.stderr.write(`receiving ${subscription.topic} from ${brokerName(subscription.url)} (Ctrl-C stops)\n`);
+      out.note(`receiving ${subscription.topic} from ${brokerName(subscription.url)} (Ctrl-C stops)`);
       await new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
     } else {
       await receiver.poll({ once: opts.once, signal: stop.signal });
@@ -105,13 +123,14 @@ export async function run(opts: ReceiveCommandOptions): Promise<void> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     progress.finish(summary(receiver.stats()));
+    out.record({ event: 'summary', ...receiver.stats() });
   }
   const { quarantined, failed } = receiver.stats();
   if (opts.once && (quarantined > 0 || failed > 0)) {
     const what = [quarantined > 0 ? `${quarantined} quarantined (reports in ${config.receiver.quarantineDir})` : '', failed > 0 ? `${failed} failed (tried again next run)` : '']
       .filter(Boolean)
       .join(', ');
-    console.error(`sealcam: ${what}`);
+    printError(what);
     process.exitCode = 1;
   }
 }

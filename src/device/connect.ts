@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { SealcamError } from '../errors.js';
 import { refuseConfig, type SealcamConfig } from '../config.js';
 import { createNotifier, readPem } from '../notify/index.js';
 import type { Notifier } from '../notify/notifier.js';
@@ -13,6 +14,24 @@ export interface ConfiguredNotifier {
   notifier: Notifier;
   /** notify.kind local: the in-process broker a receiver subscribes to. */
   brokerUrl?: string;
+}
+
+/**
+ * notify.url for notify.kind local: where the in-process broker listens, mqtt://127.0.0.1:<port>
+ * (or localhost), so a receiver in another terminal can be pointed at a fixed port.
+ */
+export function localBrokerPort(url: string): number {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new SealcamError('ECONFIG', `notify.url ${JSON.stringify(url.slice(0, 80))} is not a URL: with notify.kind local it is where the local broker listens, e.g. mqtt://127.0.0.1:1883`);
+  }
+  const port = Number(u.port || '1883');
+  if (u.protocol !== 'mqtt:' || !['127.0.0.1', 'localhost'].includes(u.hostname) || !Number.isInteger(port) || port < 1) {
+    throw new SealcamError('ECONFIG', `with notify.kind local, notify.url must be mqtt://127.0.0.1:<port> (the local broker listens on loopback only, without TLS), got ${u.protocol}//${u.host}`);
+  }
+  return port;
 }
 
 /**
@@ -35,7 +54,8 @@ export async function notifierFromConfig(config: SealcamConfig, identity: string
     case 'outbox':
       return { notifier: await createNotifier('outbox', { file: notify.outboxFile }) };
     case 'local': {
-      const notifier = await createNotifier('local', { clientId: `sealcam-${identity}`, topicTemplate: notify.topic, queueDir });
+      const port = notify.url === undefined ? undefined : localBrokerPort(notify.url);
+      const notifier = await createNotifier('local', { clientId: `sealcam-${identity}`, topicTemplate: notify.topic, queueDir, port });
       return { notifier, brokerUrl: (notifier as Notifier & { url: string }).url };
     }
   }

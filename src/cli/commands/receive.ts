@@ -8,7 +8,9 @@ export function registerReceiveCommands(program: Command): void {
     .description('receive sealed images: hear of them over MQTT (or --poll the store), verify, open and write them by device and date')
     .option('--poll', 'list the store every receiver.pollSeconds instead of subscribing (IoT Hub setups)')
     .option('--once', 'with --poll: process what the store holds, then exit (non-zero if anything was quarantined)')
-    .option('--client-id <id>', 'MQTT client id; the broker keeps this session while the receiver is away', 'sealcam-receiver');
+    .option('--client-id <id>', 'MQTT client id; the broker keeps this session while the receiver is away', 'sealcam-receiver')
+    .option('--json', 'print one JSON line per image and one for the summary')
+    .option('--quiet', 'print only quarantined images, the summary and errors');
   addConfigOptions(receive, [
     'keys.provider',
     'keys.dir',
