@@ -53,7 +53,9 @@ describe('the local fleet in two terminals', () => {
       await waitFor('three opened images', () => (receiver!.stdout().match(/^opened /gm) ?? []).length >= 3);
       const opened = receiver.stdout().split('\n').filter((l) => l.startsWith('opened '));
       expect(opened[0]!.startsWith(`opened cam-01/`)).toBe(true);
-      expect(opened[0]).toMatch(new RegExp(`\\.sealed -> ${join(cwd, '.sealcam', 'received', 'cam-01')}/\\d{4}-\\d\\d-\\d\\d/frame-\\d+\\.png \\(\\d+ bytes\\)$`));
+      // The image is named by its blob alone: <device>/<yyyy-mm-dd>/<the blob's name without .sealed>.
+      const [, day, name] = /^opened cam-01\/(\d{4}\/\d\d\/\d\d)\/([^/ ]+-frame-\d+\.png)\.sealed -> /.exec(opened[0]!) ?? [];
+      expect(opened[0]).toBe(`opened cam-01/${day}/${name}.sealed -> ${join(cwd, '.sealcam', 'received', 'cam-01', day!.replaceAll('/', '-'), name!)} ${/\(\d+ bytes\)$/.exec(opened[0]!)![0]}`);
       expect(receiver.stderr()).toBe(`receiving sealcam/+/events from ${url} (Ctrl-C stops)\n`);
 
       // The camera (and its broker) stops: the receiver keeps trying to reconnect, once a second, but says so once.
