@@ -7,6 +7,7 @@ import { isSegmentSize, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE } from './formats/sea
 import { KEY_PROVIDER_KINDS, type KeyProviderKind } from './keys/provider.js';
 import { DEVICE_ID, NOTIFY_KINDS, type NotifyKind } from './notify/notifier.js';
 import { tooManyJobs } from './pool/limits.js';
+import { outputProblem } from './receiver/location.js';
 import { SSE_MODES, STORE_KINDS, type SseMode, type StoreKind } from './storage/store.js';
 
 /**
@@ -74,6 +75,10 @@ export interface SealcamConfig {
     topic: string;
     /** `iothub`: the variable holding the device connection string (never the string itself). */
     iothubConnectionStringEnv: string;
+    /** The MQTT user name (Mosquitto password files, Azure Event Grid's MQTT broker); the password is read from notify.passwordEnv. */
+    username?: string;
+    /** The variable holding the MQTT password (never the password itself). */
+    passwordEnv: string;
     /** Optional PEM files: a CA to trust, and a client certificate and key (AWS IoT Core uses X.509). */
     caFile?: string;
     certFile?: string;
@@ -84,8 +89,12 @@ export interface SealcamConfig {
     outboxFile: string;
   };
   receiver: {
-    /** Opened images land in <outputDir>/<device>/<yyyy-mm-dd>/. */
-    outputDir: string;
+    /**
+     * Where opened images land, as `<device>/<yyyy-mm-dd>/<name>`: a directory, or a store location
+     * `azure://<container>/<prefix>` or `s3://<bucket>/<prefix>` (receiver/location.ts), reached with
+     * the store.* settings of that kind. Also `receiver.output`, as older files call it.
+     */
+    output: string;
     /** Blobs that fail verification, with a report beside each. */
     quarantineDir: string;
     /** Images opened at once. */
@@ -128,11 +137,12 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): SealcamConf
       kind: 'local',
       topic: 'sealcam/{device}/events',
       iothubConnectionStringEnv: 'SEALCAM_IOTHUB_CONNECTION_STRING',
+      passwordEnv: 'SEALCAM_MQTT_PASSWORD',
       queueDir: '.sealcam/queue',
       outboxFile: '.sealcam/events.jsonl',
     },
     receiver: {
-      outputDir: '.sealcam/received',
+      output: '.sealcam/received',
       quarantineDir: '.sealcam/quarantine',
       concurrency: 4,
       pollSeconds: 5,
@@ -151,6 +161,7 @@ const OPTIONAL: Record<string, 'string'> = {
   'store.endpoint': 'string',
   'store.kmsKeyId': 'string',
   'notify.url': 'string',
+  'notify.username': 'string',
   'notify.caFile': 'string',
   'notify.certFile': 'string',
   'notify.keyFile': 'string',
@@ -182,13 +193,16 @@ export const FLAG_NAMES: Record<string, string> = {
   'seal.engine': '--engine',
   'notify.kind': '--notify',
   'notify.url': '--mqtt-url',
-  'receiver.outputDir': '--output-dir',
+  'notify.username': '--mqtt-username',
+  'receiver.output': '--output',
   'receiver.concurrency': '--concurrency',
 };
 
 /** Other names for a setting, in the file (`store.bucket`), the environment and on the command line (`--bucket`): S3 calls a container a bucket. */
 export const ALIASES: Record<string, { file: string; env: string; flag: string }> = {
   'store.container': { file: 'store.bucket', env: 'SEALCAM_BUCKET', flag: '--bucket' },
+  // The names of the time when the output could only be a directory.
+  'receiver.output': { file: 'receiver.outputDir', env: 'SEALCAM_RECEIVER_OUTPUT_DIR', flag: '--output-dir' },
 };
 
 export const CONFIG_FILE = 'sealcam.config.json';
@@ -238,12 +252,14 @@ export const ENV_VARS: Record<string, string> = {
   SEALCAM_NOTIFY: 'notify.kind',
   SEALCAM_MQTT_URL: 'notify.url',
   SEALCAM_MQTT_TOPIC: 'notify.topic',
+  SEALCAM_MQTT_USERNAME: 'notify.username',
+  SEALCAM_MQTT_PASSWORD_ENV: 'notify.passwordEnv',
   SEALCAM_IOTHUB_CONNECTION_STRING_ENV: 'notify.iothubConnectionStringEnv',
   SEALCAM_MQTT_CA_FILE: 'notify.caFile',
   SEALCAM_MQTT_CERT_FILE: 'notify.certFile',
   SEALCAM_MQTT_KEY_FILE: 'notify.keyFile',
   SEALCAM_QUEUE_DIR: 'notify.queueDir',
-  SEALCAM_RECEIVER_OUTPUT_DIR: 'receiver.outputDir',
+  SEALCAM_RECEIVER_OUTPUT: 'receiver.output',
   SEALCAM_RECEIVER_CONCURRENCY: 'receiver.concurrency',
 };
 
@@ -431,9 +447,12 @@ const RULES: Record<ConfigSection, Rules> = {
     }
     if (!notify.topic.includes('{device}')) problem('notify.topic', `notify.topic '${notify.topic}' must contain {device}`);
   },
-  receiver: ({ receiver }, _env, problem) => {
+  receiver: (config, _env, problem) => {
+    const { receiver } = config;
     if (!Number.isInteger(receiver.concurrency) || receiver.concurrency < 1) problem('receiver.concurrency', 'receiver.concurrency must be a positive integer');
     if (!(receiver.pollSeconds > 0)) problem('receiver.pollSeconds', 'receiver.pollSeconds must be a positive number of seconds');
+    const output = outputProblem(config);
+    if (output !== undefined) problem('receiver.output', output);
   },
   device: ({ device }, _env, problem) => {
     if (!DEVICE_ID.test(device.id)) problem('device.id', `device.id '${device.id}' must be 1-64 letters, digits, '.', '_' or '-'`);
@@ -475,6 +494,8 @@ export function settingsInUse(config: SealcamConfig): string[] {
     'store.sseCustomerKeyName': s3 && store.sse === 'c',
     'notify.url': mqtt,
     'notify.topic': mqtt,
+    'notify.username': mqtt,
+    'notify.passwordEnv': mqtt,
     'notify.iothubConnectionStringEnv': notify.kind === 'iothub',
     'notify.caFile': notify.kind !== 'outbox',
     'notify.certFile': notify.kind === 'mqtt',

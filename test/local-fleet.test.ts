@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freePort } from './fixtures/servers.js';
 import { cleanEnv, CLI } from './helpers/cli.js';
+import { LEVELS, logLines } from './helpers/log.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 interface Proc {
@@ -56,15 +57,16 @@ describe('the local fleet in two terminals', () => {
       // The image is named by its blob alone: <device>/<yyyy-mm-dd>/<the blob's name without .sealed>.
       const [, day, name] = /^opened cam-01\/(\d{4}\/\d\d\/\d\d)\/([^/ ]+-frame-\d+\.png)\.sealed -> /.exec(opened[0]!) ?? [];
       expect(opened[0]).toBe(`opened cam-01/${day}/${name}.sealed -> ${join(cwd, '.sealcam', 'received', 'cam-01', day!.replaceAll('/', '-'), name!)} ${/\(\d+ bytes\)$/.exec(opened[0]!)![0]}`);
-      expect(receiver.stderr()).toBe(`receiving sealcam/+/events from ${url} (Ctrl-C stops)\n`);
+      // The log (stderr, JSON lines off a terminal) says what the receiver listens to and where images go.
+      expect(logLines(receiver.stderr()).map((l) => [l.level, l.msg])).toEqual([[LEVELS.info, `receiving sealcam/+/events from ${url} into ${join(cwd, '.sealcam', 'received')} (Ctrl-C stops)`]]);
 
-      // The camera (and its broker) stops: the receiver keeps trying to reconnect, once a second, but says so once.
+      // The camera (and its broker) stops: the receiver keeps trying to reconnect, but says so once.
       device.child.kill('SIGTERM');
       expect((await device.exited)[0]).toBe(0);
       await new Promise((r) => setTimeout(r, 5000));
-      const complaints = receiver.stderr().split('\n').filter((l) => l.startsWith('sealcam: '));
-      expect(complaints.length).toBe(1);
-      expect(complaints[0]).toMatch(new RegExp(`^sealcam: MQTT broker ${url.replace(/[.]/g, '\\.')}: `));
+      const complaints = logLines(receiver.stderr()).filter((l) => l.level === LEVELS.error);
+      expect(complaints.map((l) => l.msg)).toEqual([expect.stringMatching(new RegExp(`^MQTT broker ${url.replace(/[.]/g, '\\.')}: `))]);
+      expect(complaints[0]!.receiver).toBe('sealcam-receiver');
       receiver.child.kill('SIGTERM');
       expect((await receiver.exited)[0]).toBe(0);
       expect(receiver.stdout()).toMatch(/^received \d+ images? .*, 0 quarantined, 0 failed$/m);

@@ -26,7 +26,8 @@ const DESCRIPTIONS: Record<string, string> = {
   'seal.engine': 'wasm or native',
   'notify.kind': 'local, mqtt, iothub or outbox',
   'notify.url': 'MQTT broker URL, mqtt:// or mqtts:// (with notify.kind local: where the local broker listens)',
-  'receiver.outputDir': 'where opened images are written',
+  'notify.username': 'MQTT user name; the password is read from $SEALCAM_MQTT_PASSWORD (notify.passwordEnv names another variable)',
+  'receiver.output': 'where opened images go: a directory, azure://<container>/<prefix> or s3://<bucket>/<prefix> (also --output-dir)',
   'receiver.concurrency': 'images opened at once',
   'device.signingKey': 'the device\'s Ed25519 signing key file (sealcam keygen --type ed25519): sign what is sealed to recipients',
   'seal.recipients': 'seal to this recipient (a key string or a .pub file; repeatable): only its identity opens the file',
@@ -50,9 +51,19 @@ function defaultOf(path: string): string | undefined {
   return value === undefined ? undefined : String(value);
 }
 
+/**
+ * The settings a command declared flags for, attached to its parsed options: a flag counts only on
+ * the commands that declare it, so `encrypt -o` (a file) is never read as `receive --output`.
+ */
+const DECLARED = Symbol('declared settings');
+
 /** Adds `--config` and the flags for `paths` (config paths such as 'store.kind'), and the aliases of those settings (--bucket). */
 export function addConfigOptions(command: Command, paths: readonly string[]): Command {
   command.option('--config <file>', 'config file (default: sealcam.config.json if present)');
+  command.hook('preAction', (_program, action) => {
+    // Enumerable, so a spread copy of the options keeps it (symbols stay out of JSON and Object.entries).
+    Object.defineProperty(action.opts(), DECLARED, { value: new Set(paths), enumerable: true });
+  });
   for (const path of paths) {
     const flag = FLAG_NAMES[path];
     if (flag === undefined) throw new Error(`no flag for ${path}`);
@@ -73,14 +84,17 @@ export function addOutputOptions(command: Command, json = 'print the results as 
 }
 
 /** The flag values of a command's options, by config path, and those given under an alias. */
-function flagsOf(opts: Record<string, unknown>): { flags: Record<string, unknown>; aliasFlags: Record<string, unknown> } {
+function flagsOf(opts: Record<string | symbol, unknown>): { flags: Record<string, unknown>; aliasFlags: Record<string, unknown> } {
+  // Options made by hand (tests, the demo) declare nothing: every flag name counts there.
+  const declared = opts[DECLARED] as Set<string> | undefined;
+  const counts = (path: string) => declared === undefined || declared.has(path);
   const flags: Record<string, unknown> = {};
   for (const [path, flag] of Object.entries(FLAG_NAMES)) {
-    const value = opts[optionKey(flag)];
+    const value = counts(path) ? opts[optionKey(flag)] : undefined;
     flags[path] = Array.isArray(value) ? value.join(',') : value;
   }
   const aliasFlags: Record<string, unknown> = {};
-  for (const alias of Object.values(ALIASES)) aliasFlags[alias.flag] = opts[optionKey(alias.flag)];
+  for (const [path, alias] of Object.entries(ALIASES)) aliasFlags[alias.flag] = counts(path) ? opts[optionKey(alias.flag)] : undefined;
   return { flags, aliasFlags };
 }
 

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { SealcamError } from '../errors.js';
 import { refuseConfig, type SealcamConfig } from '../config.js';
-import { createNotifier, readPem } from '../notify/index.js';
+import { brokerCredentials, createNotifier, readPem } from '../notify/index.js';
 import type { Notifier } from '../notify/notifier.js';
 
 /**
@@ -42,13 +42,13 @@ export async function notifierFromConfig(config: SealcamConfig, identity: string
   refuseConfig(config, ['notify'], env);
   const { notify } = config;
   const queueDir = join(notify.queueDir, identity);
-  const ca = await readPem(notify.caFile, 'notify.caFile');
   switch (notify.kind) {
-    case 'iothub':
+    case 'iothub': {
+      const ca = await readPem(notify.caFile, 'notify.caFile');
       return { notifier: await createNotifier('iothub', { connectionString: env[notify.iothubConnectionStringEnv]!, ca, queueDir }) };
+    }
     case 'mqtt': {
-      const [cert, key] = [await readPem(notify.certFile, 'notify.certFile'), await readPem(notify.keyFile, 'notify.keyFile')];
-      const options = { url: notify.url!, clientId: `sealcam-${identity}`, ca, cert, key, topicTemplate: notify.topic, queueDir };
+      const options = { url: notify.url!, clientId: `sealcam-${identity}`, ...(await brokerCredentials(notify, env)), topicTemplate: notify.topic, queueDir };
       return { notifier: await createNotifier('mqtt', options) };
     }
     case 'outbox':

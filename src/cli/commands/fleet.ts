@@ -23,6 +23,7 @@ const CAMERA_FLAGS = [
   'seal.engine',
   'notify.kind',
   'notify.url',
+  'notify.username',
 ];
 
 export function registerFleetCommands(program: Command): void {
