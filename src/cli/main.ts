@@ -114,6 +114,12 @@ export function buildProgram(): Command {
     .argument('<version>', 'version (as listed by sealcam keys list)')
     .argument('[name]', `key name (default: ${DEFAULTS.keys.name})`)
     .action(async (version, name, opts) => (await import('./keys.js')).showVersion(version, name, opts));
+  addOutputOptions(
+    keys
+      .command('recipient')
+      .description("print the recipient text of an RSA key whose private half stays in Azure Key Vault or AWS KMS (cameras seal to it; only the service's key opens)")
+      .argument('<key>', 'a Key Vault key id (https://<vault>.vault.azure.net/keys/<name>[/<version>]) or a KMS key ARN, key id or alias'),
+  ).action(async (key, opts) => (await import('./keys.js')).recipient(key, opts));
 
   addOutputOptions(
     addConfigOptions(
