@@ -5,10 +5,11 @@ import type { KeyMaterial, KeyProvider, KeyVersion } from '../keys/provider.js';
 import { describeFingerprint } from '../keys/stanza.js';
 import { RSA_OAEP_TYPE } from '../keys/rsa-oaep.js';
 import { configFromOptions } from './options.js';
-import { announceCreatedKey, printTable, reporterFrom, type Reporter } from './output.js';
+import { describeFleetKeys, fleetKeyLines } from './fleet-keys.js';
+import { announceCreatedKey, printError, printTable, reporterFrom, type Reporter } from './output.js';
 
 /**
- * `sealcam keys create|rotate|list|show-version|recipient`. Output names versions and, for show-version, a short
+ * `sealcam keys create|rotate|list|show-version|fleet|recipient`. Output names versions and, for show-version, a short
  * fingerprint; key bytes are never printed and are wiped as soon as a command is done with them.
  */
 
@@ -125,4 +126,17 @@ export async function recipient(key: string, opts: KeyCommandOptions): Promise<v
   out.record({ recipient: made.text, fingerprint });
   out.line(made.text);
   out.note(`fingerprint ${fingerprint}: give the text to cameras (seal.recipients); only the service's key opens what they seal`);
+}
+
+/** `sealcam keys fleet`: the fleet's keys as the configuration names them (fleet-keys.ts); exit 1 when one cannot be read. */
+export async function fleet(opts: KeyCommandOptions): Promise<void> {
+  const config = configFromOptions(opts);
+  const { keys, problems } = await describeFleetKeys(config);
+  const out = reporterFrom(opts);
+  out.record({ ...keys, problems });
+  const lines = fleetKeyLines(keys, config.receiver.trust);
+  for (const line of lines) out.line(line);
+  if (lines.length === 0 && problems.length === 0) out.note('no recipients, identities, signing key or registry configured: files are sealed under the keyring\'s KEK (v1)');
+  for (const problem of problems) printError(problem.message);
+  if (problems.length > 0) process.exitCode = 1;
 }

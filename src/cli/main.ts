@@ -115,6 +115,14 @@ export function buildProgram(): Command {
     .argument('[name]', `key name (default: ${DEFAULTS.keys.name})`)
     .action(async (version, name, opts) => (await import('./keys.js')).showVersion(version, name, opts));
   addOutputOptions(
+    addConfigOptions(keys.command('fleet').description("show the fleet's keys by fingerprint: the recipients cameras seal to, the identities that open, the signing key, the registry's entries"), [
+      'seal.recipients',
+      'keys.identities',
+      'device.signingKey',
+      'receiver.trust',
+    ]),
+  ).action(async (opts) => (await import('./keys.js')).fleet(opts));
+  addOutputOptions(
     keys
       .command('recipient')
       .description("print the recipient text of an RSA key whose private half stays in Azure Key Vault or AWS KMS (cameras seal to it; only the service's key opens)")
