@@ -1,10 +1,9 @@
-import { hostname } from 'node:os';
 import type { SealcamConfig } from '../config.js';
 import { SealcamError } from '../errors.js';
 import { brokerCredentials, type SubscribeOptions } from '../notify/index.js';
 import { brokerName } from '../notify/mqtt.js';
 import { openingFromConfig } from '../keys/fleet.js';
-import { createReceiver, type Receiver, type ReceiveResult, type ReceiverStats } from '../receiver/index.js';
+import { createReceiver, defaultReceiverId, HOST_LABEL, type Receiver, type ReceiveResult, type ReceiverStats } from '../receiver/index.js';
 import { describeOutput, parseOutputLocation } from '../receiver/location.js';
 import { createLog, type Logger } from './log.js';
 import { durationFlag } from './options.js';
@@ -40,8 +39,6 @@ export interface ReceiveCommandOptions {
 const ONCE_ATTEMPTS = 4;
 /** --reconcile without --since: the days a broker could plausibly have lost events from. */
 const RECONCILE_DEFAULT_SINCE = '2d';
-/** A group member's client id must differ per machine: the broker gives a client id's session to one connection. */
-const HOST = hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 40) || 'host';
 
 /** The MQTT subscription the configuration describes: every device's events, alone or in a share group. */
 export async function subscribeOptions(config: SealcamConfig, clientId: string, share?: string): Promise<SubscribeOptions> {
@@ -118,9 +115,10 @@ export async function run(opts: ReceiveCommandOptions): Promise<void> {
   const sinceMs = opts.since !== undefined || opts.reconcile ? durationFlag(opts.since ?? RECONCILE_DEFAULT_SINCE, '--since') * 1000 : undefined;
   const statsEveryMs = durationFlag(opts.statsEvery ?? '60s', '--stats-every') * 1000;
   const subscribing = !opts.poll && !opts.reconcile;
-  const clientId = opts.clientId ?? (opts.share !== undefined ? `sealcam-receiver-${HOST}` : 'sealcam-receiver');
+  // A group member's client id must differ per machine: the broker gives a client id's session to one connection.
+  const clientId = opts.clientId ?? (opts.share !== undefined ? `sealcam-receiver-${HOST_LABEL}` : 'sealcam-receiver');
   // The receiver's name in the log and the fleet records: its client id, which is stable.
-  const id = subscribing ? clientId : `${HOST}-${process.pid}`;
+  const id = subscribing ? clientId : defaultReceiverId();
   const log = await createLog({ level: opts.logLevel, base: { receiver: id } });
   const session = await openSession(opts);
   const { config } = session;

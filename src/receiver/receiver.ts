@@ -111,6 +111,12 @@ export interface Receiver {
   close(): Promise<void>;
 }
 
+/** This machine's name as ids may carry it (receiver ids, MQTT client ids): letters, digits, '_' and '-'. */
+export const HOST_LABEL = hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 40) || 'host';
+
+/** A receiver's name in records and logs when it is given none: this host and process. */
+export const defaultReceiverId = (): string => `${HOST_LABEL}-${process.pid}`;
+
 const closedError = () => new SealcamError('ECLOSED', 'the receiver is closed');
 const isClosed = (err: unknown) => (err as SealcamError | undefined)?.code === 'ECLOSED';
 const DAY_MS = 86_400_000;
@@ -165,7 +171,7 @@ class SealcamReceiver implements Receiver {
     this.queue = new WorkQueue(receiver.concurrency, receiver.concurrency);
     this.output = places.output;
     this.quarantineOutput = places.quarantine;
-    this.id = options.id ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 40) || 'receiver'}-${process.pid}`;
+    this.id = options.id ?? defaultReceiverId();
     this.retry = options.retry ?? {};
     this.keks = new KekCache(options.keys);
     this.openKeys = {
