@@ -157,7 +157,7 @@ describe('sealcam vectors (built CLI)', () => {
     }
   });
 
-  it('without SEALCAM_WASM runs both WASM builds, as the README says: relaxed here, simd in a child', () => {
+  it('without SEALCAM_WASM runs both WASM builds, as the README says: relaxed here, simd in a worker thread', () => {
     const env = { ...process.env };
     delete env.SEALCAM_WASM;
     const { status, stdout, stderr } = cli(['vectors', '--engine', 'wasm'], env);
@@ -168,6 +168,12 @@ describe('sealcam vectors (built CLI)', () => {
     for (const { file, count } of EXPECTED) {
       for (const build of ['relaxed', 'simd']) expect(found.get(`${file} wasm ${build}`), `${file} ${build}`).toEqual({ passed: count, failed: 0 });
     }
+  });
+
+  it('stops quietly when the reader of its output goes away (sealcam vectors | head -1)', () => {
+    const r = spawnSync('bash', ['-c', `"$0" "$1" vectors | head -1; echo "exit $\{PIPESTATUS[0]}" >&2`, process.execPath, main], { cwd: packageRoot, env: { ...process.env, SEALCAM_WASM: 'simd' }, encoding: 'utf8' });
+    expect(r.stdout).toMatch(/^sealcam vectors: engines/);
+    expect(r.stderr).toBe('exit 141\n');
   });
 
   it('--json gives the same results as data', () => {

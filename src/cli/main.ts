@@ -175,6 +175,13 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A reader that went away (`sealcam vectors | head`) ends the output, not with a stack trace: the
+// exit status is the shell's for SIGPIPE, and a command writing its data to stdout fails on its own.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exitCode = 141;
+});
+
 main(process.argv).then((code) => {
   process.exitCode = code;
 });

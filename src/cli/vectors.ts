@@ -1,14 +1,16 @@
-import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { ENGINES, type EngineName } from '../engine/types.js';
 import { wasmVariant, type WasmVariant } from '../engine/wasm.js';
 import { InputError, SealcamError } from '../errors.js';
+import { packageRoot } from '../paths.js';
 import { runVectorPaths, runVectors, type FileResult } from '../vectors/run.js';
 import { reporterFrom } from './output.js';
 
 /**
  * `sealcam vectors [FILE...]`: the built-in known-answer files, or the user's own in the same
  * schemas, on the chosen engine(s) and, for WASM, on both builds (a process compiles one build, so
- * the other runs in a child with SEALCAM_WASM=simd); as a table or as JSON. Exit code 1 on any
+ * the other runs in a worker thread with SEALCAM_WASM=simd); as a table or as JSON. Exit code 1 on any
  * failure. Must stay Node 18 compatible at run time (it is also run under an emulated arm64 Node):
  * no toSorted, Map.groupBy, readdir recursive and the like.
  */
@@ -27,8 +29,8 @@ export interface BuildResult extends FileResult {
 /** How many failure reasons the table view prints; --json has them all. */
 const SHOWN_FAILURES = 5;
 
-/** Set in the child that runs the other WASM build, so it does not start another. */
-const ONE_BUILD = 'SEALCAM_VECTORS_ONE_BUILD';
+/** The worker that runs the simd build, compiled (Node 20 cannot start a .ts worker). */
+const buildWorkerPath = join(packageRoot, 'dist', 'src', 'vectors', 'build-worker.js');
 
 function enginesFor(choice: string | undefined): readonly EngineName[] {
   if (choice === undefined || choice === 'all') return ENGINES;
@@ -50,18 +52,18 @@ function table(results: BuildResult[]): string[] {
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
 }
 
-/** The simd build's WASM results, from a child process that compiles only that build. */
-function otherBuild(files: string[]): BuildResult[] {
-  const child = spawnSync(process.execPath, [process.argv[1]!, 'vectors', ...files, '--engine', 'wasm', '--json'], {
-    env: { ...process.env, SEALCAM_WASM: 'simd', [ONE_BUILD]: '1' },
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
+/** The simd build's WASM results, from a thread that compiles only that build. */
+async function otherBuild(files: string[]): Promise<BuildResult[]> {
+  const worker = new Worker(buildWorkerPath, { workerData: { files }, env: { ...process.env, SEALCAM_WASM: 'simd' } });
+  const results = await new Promise<FileResult[]>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`exit code ${code}`)));
+  }).catch((err: unknown) => {
+    throw new SealcamError('EVECTORS', `the simd build's run did not report: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
   });
-  try {
-    return (JSON.parse(child.stdout) as { results: BuildResult[] }).results;
-  } catch {
-    throw new SealcamError('EVECTORS', `the simd build's run did not report (exit ${child.status}): ${(child.stderr || '').split('\n')[0]}`);
-  }
+  await worker.terminate();
+  return results.map((r) => ({ ...r, build: 'simd' }));
 }
 
 export async function run(files: string[] = [], opts: VectorsOptions = {}): Promise<void> {
@@ -73,9 +75,9 @@ export async function run(files: string[] = [], opts: VectorsOptions = {}): Prom
   let results: BuildResult[] = here.map((r) => ({ ...r, build: r.engine === 'wasm' ? build : null }));
   const builds: WasmVariant[] = build === null ? [] : [build];
   let note: string | undefined;
-  if (build !== null && !process.env[ONE_BUILD] && !process.env.SEALCAM_WASM) {
+  if (build !== null && !process.env.SEALCAM_WASM) {
     if (build === 'relaxed') {
-      const simd = otherBuild(files);
+      const simd = await otherBuild(files);
       builds.push('simd');
       // File by file: each file's native row, then its WASM rows, build by build.
       results = results.flatMap((r) => (r.engine === 'wasm' ? [r, ...simd.filter((s) => s.file === r.file)] : [r]));
