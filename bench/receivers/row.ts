@@ -116,6 +116,9 @@ class ReceiverProcess {
     failed.catch(() => undefined);
     this.ready = Promise.race([new Promise<void>((r) => (ready = r)), failed]);
     this.done = Promise.race([new Promise<Extract<ChildMessage, { type: 'done' }>>((r) => (done = r)), failed]);
+    // A row that gives up early (one receiver never got ready) does not wait on the others' ends.
+    this.ready.catch(() => undefined);
+    this.done.catch(() => undefined);
     this.child.on('message', (m: ChildMessage) => {
       if (m.type === 'ready') ready();
       else if (m.type === 'result') onResult(m);

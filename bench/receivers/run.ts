@@ -4,10 +4,10 @@
  * with the real parts: Debian's Mosquitto, Azurite, the library's cameras and receivers. Kept out
  * of `npm run bench` (it needs the servers and about three minutes):
  *
- *   npm run bench:receivers                            60 reference-size images, 400 64 KiB frames, 1,2,3 receivers, 2 rounds
+ *   npm run bench:receivers                            60 reference-size images, 400 64 KiB frames, 1,2,3 receivers, 3 rounds
  *   npm run bench:receivers -- --receivers 1,2 --rounds 1 --reference 10 --frames 50
  *
- * Rows run interleaved (1,2,3 then 3,2,1 ...) so that drift on a shared machine hits every count
+ * Rows run interleaved (1,2,3 then 3,2,1 then 1,2,3) so that drift on a shared machine hits every count
  * alike; each row is judged (every image exactly once, byte for byte) before it is reported, and
  * the run exits 1 if any row failed.
  */
@@ -48,9 +48,9 @@ export interface ReceiverBenchOptions {
   out: string | null;
 }
 
-export const DEFAULTS: ReceiverBenchOptions = {
+export const BENCH_DEFAULTS: ReceiverBenchOptions = {
   receivers: [1, 2, 3],
-  rounds: 2,
+  rounds: 3,
   reference: 60,
   frames: 400,
   cameras: 4,
@@ -62,7 +62,7 @@ export const DEFAULTS: ReceiverBenchOptions = {
   out: null,
 };
 
-export const USAGE = `usage: node dist/bench/receivers/run.js [--receivers 1,2,3] [--rounds 2] [--reference 60] [--frames 400]
+export const USAGE = `usage: node dist/bench/receivers/run.js [--receivers 1,2,3] [--rounds 3] [--reference 60] [--frames 400]
                                        [--cameras 4] [--concurrency 4] [--jobs 1] [--engine wasm|native]
                                        [--republish 0] [--timeout 120] [--out DIR]`;
 
@@ -101,22 +101,22 @@ export function parseReceiverArgs(argv: string[]): ReceiverBenchOptions | 'help'
     throw new UsageError((e as Error).message);
   }
   if (values.help) return 'help';
-  const receivers = values.receivers === undefined ? DEFAULTS.receivers : values.receivers.split(',').map((c) => count(c.trim(), '--receivers', 0, 1, 16));
+  const receivers = values.receivers === undefined ? BENCH_DEFAULTS.receivers : values.receivers.split(',').map((c) => count(c.trim(), '--receivers', 0, 1, 16));
   if (new Set(receivers).size !== receivers.length) throw new UsageError('--receivers lists a count twice');
   if (!receivers.includes(1)) throw new UsageError('--receivers must include 1: efficiency is measured against one receiver of the same run');
-  const engine = values.engine ?? DEFAULTS.engine;
+  const engine = values.engine ?? BENCH_DEFAULTS.engine;
   if (!(ENGINES as readonly string[]).includes(engine)) throw new UsageError(`--engine must be wasm or native, got ${JSON.stringify(engine)}`);
   const options: ReceiverBenchOptions = {
     receivers: [...receivers].sort((a, b) => a - b),
-    rounds: count(values.rounds, '--rounds', DEFAULTS.rounds, 1, 10),
-    reference: count(values.reference, '--reference', DEFAULTS.reference, 0, 10_000),
-    frames: count(values.frames, '--frames', DEFAULTS.frames, 0, 100_000),
-    cameras: count(values.cameras, '--cameras', DEFAULTS.cameras, 1, 100),
-    concurrency: count(values.concurrency, '--concurrency', DEFAULTS.concurrency, 1, 64),
-    jobs: count(values.jobs, '--jobs', DEFAULTS.jobs, 1, 64),
+    rounds: count(values.rounds, '--rounds', BENCH_DEFAULTS.rounds, 1, 10),
+    reference: count(values.reference, '--reference', BENCH_DEFAULTS.reference, 0, 10_000),
+    frames: count(values.frames, '--frames', BENCH_DEFAULTS.frames, 0, 100_000),
+    cameras: count(values.cameras, '--cameras', BENCH_DEFAULTS.cameras, 1, 100),
+    concurrency: count(values.concurrency, '--concurrency', BENCH_DEFAULTS.concurrency, 1, 64),
+    jobs: count(values.jobs, '--jobs', BENCH_DEFAULTS.jobs, 1, 64),
     engine: engine as EngineName,
-    republish: count(values.republish, '--republish', DEFAULTS.republish, 0, 100_000),
-    timeoutSeconds: count(values.timeout, '--timeout', DEFAULTS.timeoutSeconds, 1, 3600),
+    republish: count(values.republish, '--republish', BENCH_DEFAULTS.republish, 0, 100_000),
+    timeoutSeconds: count(values.timeout, '--timeout', BENCH_DEFAULTS.timeoutSeconds, 1, 3600),
     out: values.out ?? null,
   };
   if (options.reference + options.frames === 0) throw new UsageError('--reference and --frames are both 0: nothing to receive');
