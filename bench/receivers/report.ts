@@ -60,9 +60,10 @@ export interface SummaryLine {
   peakRssMiB: { max: number; min: number } | null;
   /** Receiver CPU per image (all receivers, user + system, all threads). */
   receiverCpuMsPerImage: number | null;
-  /** Azurite's and Mosquitto's CPU in cores (CPU seconds / wall seconds), medians. */
-  azuriteCores: number | null;
-  mosquittoCores: number | null;
+  /** Azurite's CPU per image (it serves the downloads and takes the uploads), median. */
+  azuriteCpuMsPerImage: number | null;
+  /** Cores other processes kept busy during these rows (RowResult.otherCores), median. */
+  otherCores: number | null;
   duplicates: number;
   redeliveries: number;
 }
@@ -93,8 +94,8 @@ export function summarize(rows: readonly RowResult[], payloads: readonly Payload
         efficiency: mid !== null && one !== null ? mid / (receivers * one) : null,
         peakRssMiB: rss.length ? { max: Math.max(...rss), min: Math.min(...rss) } : null,
         receiverCpuMsPerImage: cpu.length ? median(cpu) * 1000 : null,
-        azuriteCores: medianOr(ok.map((r) => (r.azuriteCpuSeconds === null ? null : r.azuriteCpuSeconds / r.seconds))),
-        mosquittoCores: medianOr(ok.map((r) => (r.mosquittoCpuSeconds === null ? null : r.mosquittoCpuSeconds / r.seconds))),
+        azuriteCpuMsPerImage: medianOr(ok.map((r) => (r.azuriteCpuSeconds === null ? null : (r.azuriteCpuSeconds / r.images) * 1000))),
+        otherCores: medianOr(ok.map((r) => r.otherCores)),
         duplicates: all.reduce((n, r) => n + r.duplicates, 0),
         redeliveries: all.reduce((n, r) => n + r.redeliveries, 0),
       });
@@ -108,7 +109,7 @@ const rate = (x: number | null): string => (x === null ? 'n/a' : x >= 100 ? x.to
 
 export function summaryTable(lines: readonly SummaryLine[]): Table {
   return {
-    head: ['payload', 'receivers', 'images/s', 'MB/s', 'spread', 'each round (images/s)', 'efficiency', 'peak RSS / receiver', 'rx CPU ms/image', 'Azurite cores', 'duplicates', 'redeliveries', 'rows ok'],
+    head: ['payload', 'receivers', 'images/s', 'MB/s', 'spread', 'each round (images/s)', 'efficiency', 'peak RSS / receiver', 'rx CPU ms/image', 'Azurite CPU ms/image', 'other load (cores)', 'duplicates', 'redeliveries', 'rows ok'],
     rows: lines.map((l) => [
       l.payload,
       String(l.receivers),
@@ -119,18 +120,19 @@ export function summaryTable(lines: readonly SummaryLine[]): Table {
       num(l.efficiency, 2),
       l.peakRssMiB === null ? 'n/a' : l.peakRssMiB.max - l.peakRssMiB.min < 0.5 ? `${l.peakRssMiB.max.toFixed(0)} MiB` : `${l.peakRssMiB.min.toFixed(0)}-${l.peakRssMiB.max.toFixed(0)} MiB`,
       num(l.receiverCpuMsPerImage, 1),
-      num(l.azuriteCores, 2),
+      num(l.azuriteCpuMsPerImage, 1),
+      num(l.otherCores, 2),
       String(l.duplicates),
       String(l.redeliveries),
       `${l.ok}/${l.rows}`,
     ]),
-    right: new Set([1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12]),
+    right: new Set([1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13]),
   };
 }
 
 export function rowsTable(rows: readonly RowResult[]): Table {
   return {
-    head: ['#', 'payload', 'receivers', 'round', 'seconds', 'images/s', 'MB/s', 'opened by each', 'peak RSS each (MiB)', 'duplicates', 'redeliveries', 'result'],
+    head: ['#', 'payload', 'receivers', 'round', 'seconds', 'images/s', 'MB/s', 'opened by each', 'peak RSS each (MiB)', 'other load (cores)', 'duplicates', 'redeliveries', 'result'],
     rows: rows.map((r, i) => [
       String(i + 1),
       r.payload,
@@ -141,11 +143,12 @@ export function rowsTable(rows: readonly RowResult[]): Table {
       r.status === 'ok' ? mbText(r.mbps) : '',
       r.perReceiver.map((p) => p.opened).join(' / '),
       r.perReceiver.map((p) => p.peakRssMiB.toFixed(0)).join(' / '),
+      num(r.otherCores, 2),
       String(r.duplicates),
       String(r.redeliveries),
       r.status === 'ok' ? 'ok' : `FAILED: ${r.problems[0] ?? ''}${r.problems.length > 1 ? ` (+${r.problems.length - 1} more)` : ''}`,
     ]),
-    right: new Set([0, 2, 3, 4, 5, 6, 9, 10]),
+    right: new Set([0, 2, 3, 4, 5, 6, 9, 10, 11]),
   };
 }
 
@@ -153,7 +156,8 @@ export const READING = [
   'images/s and MB/s (plaintext, 10^6 bytes/s): images / (first notification published to last outcome), the median of the rows that passed; ' +
     'spread: half the range of those rows relative to the median; efficiency: images/s (R) / (R x images/s (1)) of this run (1.00 = linear scaling).',
   'peak RSS: each receiver process\'s VmHWM (its main thread, its pool workers and every buffer), over its whole life; ' +
-    'rx CPU ms/image: CPU (user + system) of all receivers from subscribed to stopped, per image; Azurite cores: Azurite\'s CPU seconds per wall second over the timed part.',
+    'rx CPU ms/image: CPU (user + system) of all receivers from subscribed to stopped, per image; Azurite CPU ms/image: Azurite\'s over the timed part, per image; ' +
+    'other load: cores kept busy by other processes meanwhile (the machine\'s busy time from /proc/stat, steal included, less ours), the noise gauge.',
   'A row passes only if every image is in the output exactly once with the SHA-256 of what its camera captured, nothing else is there, and the receivers counted each image opened once.',
 ];
 

@@ -78,6 +78,11 @@ export interface RowResult {
   /** CPU of the servers over the same interval. */
   azuriteCpuSeconds: number | null;
   mosquittoCpuSeconds: number | null;
+  /**
+   * What other processes kept busy meanwhile, in cores: the machine's busy CPU time less the
+   * receivers', the servers' and this process's, per second. The noise gauge of a shared machine.
+   */
+  otherCores: number | null;
   status: 'ok' | 'FAILED';
   problems: string[];
 }
@@ -97,6 +102,24 @@ export function processCpuSeconds(pid: number | undefined): number | null {
     return null;
   }
 }
+
+/**
+ * CPU seconds the whole machine was busy (all CPUs), from /proc/stat; steal included (time this
+ * VM's CPUs wanted and the host gave to others). Null without /proc.
+ */
+export function machineBusySeconds(): number | null {
+  try {
+    const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    return (user! + nice! + system! + irq! + softirq! + (steal ?? 0)) / TICKS_PER_SECOND;
+  } catch {
+    return null;
+  }
+}
+
+const ownCpuSeconds = (): number => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+};
 
 const since = (before: number | null, now: number | null): number | null => (before === null || now === null ? null : now - before);
 
@@ -203,11 +226,11 @@ export async function runRow(env: RowEnvironment, plan: RowPlan, index: number):
   );
   let seconds = NaN;
   const figures: ReceiverFigures[] = [];
-  let serverCpu: { azurite: number | null; mosquitto: number | null } = { azurite: null, mosquitto: null };
+  let serverCpu: { azurite: number | null; mosquitto: number | null; machine: number | null; own: number } = { azurite: null, mosquitto: null, machine: null, own: 0 };
   const camera = await connectAsync(mosquitto.url, { clientId: `bench-cameras-${index}` });
   try {
     await Promise.all(receivers.map((r) => r.ready));
-    const cpuBefore = { azurite: processCpuSeconds(azurite.pid), mosquitto: processCpuSeconds(mosquitto.pid()) };
+    const cpuBefore = { azurite: processCpuSeconds(azurite.pid), mosquitto: processCpuSeconds(mosquitto.pid()), machine: machineBusySeconds(), own: ownCpuSeconds() };
     const started = performance.now();
     const limit = deadline(env.timeoutMs, () => `timed out after ${env.timeoutMs / 1000} s: ${opened.size} of ${expected} images opened, ${outcomes} of ${published.length} outcomes`);
     try {
@@ -218,7 +241,12 @@ export async function runRow(env: RowEnvironment, plan: RowPlan, index: number):
         limit.promise,
       ]);
       seconds = (lastOutcome - started) / 1000;
-      serverCpu = { azurite: since(cpuBefore.azurite, processCpuSeconds(azurite.pid)), mosquitto: since(cpuBefore.mosquitto, processCpuSeconds(mosquitto.pid())) };
+      serverCpu = {
+        azurite: since(cpuBefore.azurite, processCpuSeconds(azurite.pid)),
+        mosquitto: since(cpuBefore.mosquitto, processCpuSeconds(mosquitto.pid())),
+        machine: since(cpuBefore.machine, machineBusySeconds()),
+        own: ownCpuSeconds() - cpuBefore.own,
+      };
     } catch (e) {
       problems.push((e as Error).message);
     } finally {
@@ -251,6 +279,9 @@ export async function runRow(env: RowEnvironment, plan: RowPlan, index: number):
   await deleteContainer(azurite.connectionString, container).catch(() => undefined);
   const bytes = plan.images.reduce((n, i) => n + i.bytes, 0);
   const ok = problems.length === 0;
+  const ours = [serverCpu.azurite, serverCpu.mosquitto].every((c) => c !== null) ? serverCpu.azurite! + serverCpu.mosquitto! + serverCpu.own + sum((r) => r.cpuSeconds) : null;
+  // The receivers' CPU runs from ready to stop, a little longer than the timed part: never below 0.
+  const otherCores = ours === null || serverCpu.machine === null || !(seconds > 0) ? null : Math.max(0, serverCpu.machine - ours) / seconds;
   return {
     payload: plan.payload,
     round: plan.round,
@@ -265,6 +296,7 @@ export async function runRow(env: RowEnvironment, plan: RowPlan, index: number):
     redeliveries: sum((r) => r.redeliveries),
     azuriteCpuSeconds: serverCpu.azurite,
     mosquittoCpuSeconds: serverCpu.mosquitto,
+    otherCores,
     status: ok ? 'ok' : 'FAILED',
     problems,
   };

@@ -4,10 +4,10 @@
  * with the real parts: Debian's Mosquitto, Azurite, the library's cameras and receivers. Kept out
  * of `npm run bench` (it needs the servers and about three minutes):
  *
- *   npm run bench:receivers                            60 reference-size images, 400 64 KiB frames, 1,2,3 receivers, 3 rounds
+ *   npm run bench:receivers                            60 reference-size images, 400 64 KiB frames, 1,2,3 receivers, 2 rounds
  *   npm run bench:receivers -- --receivers 1,2 --rounds 1 --reference 10 --frames 50
  *
- * Rows run interleaved (1,2,3 then 3,2,1 then 1,2,3) so that drift on a shared machine hits every count
+ * Rows run interleaved (1,2,3 then 3,2,1, ...) so that drift on a shared machine hits every count
  * alike; each row is judged (every image exactly once, byte for byte) before it is reported, and
  * the run exits 1 if any row failed.
  */
@@ -50,7 +50,7 @@ export interface ReceiverBenchOptions {
 
 export const BENCH_DEFAULTS: ReceiverBenchOptions = {
   receivers: [1, 2, 3],
-  rounds: 3,
+  rounds: 2,
   reference: 60,
   frames: 400,
   cameras: 4,
@@ -62,7 +62,7 @@ export const BENCH_DEFAULTS: ReceiverBenchOptions = {
   out: null,
 };
 
-export const USAGE = `usage: node dist/bench/receivers/run.js [--receivers 1,2,3] [--rounds 3] [--reference 60] [--frames 400]
+export const USAGE = `usage: node dist/bench/receivers/run.js [--receivers 1,2,3] [--rounds 2] [--reference 60] [--frames 400]
                                        [--cameras 4] [--concurrency 4] [--jobs 1] [--engine wasm|native]
                                        [--republish 0] [--timeout 120] [--out DIR]`;
 
