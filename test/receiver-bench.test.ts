@@ -111,25 +111,50 @@ describe('the judge (checkOutput) against a real Azure output', () => {
   });
 });
 
-describe('a row whose receivers cannot open the images', () => {
-  it('fails, with the reason, instead of being timed', async () => {
-    const [azurite, mosquitto]: [Azurite, Mosquitto] = await Promise.all([startAzurite(), startMosquitto({}, { persistence: false })]);
-    const pool = new SealPool({ jobs: 1 });
-    try {
-      const fleet = await provisionFleet(mkdtempSync(join(root, 'fleet-')), 2);
-      const stranger = await provisionFleet(mkdtempSync(join(root, 'stranger-')), 2);
-      const store = new AzureBlobStore({ container: 'sealed', connectionString: azurite.connectionString });
-      const sealed = await sealImages({ fleet, store, pool, dir: mkdtempSync(join(root, 'cams-')), label: 'frame', size: 4096, count: 3 });
-      // Receivers holding another fleet's identity: nothing opens.
-      const env = { azurite, mosquitto, fleet: { ...fleet, identityFile: stranger.identityFile }, source: 'sealed', concurrency: 1, jobs: 1, engine: 'native' as const, republish: 0, timeoutMs: 30_000 };
-      const row = await runRow(env, { payload: 'frame', round: 0, receivers: 1, images: sealed.slice(1), warmup: sealed.slice(0, 1) }, 1);
-      expect(row.status).toBe('FAILED');
-      expect(Number.isNaN(row.imagesPerSecond)).toBe(true);
-      expect(row.problems.join('\n')).toMatch(/rx-1 failed: this device holds no identity for recipient x25519:/);
-    } finally {
-      await Promise.allSettled([azurite.stop(), mosquitto.stop(), pool.close()]);
-    }
+describe('a row that cannot deliver every image', () => {
+  let azurite: Azurite;
+  let mosquitto: Mosquitto;
+  let pool: SealPool;
+  beforeAll(async () => {
+    [azurite, mosquitto] = await Promise.all([startAzurite(), startMosquitto({}, { persistence: false })]);
+    pool = new SealPool({ jobs: 1 });
+  });
+  afterAll(async () => {
+    await Promise.allSettled([azurite?.stop(), mosquitto?.stop(), pool?.close()]);
+  });
+
+  async function sealed(container: string, count: number) {
+    const fleet = await provisionFleet(mkdtempSync(join(root, 'fleet-')), 2);
+    const store = new AzureBlobStore({ container, connectionString: azurite.connectionString });
+    const images = await sealImages({ fleet, store, pool, dir: mkdtempSync(join(root, 'cams-')), label: 'frame', size: 4096, count });
+    const env = { azurite, mosquitto, fleet, source: container, concurrency: 1, jobs: 1, engine: 'native' as const, republish: 0, timeoutMs: 30_000 };
+    return { fleet, store, images, env };
+  }
+
+  it('fails, with the reason, when its receivers hold the wrong identity', async () => {
+    const { images, env } = await sealed('wrong-identity', 3);
+    const stranger = await provisionFleet(mkdtempSync(join(root, 'stranger-')), 2);
+    const row = await runRow({ ...env, fleet: { ...env.fleet, identityFile: stranger.identityFile } }, { payload: 'frame', round: 0, receivers: 1, images: images.slice(1), warmup: images.slice(0, 1) }, 1);
+    expect(row.status).toBe('FAILED');
+    expect(Number.isNaN(row.imagesPerSecond)).toBe(true);
+    expect(row.problems.join('\n')).toMatch(/rx-1 failed: this device holds no identity for recipient x25519:/);
   }, 60_000);
+
+  it('fails, naming the blob, when an image is quarantined mid-row, without waiting for the timeout', async () => {
+    const { store, images, env } = await sealed('tampered', 5);
+    const victim = images[3]!.event.blobName;
+    const bytes: Buffer[] = [];
+    for await (const chunk of await store.get(victim)) bytes.push(chunk as Buffer);
+    const tampered = Buffer.concat(bytes);
+    tampered[tampered.length - 1]! ^= 1;
+    await store.put(victim, tampered);
+    const row = await runRow({ ...env, timeoutMs: 60_000 }, { payload: 'frame', round: 0, receivers: 2, images: images.slice(1), warmup: images.slice(0, 1) }, 2);
+    expect(row.status).toBe('FAILED');
+    expect(row.problems).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^${victim} was quarantined`))]));
+    expect(row.perReceiver.map((r) => r.opened).reduce((a, b) => a + b)).toBe(3);
+    // Ended when every event had its outcome, not at the limit.
+    expect(row.problems.join('\n')).not.toMatch(/timed out/);
+  }, 90_000);
 });
 
 describe('the command line', () => {

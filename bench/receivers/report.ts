@@ -118,7 +118,7 @@ export function summaryTable(lines: readonly SummaryLine[]): Table {
       l.spread === null ? 'n/a' : `±${(l.spread * 100).toFixed(0)}%`,
       l.imagesPerSecondByRound.map(rate).join(', '),
       num(l.efficiency, 2),
-      l.peakRssMiB === null ? 'n/a' : l.peakRssMiB.max - l.peakRssMiB.min < 0.5 ? `${l.peakRssMiB.max.toFixed(0)} MiB` : `${l.peakRssMiB.min.toFixed(0)}-${l.peakRssMiB.max.toFixed(0)} MiB`,
+      l.peakRssMiB === null ? 'n/a' : l.peakRssMiB.max.toFixed(0) === l.peakRssMiB.min.toFixed(0) ? `${l.peakRssMiB.max.toFixed(0)} MiB` : `${l.peakRssMiB.min.toFixed(0)}-${l.peakRssMiB.max.toFixed(0)} MiB`,
       num(l.receiverCpuMsPerImage, 1),
       num(l.azuriteCpuMsPerImage, 1),
       num(l.otherCores, 2),

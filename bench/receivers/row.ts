@@ -9,7 +9,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connectAsync } from 'mqtt';
+import { connectAsync, type MqttClient } from 'mqtt';
 import { DEFAULTS } from '../../src/config.js';
 import type { EngineName } from '../../src/engine/types.js';
 import { topicFor } from '../../src/notify/notifier.js';
@@ -197,7 +197,8 @@ export async function runRow(env: RowEnvironment, plan: RowPlan, index: number):
     lastOutcome = performance.now();
     if (m.status === 'opened') opened.add(m.blobName);
     else if (m.status !== 'duplicate') problems.push(`${m.blobName} was ${m.status}${m.reason ? `: ${m.reason}` : ''}`);
-    if (outcomes >= published.length && opened.size >= expected) finished();
+    // Every event has an outcome, and every image opened (or something went wrong: no use waiting).
+    if (outcomes >= published.length && (opened.size >= expected || problems.length > 0)) finished();
   };
 
   // A broker without persistence, started again: no session or queue of the row before is left.
@@ -227,15 +228,17 @@ export async function runRow(env: RowEnvironment, plan: RowPlan, index: number):
   let seconds = NaN;
   const figures: ReceiverFigures[] = [];
   let serverCpu: { azurite: number | null; mosquitto: number | null; machine: number | null; own: number } = { azurite: null, mosquitto: null, machine: null, own: 0 };
-  const camera = await connectAsync(mosquitto.url, { clientId: `bench-cameras-${index}` });
+  let camera: MqttClient | undefined;
   try {
+    camera = await connectAsync(mosquitto.url, { clientId: `bench-cameras-${index}` });
+    const cameras = camera;
     await Promise.all(receivers.map((r) => r.ready));
     const cpuBefore = { azurite: processCpuSeconds(azurite.pid), mosquitto: processCpuSeconds(mosquitto.pid()), machine: machineBusySeconds(), own: ownCpuSeconds() };
     const started = performance.now();
     const limit = deadline(env.timeoutMs, () => `timed out after ${env.timeoutMs / 1000} s: ${opened.size} of ${expected} images opened, ${outcomes} of ${published.length} outcomes`);
     try {
       await Promise.race([
-        Promise.all([...published.map((e) => camera.publishAsync(topicFor(DEFAULTS.notify.topic, e.deviceId), JSON.stringify(e), { qos: 1 })), allIn]),
+        Promise.all([...published.map((e) => cameras.publishAsync(topicFor(DEFAULTS.notify.topic, e.deviceId), JSON.stringify(e), { qos: 1 })), allIn]),
         // A receiver that ends before it is told to ends the row.
         ...receivers.map((r, i) => r.done.then((): never => { throw new Error(`rx-${i + 1} stopped before the row was done`); })),
         limit.promise,
@@ -265,7 +268,7 @@ export async function runRow(env: RowEnvironment, plan: RowPlan, index: number):
   } catch (e) {
     problems.push((e as Error).message);
   } finally {
-    await camera.endAsync().catch(() => undefined);
+    await camera?.endAsync().catch(() => undefined);
     for (const r of receivers) r.stop();
     await Promise.all(receivers.map((r) => r.reap(10_000)));
   }
