@@ -95,7 +95,7 @@ function statsLogger(log: Logger, stats: () => ReceiverStats): () => void {
     const now = performance.now();
     const seconds = Math.max((now - last.at) / 1000, 1e-3);
     const imagesPerSecond = Number(((s.opened - last.opened) / seconds).toFixed(2));
-    const mbPerSecond = Number(((s.bytes - last.bytes) / 1e6 / seconds).toFixed(2));
+    const mbPerSecond = Number(((s.bytes - last.bytes) / 1e6 / seconds).toFixed(3));
     last = { at: now, opened: s.opened, bytes: s.bytes };
     const { opened, duplicates, quarantined, redeliveries, failed, pending } = s;
     log.info(

@@ -215,10 +215,12 @@ export async function subscribeEvents(
     }
     client.removeAllListeners('error');
     client.on('error', (err) => onError(describeMqttError(err, options.url, clientId)));
-    // A broker that lost the session (restarted without persistence, or it expired) comes back
-    // without the subscription: make it again (connectMqtt's reconnects do not).
-    client.on('connect', (connack) => {
-      if (!connack.sessionPresent) client.subscribe(subscribed, { qos: 1 }, (err) => err && onError(describeMqttError(err, options.url, clientId)));
+    // Subscribed again on every reconnect (connectMqtt's reconnects do not): a broker that lost the
+    // session (restarted without persistence, or it expired) comes back without the subscription,
+    // and Mosquitto 2.0 restores a persisted session without its shared subscriptions while saying
+    // the session is present. Subscribing again to the same filter only replaces it.
+    client.on('connect', () => {
+      client.subscribe(subscribed, { qos: 1 }, (err) => err && onError(describeMqttError(err, options.url, clientId)));
     });
     return client;
   };
