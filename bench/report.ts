@@ -48,7 +48,7 @@ export function addRatios(results: Result[], clockMHz: number | null): void {
 // ---------------------------------------------------------------------------------------------
 // Tables
 
-interface Table {
+export interface Table {
   head: string[];
   rows: string[][];
   /** Columns aligned right (numbers). */
