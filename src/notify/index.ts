@@ -237,7 +237,7 @@ export async function subscribeEvents(
     close: async () => {
       // A group member unsubscribes first, so nothing new arrives; the events being handled finish
       // and are acknowledged (or not, if the handler is closing); then the connections end.
-      const unsubscribe = (c: (typeof clients)[number]) => Promise.race([c.unsubscribeAsync(subscribed).catch(() => undefined), pause(UNSUBSCRIBE_WAIT_MS)]);
+      const unsubscribe = (c: (typeof clients)[number]) => Promise.race([c.unsubscribeAsync(subscribed).catch(() => undefined), pause(UNSUBSCRIBE_WAIT_MS, undefined, true)]);
       if (share !== undefined) await Promise.all(clients.map((c) => (c.connected ? unsubscribe(c) : undefined)));
       while (active.size > 0) await Promise.allSettled([...active]);
       await Promise.all(clients.map((c) => c.endAsync().catch(() => undefined)));
