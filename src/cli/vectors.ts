@@ -1,7 +1,8 @@
 import { ENGINES, type EngineName } from '../engine/types.js';
 import { wasmVariant } from '../engine/wasm.js';
 import { InputError } from '../errors.js';
-import { runVectors, type FileResult } from '../vectors/run.js';
+import { runVectors } from '../vectors/files.js';
+import type { FileResult } from '../vectors/run.js';
 
 /**
  * `sealcam vectors`: every known-answer file on the chosen engine(s), as a table or as JSON.

@@ -8,7 +8,7 @@ import type { EngineName } from '../engine/types.js';
 import { SealcamError } from '../errors.js';
 import { DeviceSigningKey } from '../keys/ed25519.js';
 import { LocalKeyProvider } from '../keys/local.js';
-import { DeviceRegistry } from '../keys/registry.js';
+import { registryDirectory } from '../keys/registry-sources.js';
 import { X25519Identity } from '../keys/x25519.js';
 import { createNotifier, type Notifier } from '../notify/index.js';
 import { startLocalBroker } from '../notify/local.js';
@@ -112,7 +112,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     store,
     pool,
     identities: [fleet],
-    trust: DeviceRegistry.directory(registryDir),
+    trust: registryDirectory(registryDir),
     onResult: (r) => {
       if (r.status === 'quarantined') problems.push(`${r.blobName} was quarantined: ${r.reason ?? 'no reason given'}`);
       if (r.status !== 'duplicate') received.set(r.blobName, r);

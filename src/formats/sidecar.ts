@@ -1,5 +1,7 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { platform } from '#platform';
+import { fromBase64, fromHex, toBase64, toHex } from '../bytes.js';
 import { createEax } from '../engine/eax.js';
+import { constantTimeEqual } from '../engine/run.js';
 import type { EngineName } from '../engine/types.js';
 import * as check from '../engine/validate.js';
 import { AuthenticationError, InputError, SealcamError } from '../errors.js';
@@ -88,8 +90,7 @@ function formatError(message: string): SealcamError {
   return new SealcamError('EFORMAT', message);
 }
 
-const b64 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.length).toString('base64');
-const sha256Hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+const sha256Hex = (b: Uint8Array): string => toHex(platform.crypto.sha256().update(b).digest());
 
 function algorithmFor(key: Uint8Array): SidecarAlgorithm {
   return key.length === 16 ? 'AES-128-EAX' : key.length === 24 ? 'AES-192-EAX' : 'AES-256-EAX';
@@ -123,15 +124,12 @@ function checkOptions(options: SealSidecarOptions): void {
 /** Canonical, padded base64 decoding to exactly `length` bytes; anything else is EFORMAT. */
 function decodeBase64(value: unknown, field: string, length: number): Uint8Array {
   if (typeof value !== 'string') throw formatError(`sidecar metadata: ${field} must be a base64 string, got ${shown(value)}`);
-  const decoded = Buffer.from(value, 'base64');
-  // Buffer ignores bad characters and missing padding: insist on the canonical encoding.
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(value) || decoded.toString('base64') !== value) {
-    throw formatError(`sidecar metadata: ${field} is not canonical base64`);
-  }
+  const decoded = fromBase64(value);
+  if (decoded === undefined) throw formatError(`sidecar metadata: ${field} is not canonical base64`);
   if (decoded.length !== length) {
     throw formatError(`sidecar metadata: ${field} must be ${length} bytes, got ${decoded.length}`);
   }
-  return new Uint8Array(decoded);
+  return decoded;
 }
 
 /**
@@ -198,8 +196,8 @@ function sidecarMetadata(
     format: SIDECAR_FORMAT,
     version: SIDECAR_VERSION,
     algorithm: algorithmFor(key),
-    nonce: b64(nonce),
-    tag: b64(tag),
+    nonce: toBase64(nonce),
+    tag: toBase64(tag),
     keyName: fields.keyName,
     keyVersion: fields.keyVersion,
     originalName: fields.originalName,
@@ -222,7 +220,7 @@ export function sealSidecar(
   checkOptions(options);
   const eax = createEax(key, { engine: options.engine ?? 'wasm' });
   try {
-    const nonce = new Uint8Array(randomBytes(SIDECAR_NONCE_LENGTH));
+    const nonce = platform.crypto.randomBytes(SIDECAR_NONCE_LENGTH);
     const { ciphertext, tag } = eax.encrypt(nonce, plaintext, { tagLength: SIDECAR_TAG_LENGTH });
     const metadata = sidecarMetadata(key, nonce, tag, { ...options, originalSize: plaintext.length, ciphertextSha256: sha256Hex(ciphertext) });
     return { ciphertext, metadata };
@@ -236,15 +234,15 @@ export async function sealSidecarIO(io: BufferIO, key: Uint8Array, options: Seal
   check.aesKey(key);
   checkOptions(options);
   const eax = createEax(key, { engine: options.engine ?? 'wasm' });
-  const nonce = new Uint8Array(randomBytes(SIDECAR_NONCE_LENGTH));
+  const nonce = platform.crypto.randomBytes(SIDECAR_NONCE_LENGTH);
   const encryptor = eax.start(nonce, { tagLength: SIDECAR_TAG_LENGTH });
   try {
-    const hash = createHash('sha256');
+    const hash = platform.crypto.sha256();
     const size = await passThrough(io, (chunk) => {
       encryptor.update(chunk, chunk);
       hash.update(chunk);
     });
-    return sidecarMetadata(key, nonce, encryptor.final(), { ...options, originalSize: size, ciphertextSha256: hash.digest('hex') });
+    return sidecarMetadata(key, nonce, encryptor.final(), { ...options, originalSize: size, ciphertextSha256: toHex(hash.digest()) });
   } finally {
     encryptor.dispose();
     eax.dispose();
@@ -263,7 +261,7 @@ function checkCiphertext(m: SidecarMetadata, size: number, sha256: Uint8Array, w
   if (size !== m.originalSize) {
     throw new AuthenticationError(`sidecar mismatch: the ciphertext is ${size} bytes but ${where} says ${m.originalSize} (truncated, extended, or not this metadata's file)`);
   }
-  if (!timingSafeEqual(sha256, Buffer.from(m.ciphertextSha256, 'hex'))) {
+  if (!constantTimeEqual(sha256, fromHex(m.ciphertextSha256)!)) {
     throw new AuthenticationError(`sidecar mismatch: the ciphertext does not match the ciphertextSha256 in ${where} (altered, or not this metadata's file)`);
   }
 }
@@ -284,7 +282,7 @@ export function openSidecar(key: Uint8Array, ciphertext: Uint8Array, metadata: u
   const m = parseSidecarMetadata(metadata);
   const where = options.metadataName ?? 'the metadata';
   checkKey(key, m, where);
-  checkCiphertext(m, ciphertext.length, createHash('sha256').update(ciphertext).digest(), where);
+  checkCiphertext(m, ciphertext.length, platform.crypto.sha256().update(ciphertext).digest(), where);
   const eax = createEax(key, { engine: options.engine ?? 'wasm' });
   try {
     return eax.decrypt(decodeBase64(m.nonce, 'nonce', SIDECAR_NONCE_LENGTH), ciphertext, decodeBase64(m.tag, 'tag', SIDECAR_TAG_LENGTH));
@@ -308,7 +306,7 @@ export async function openSidecarIO(io: BufferIO, key: Uint8Array, metadata: unk
   const eax = createEax(key, { engine: options.engine ?? 'wasm' });
   const decryptor = eax.startUnverifiedDecrypt(decodeBase64(m.nonce, 'nonce', SIDECAR_NONCE_LENGTH));
   try {
-    const hash = createHash('sha256');
+    const hash = platform.crypto.sha256();
     const size = await passThrough(io, (chunk) => {
       hash.update(chunk);
       decryptor.update(chunk, chunk);

@@ -1,10 +1,12 @@
 import { open } from 'node:fs/promises';
 import { SealcamError } from '../errors.js';
-import { fsError, writeFileAtomic } from '../io/atomic.js';
+import { assertWritable, fsError, writeFileAtomic } from '../io/atomic.js';
+import { consumeSecret, encodeBase64url, MAX_KEY_TEXT, secretKeyFromText, utf8 } from './keytext.js';
 
 /**
  * Key files: a raw AES key of 16, 24 or 32 bytes (what `get_random_bytes(16)` written to a file
- * gives), or the same key as hex text with an optional trailing newline. A key file must be
+ * gives), or the same key as hex text with an optional trailing newline; and the small text files
+ * of keytext.ts (`.pub` files, identities, signing keys, registry entries). A key file must be
  * private to its owner. Error messages name the file and sizes, never key material.
  */
 
@@ -109,23 +111,6 @@ export function readPrivateFile(path: string, maxBytes: number, expected: string
   return readSmallFile(path, { label: 'key file', maxBytes, expected, private: true });
 }
 
-/**
- * Runs `use` on `secret` and then wipes it, whether `use` returns, throws or (for a promise)
- * settles, so that no copy of key material outlives the call that needed it.
- */
-export function consumeSecret<T>(secret: Uint8Array, use: (secret: Uint8Array) => T): T {
-  let result: T;
-  try {
-    result = use(secret);
-  } catch (err) {
-    secret.fill(0);
-    throw err;
-  }
-  if (result instanceof Promise) return result.finally(() => secret.fill(0)) as T;
-  secret.fill(0);
-  return result;
-}
-
 /** Reads and checks an AES key file; see the module comment for what it accepts. */
 export async function readKeyFile(path: string): Promise<Uint8Array> {
   return consumeSecret(await readPrivateFile(path, MAX_KEY_FILE, AES_KEY_EXPECTED), (data) => parseKey(data, path));
@@ -155,4 +140,55 @@ export async function writePrivateFile(path: string, data: Uint8Array, options: 
     }
     throw err;
   }
+}
+
+/** Reads a small public text file (a `.pub` file, a registry entry) as UTF-8; `label` names it in errors. */
+export async function readKeyText(path: string, label: string): Promise<string> {
+  return utf8(await readSmallFile(path, { label, maxBytes: MAX_KEY_TEXT, expected: 'a few lines of key text', private: false }));
+}
+
+/** Reads a secret key file (mode 0600) holding one `prefix` line; see keytext.ts secretKeyFromText. */
+export async function readSecretKeyFile(path: string, prefix: string, what: string): Promise<Uint8Array> {
+  const data = await readPrivateFile(path, MAX_KEY_TEXT, `one ${what} line`);
+  return consumeSecret(data, () => secretKeyFromText(utf8(data), prefix, path, what));
+}
+
+export interface KeyPairFiles {
+  /** What the secret file is, for its first comment line: "x25519 identity". */
+  kind: string;
+  /** The second comment line: what the secret lets its holder do. */
+  warning: string;
+  /** The secret line's prefix, followed by base64url of `secret`. */
+  secretPrefix: string;
+  secret: Uint8Array;
+  /** The public line, also repeated as a comment in the secret file after `publicLabel: `. */
+  publicLabel: string;
+  publicLine: string;
+}
+
+/**
+ * Writes a secret key file (mode 0600) at `path` and its public half at `path.pub` (mode 0644).
+ * Both names are checked first, so without `force` an existing file stops the pair before
+ * anything is written.
+ */
+export async function writeKeyPairFiles(path: string, files: KeyPairFiles, options: { force?: boolean } = {}): Promise<void> {
+  const force = options.force === true;
+  const pub = `${path}.pub`;
+  for (const target of [path, pub]) {
+    try {
+      await assertWritable(target, force);
+    } catch (err) {
+      if (err instanceof SealcamError && err.code === 'EEXIST') throw new SealcamError('EEXIST', `key file ${target} exists; use --force to overwrite`);
+      throw err;
+    }
+  }
+  const lines = [
+    `# sealcam ${files.kind}, created ${new Date().toISOString()}`,
+    `# ${files.warning}`,
+    `# ${files.publicLabel}: ${files.publicLine}`,
+    files.secretPrefix + encodeBase64url(files.secret),
+    '',
+  ];
+  await consumeSecret(new TextEncoder().encode(lines.join('\n')), (text) => writePrivateFile(path, text, { force }));
+  await writeFileAtomic(pub, new TextEncoder().encode(`${files.publicLine}\n`), { force, mode: 0o644, what: 'write public key file' });
 }
