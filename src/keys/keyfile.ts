@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 import { SealcamError } from '../errors.js';
 import { assertWritable, fsError, writeFileAtomic } from '../io/atomic.js';
-import { consumeSecret, encodeBase64url, MAX_KEY_TEXT, secretKeyFromText, utf8 } from './keytext.js';
+import { AES_KEY_EXPECTED, aesKeyFromFile, consumeSecret, encodeBase64url, isAesKeySize, MAX_KEY_TEXT, secretKeyFromText, utf8 } from './keytext.js';
 
 /**
  * Key files: a raw AES key of 16, 24 or 32 bytes (what `get_random_bytes(16)` written to a file
@@ -10,55 +10,8 @@ import { consumeSecret, encodeBase64url, MAX_KEY_TEXT, secretKeyFromText, utf8 }
  * private to its owner. Error messages name the file and sizes, never key material.
  */
 
-const KEY_SIZES = [16, 24, 32] as const;
 /** Anything larger is certainly not a key; we do not read it into memory. */
 const MAX_KEY_FILE = 4096;
-
-function isKeySize(n: number): n is 16 | 24 | 32 {
-  return (KEY_SIZES as readonly number[]).includes(n);
-}
-
-function isHexDigit(c: number): boolean {
-  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
-}
-
-function hexValue(c: number): number {
-  return c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x61 + 10;
-}
-
-/** The length of `data` without one trailing "\n" or "\r\n". */
-function withoutNewline(data: Uint8Array): number {
-  let n = data.length;
-  if (n > 0 && data[n - 1] === 0x0a) {
-    n--;
-    if (n > 0 && data[n - 1] === 0x0d) n--;
-  }
-  return n;
-}
-
-/**
- * Hex text is tried first: 32 hex digits are also 32 bytes, the size of a raw AES-256 key, but a
- * random raw key consists only of hex digit characters with probability (22/256)^32 < 1e-34.
- */
-function parseKey(data: Uint8Array, path: string): Uint8Array {
-  const n = withoutNewline(data);
-  let hex = true;
-  for (let i = 0; i < n && hex; i++) hex = isHexDigit(data[i]!);
-  if (hex && n % 2 === 0 && isKeySize(n / 2)) {
-    const key = new Uint8Array(n / 2);
-    for (let i = 0; i < key.length; i++) key[i] = (hexValue(data[2 * i]!) << 4) | hexValue(data[2 * i + 1]!);
-    return key;
-  }
-  // A copy: the caller wipes `data`, and Buffer#slice would only be a view of it.
-  if (isKeySize(data.length)) return Uint8Array.from(data);
-  const hint = hex && n > 0 ? ` (${n} hex digits)` : '';
-  throw new SealcamError(
-    'EKEYSIZE',
-    `key file ${path} holds ${data.length} bytes${hint}; expected ${AES_KEY_EXPECTED}`,
-  );
-}
-
-const AES_KEY_EXPECTED = 'a raw AES key of 16, 24 or 32 bytes, or 32, 48 or 64 hex digits';
 
 export interface SmallFileOptions {
   /** What the file is, for messages: "key file", "recipient file", "registry entry". */
@@ -113,7 +66,7 @@ export function readPrivateFile(path: string, maxBytes: number, expected: string
 
 /** Reads and checks an AES key file; see the module comment for what it accepts. */
 export async function readKeyFile(path: string): Promise<Uint8Array> {
-  return consumeSecret(await readPrivateFile(path, MAX_KEY_FILE, AES_KEY_EXPECTED), (data) => parseKey(data, path));
+  return consumeSecret(await readPrivateFile(path, MAX_KEY_FILE, AES_KEY_EXPECTED), (data) => aesKeyFromFile(data, path));
 }
 
 export interface WriteKeyOptions {
@@ -123,7 +76,7 @@ export interface WriteKeyOptions {
 
 /** Writes a raw key to a new file with mode 0600, atomically (temp file beside it, then rename). */
 export async function writeKeyFile(path: string, key: Uint8Array, options: WriteKeyOptions = {}): Promise<void> {
-  if (!(key instanceof Uint8Array) || !isKeySize(key.length)) {
+  if (!(key instanceof Uint8Array) || !isAesKeySize(key.length)) {
     const size = key instanceof Uint8Array ? `${key.length} bytes` : typeof key;
     throw new SealcamError('EINPUT', `key must be a Uint8Array of 16, 24 or 32 bytes, got ${size}`);
   }

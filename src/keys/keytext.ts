@@ -76,3 +76,52 @@ export function secretKeyFromText(text: string, prefix: string, path: string, wh
   return key;
 }
 
+const KEY_SIZES = [16, 24, 32] as const;
+export function isAesKeySize(n: number): n is 16 | 24 | 32 {
+  return (KEY_SIZES as readonly number[]).includes(n);
+}
+
+function isHexDigit(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+}
+
+function hexValue(c: number): number {
+  return c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x61 + 10;
+}
+
+/** The length of `data` without one trailing "\n" or "\r\n". */
+function withoutNewline(data: Uint8Array): number {
+  let n = data.length;
+  if (n > 0 && data[n - 1] === 0x0a) {
+    n--;
+    if (n > 0 && data[n - 1] === 0x0d) n--;
+  }
+  return n;
+}
+
+/**
+ * The AES key a key file holds: a raw key of 16, 24 or 32 bytes (what `get_random_bytes(16)`
+ * written to a file gives), or the same key as hex text with an optional trailing newline.
+ * Hex text is tried first: 32 hex digits are also 32 bytes, the size of a raw AES-256 key, but a
+ * random raw key consists only of hex digit characters with probability (22/256)^32 < 1e-34.
+ * `path` names the file in errors, which never show key material.
+ */
+export function aesKeyFromFile(data: Uint8Array, path: string): Uint8Array {
+  const n = withoutNewline(data);
+  let hex = true;
+  for (let i = 0; i < n && hex; i++) hex = isHexDigit(data[i]!);
+  if (hex && n % 2 === 0 && isAesKeySize(n / 2)) {
+    const key = new Uint8Array(n / 2);
+    for (let i = 0; i < key.length; i++) key[i] = (hexValue(data[2 * i]!) << 4) | hexValue(data[2 * i + 1]!);
+    return key;
+  }
+  // A copy: the caller wipes `data`, and Buffer#slice would only be a view of it.
+  if (isAesKeySize(data.length)) return Uint8Array.from(data);
+  const hint = hex && n > 0 ? ` (${n} hex digits)` : '';
+  throw new SealcamError(
+    'EKEYSIZE',
+    `key file ${path} holds ${data.length} bytes${hint}; expected ${AES_KEY_EXPECTED}`,
+  );
+}
+
+export const AES_KEY_EXPECTED = 'a raw AES key of 16, 24 or 32 bytes, or 32, 48 or 64 hex digits';
