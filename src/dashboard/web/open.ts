@@ -68,6 +68,7 @@ form.addEventListener('submit', (event) => {
 
 async function open(): Promise<void> {
   error.hidden = true;
+  error.textContent = '';
   result.hidden = true;
   clearOpened();
   const [files, [key], [registryEntry]] = await Promise.all([picked(fileInput), picked(keyInput), picked(registryInput)]);
