@@ -85,8 +85,6 @@ export interface SealcamConfig {
     outputDir: string;
     /** Blobs that fail verification, with a report beside each. */
     quarantineDir: string;
-    /** The durable record of what was processed. */
-    stateDir: string;
     /** Images opened at once. */
     concurrency: number;
     /** --poll: seconds between listings of the store. */
@@ -120,7 +118,6 @@ export const DEFAULTS: SealcamConfig = {
   receiver: {
     outputDir: '.sealcam/received',
     quarantineDir: '.sealcam/quarantine',
-    stateDir: '.sealcam/receiver',
     concurrency: 4,
     pollSeconds: 5,
   },

@@ -117,6 +117,7 @@ class FaultyStore implements BlobStore {
   get = (name: string) => this.inner.get(name);
   head = (name: string) => this.inner.head(name);
   list = (options?: ListOptions) => this.inner.list(options);
+  folders = (prefix: string) => this.inner.folders(prefix);
   delete = (name: string) => this.inner.delete(name);
   link = (name: string, seconds: number) => this.inner.link(name, seconds);
 }
