@@ -73,7 +73,8 @@ describe.skipIf(!haveChromium)('sealcam/browser in Chromium', () => {
     await writeIdentityFile(X25519Identity.generate(), join(dir, 'stranger.key'));
     files['stranger.key'] = join(dir, 'stranger.key');
 
-    const kek = new Uint8Array(32).fill(0x6b);
+    // Not text: 32 bytes that are all base64 characters (0x6b is 'k') would be read as base64 of a 24-byte key.
+    const kek = new Uint8Array(32).fill(0xc6);
     await writeKeyFile(join(dir, 'site.kek'), kek);
     files['site.kek'] = join(dir, 'site.kek');
     secrets.push(kek);

@@ -166,7 +166,7 @@ describe.each(stores)('the fleet end to end on %s', (_name, makeStore) => {
       await second.idle();
 
       // Exactly once: one output file per captured image, each one a captured image byte for byte.
-      const outputs = outputFiles(config.receiver.outputDir);
+      const outputs = outputFiles(config.receiver.output);
       expect(outputs).toHaveLength(captured.size);
       expect(captured.size).toBe(DEVICES * 5);
       const outputByBlob = new Map(results.filter((r) => r.status === 'opened').map((r) => [r.blobName, r.outputPath!]));

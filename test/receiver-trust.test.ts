@@ -144,7 +144,7 @@ async function waitFor(check: () => boolean, what: () => string, timeoutMs = 15_
   }
 }
 
-const received = (r: Rig) => outputFiles(r.config.receiver.outputDir);
+const received = (r: Rig) => outputFiles(r.config.receiver.output);
 const quarantined = (r: Rig) => outputFiles(r.config.receiver.quarantineDir);
 
 describe('the channel an event came on is the sender, not what the event claims', () => {
@@ -163,7 +163,7 @@ describe('the channel an event came on is the sender, not what the event claims'
     await waitFor(() => r.results.length >= 2, () => 'the genuine event');
     expect(r.results[1]).toMatchObject({ status: 'opened', deviceId: 'cam-01' });
     expect(received(r)).toEqual([join('cam-01', '2026-12-07', `${String(seq).padStart(4, '0')}-shot`)]);
-    expect(Buffer.compare(readFileSync(join(r.config.receiver.outputDir, received(r)[0]!)), image.plain)).toBe(0);
+    expect(Buffer.compare(readFileSync(join(r.config.receiver.output, received(r)[0]!)), image.plain)).toBe(0);
     expect(r.rx.stats()).toMatchObject({ opened: 1, refused: 1, quarantined: 0 });
   });
 });

@@ -20,6 +20,7 @@ import type { BlobStore, ListOptions, PutOptions } from '../src/storage/store.js
 import { startAzurite, type Azurite } from './fixtures/servers.js';
 import { CLI } from './helpers/cli.js';
 import { outputFiles } from './helpers/output.js';
+import { LEVELS, logLines, withoutLog } from './helpers/log.js';
 
 /**
  * The receiver against real parts: a LocalStore (and Azurite) holding blobs sealed here with the
@@ -60,7 +61,7 @@ const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 function configFor(dir: string, receiver: Partial<SealcamConfig['receiver']> = {}): SealcamConfig {
   const config = configUnder(dir);
-  config.receiver = { outputDir: join(dir, 'out'), quarantineDir: join(dir, 'quarantine'), concurrency: 2, pollSeconds: 0.2, ...receiver };
+  config.receiver = { output: join(dir, 'out'), quarantineDir: join(dir, 'quarantine'), concurrency: 2, pollSeconds: 0.2, ...receiver };
   config.seal.jobs = 2;
   return config;
 }
@@ -475,9 +476,9 @@ describe('polling, keys, concurrency and crashes', () => {
     await upload(store, [published, pending]);
     const config = configFor(dir);
     // What a receiver that died leaves: one image in place, and a staged file it never published.
-    mkdirSync(join(config.receiver.outputDir, published.device, published.day), { recursive: true });
-    writeFileSync(join(config.receiver.outputDir, published.device, published.day, published.name), published.plain);
-    const incoming = join(config.receiver.outputDir, '.sealcam', 'incoming');
+    mkdirSync(join(config.receiver.output, published.device, published.day), { recursive: true });
+    writeFileSync(join(config.receiver.output, published.device, published.day, published.name), published.plain);
+    const incoming = join(config.receiver.output, '.sealcam', 'incoming');
     mkdirSync(incoming, { recursive: true });
     writeFileSync(join(incoming, 'deadbeefdeadbeef.12345'), 'unpublished');
     const hoursAgo = new Date(Date.now() - 2 * 3600_000);
@@ -486,7 +487,7 @@ describe('polling, keys, concurrency and crashes', () => {
     const rx = await receiverFor(store, config);
     await rx.poll({ once: true });
     expect(rx.results.map((r) => [r.blobName, r.status])).toEqual([[pending.blobName, 'opened']]);
-    expectReceived(config.receiver.outputDir, [published, pending]);
+    expectReceived(config.receiver.output, [published, pending]);
     expect((await rx.handle(published.event)).status).toBe('duplicate');
   });
 
@@ -502,7 +503,7 @@ describe('polling, keys, concurrency and crashes', () => {
     for (const [n, image] of images.entries()) {
       expect([outcomes[2 * n]!.status, outcomes[2 * n + 1]!.status].sort(), image.blobName).toEqual(['duplicate', 'opened']);
     }
-    expectReceived(config.receiver.outputDir, images);
+    expectReceived(config.receiver.output, images);
   });
 });
 
@@ -557,7 +558,11 @@ describe('sealcam receive', () => {
     const run = () => spawnSync(process.execPath, [CLI, 'receive', '--poll', '--once', ...flags(dir)], { cwd: dir, encoding: 'utf8', env: env() });
 
     const ok = run();
-    expect(ok.stderr).toBe('');
+    // The test's images are random bytes labelled JPEG: the log warns, and the images still open (they verified).
+    expect(withoutLog(ok.stderr)).toBe('');
+    expect(logLines(ok.stderr).map((l) => [l.level, l.blob, l.msg.split(':')[0]])).toEqual(
+      expect.arrayContaining(images.map((i) => [LEVELS.warn, i.blobName, 'image check'])),
+    );
     expect(ok.status).toBe(0);
     const lines = ok.stdout.trim().split('\n');
     expect(lines.slice(0, 2).sort()).toEqual(images.map((i) => `opened ${i.blobName} -> ${join(dir, 'out', i.device, i.day, i.name)} (${i.plain.length} bytes)`).sort());
@@ -570,7 +575,8 @@ describe('sealcam receive', () => {
     const bad = run();
     expect(bad.status).toBe(1);
     expect(bad.stdout).toMatch(new RegExp(`^quarantined ${tampered.blobName}: `, 'm'));
-    expect(bad.stderr).toMatch(/^sealcam: 1 quarantined \(reports in \.sealcam\/quarantine\)\n$/);
+    expect(withoutLog(bad.stderr)).toBe('sealcam: 1 quarantined (reports in .sealcam/quarantine)\n');
+    expect(logLines(bad.stderr).find((l) => l.blob === tampered.blobName)).toMatchObject({ level: LEVELS.warn, device: tampered.device, receiver: expect.any(String) });
     expectReceived(join(dir, 'out'), images);
   });
 
@@ -578,7 +584,7 @@ describe('sealcam receive', () => {
     const dir = fresh('cli-usage');
     const once = spawnSync(process.execPath, [CLI, 'receive', '--once', ...flags(dir)], { cwd: dir, encoding: 'utf8', env: env() });
     expect(once.status).toBe(1);
-    expect(once.stderr).toBe('sealcam: --once needs --poll: it lists the store, processes what is there and exits\n');
+    expect(once.stderr).toBe('sealcam: --once needs --poll: it lists the store, processes what is there and exits (or use --reconcile)\n');
     const hub = spawnSync(process.execPath, [CLI, 'receive', '--notify', 'iothub', ...flags(dir)], { cwd: dir, encoding: 'utf8', env: env() });
     expect(hub.status).toBe(1);
     expect(hub.stderr).toMatch(/^sealcam: notify.kind is iothub: the receiver subscribes to mqtt or local brokers; use --poll to list the store instead\n$/);

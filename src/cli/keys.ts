@@ -1,26 +1,26 @@
 import { createHash } from 'node:crypto';
-import { checkConfig, loadConfig } from '../config.js';
 import { SealcamError } from '../errors.js';
 import { createKeyProvider, type KeyBits } from '../keys/index.js';
 import type { KeyMaterial, KeyProvider, KeyVersion } from '../keys/provider.js';
 import { configFromOptions } from './options.js';
-import { printTable } from './table.js';
+import { announceCreatedKey, printTable, reporterFrom, type Reporter } from './output.js';
 
 /**
- * `sealcam keys create|rotate|list|show-version` and `sealcam config check` (here because it
- * loads the configuration the same way). Output names versions and, for show-version, a short
+ * `sealcam keys create|rotate|list|show-version`. Output names versions and, for show-version, a short
  * fingerprint; key bytes are never printed and are wiped as soon as a command is done with them.
  */
 
 export interface KeyCommandOptions {
   bits?: string;
   config?: string;
+  json?: boolean;
+  quiet?: boolean;
   [flag: string]: unknown;
 }
 
 async function open(name: string | undefined, opts: KeyCommandOptions): Promise<{ provider: KeyProvider; name: string }> {
   const config = configFromOptions(opts);
-  return { provider: await createKeyProvider(config), name: name ?? config.keys.name };
+  return { provider: await createKeyProvider(config, { onCreated: announceCreatedKey }), name: name ?? config.keys.name };
 }
 
 function parseBits(bits: string | undefined): KeyBits {
@@ -29,11 +29,19 @@ function parseBits(bits: string | undefined): KeyBits {
   return value;
 }
 
-function printVersions(versions: KeyVersion[]): void {
+/** A version as --json prints it. */
+function record(v: KeyVersion, provider: KeyProvider): Record<string, unknown> {
+  return { name: v.name, version: v.version, created: v.createdOn?.toISOString() ?? null, enabled: v.enabled !== false, provider: provider.kind };
+}
+
+/** Versions as a table, or with --json as one JSON array. */
+function printVersions(out: Reporter, provider: KeyProvider, versions: KeyVersion[]): void {
+  out.record(versions.map((v) => record(v, provider)));
   printTable(
     [['NAME', 'VERSION', 'CREATED', 'ENABLED']].concat(
       versions.map((v) => [v.name, v.version, v.createdOn?.toISOString() ?? '-', v.enabled === false ? 'no' : 'yes']),
     ),
+    out,
   );
 }
 
@@ -50,23 +58,24 @@ export async function create(name: string | undefined, opts: KeyCommandOptions):
   const existing = await kek.provider.list(kek.name);
   // getOrCreate even for an existing key: it proves the newest version can be read.
   const newest = withoutKey(await kek.provider.getOrCreate(kek.name, { bits }));
+  const out = reporterFrom(opts);
   if (existing.length > 0) {
-    console.log(`key ${kek.name} exists (${existing.length} version${existing.length === 1 ? '' : 's'}); sealcam keys rotate adds a version`);
+    out.line(`key ${kek.name} exists (${existing.length} version${existing.length === 1 ? '' : 's'}); sealcam keys rotate adds a version`);
   }
-  printVersions([newest]);
+  printVersions(out, kek.provider, [newest]);
 }
 
 export async function rotate(name: string | undefined, opts: KeyCommandOptions): Promise<void> {
   const bits = parseBits(opts.bits);
   const kek = await open(name, opts);
-  printVersions([withoutKey(await kek.provider.rotate(kek.name, { bits }))]);
+  printVersions(reporterFrom(opts), kek.provider, [withoutKey(await kek.provider.rotate(kek.name, { bits }))]);
 }
 
 export async function list(name: string | undefined, opts: KeyCommandOptions): Promise<void> {
   const kek = await open(name, opts);
   const versions = await kek.provider.list(kek.name);
   if (versions.length === 0) throw new SealcamError('ENOKEY', `key ${kek.name} has no versions yet; sealcam keys create ${kek.name} makes one`);
-  printVersions(versions);
+  printVersions(reporterFrom(opts), kek.provider, versions);
 }
 
 export async function showVersion(version: string, name: string | undefined, opts: KeyCommandOptions): Promise<void> {
@@ -85,21 +94,7 @@ export async function showVersion(version: string, name: string | undefined, opt
     ['fingerprint', `${fingerprint} (first 8 hex digits of the key's SHA-256)`],
     ['provider', kek.provider.kind],
   ];
-  for (const [label, value] of fields) console.log(`${label.padEnd(13)}${value}`);
-}
-
-/** `sealcam config check`: the effective settings, then the problems (exit 1 if any). */
-export async function configCheck(opts: { config?: string }): Promise<void> {
-  const config = loadConfig({ file: opts.config });
-  for (const [section, fields] of Object.entries(config)) {
-    for (const [field, value] of Object.entries(fields as Record<string, unknown>)) {
-      // The config holds no secrets; for connection strings we only say whether their variable is set.
-      const note = field.endsWith('Env') ? (process.env[String(value)] ? ' (set)' : ' (not set)') : '';
-      console.log(`${section}.${field} = ${String(value)}${note}`);
-    }
-  }
-  const problems = checkConfig(config);
-  for (const problem of problems) console.error(`sealcam: ${problem.message}`);
-  if (problems.length > 0) process.exitCode = 1;
-  else console.log('configuration OK');
+  const out = reporterFrom(opts);
+  out.record({ ...record(v, kek.provider), bits, fingerprint });
+  for (const [label, value] of fields) out.line(`${label.padEnd(13)}${value}`);
 }

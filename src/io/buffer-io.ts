@@ -42,6 +42,19 @@ export interface RandomAccessIO extends BufferIO {
   writeAt(bytes: Uint8Array, position: number): Promise<void>;
 }
 
+/** Where output goes: one write after the other, and, for a file, writes at an offset. */
+export interface ByteSink {
+  /** Write `bytes` after the last write; the buffer is reused once this resolves. */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Present when the sink can seek (a file), absent for a pipe, a device or stdout. */
+  writeAt?(bytes: Uint8Array, position: number): Promise<void>;
+}
+
+/** A reader and a sink as one BufferIO (with writeAt when the sink has it). */
+export function joinIO(read: BufferIO['read'], sink: ByteSink): BufferIO & Pick<ByteSink, 'writeAt'> {
+  return { read, write: (bytes) => sink.write(bytes), ...(sink.writeAt ? { writeAt: sink.writeAt.bind(sink) } : {}) };
+}
+
 /** Bytes per chunk when one message streams through: large enough that per-call costs vanish. */
 const CHUNK = 1 << 20;
 

@@ -5,9 +5,10 @@ import { AES_KEY_EXPECTED, aesKeyFromFile, consumeSecret, encodeBase64url, isAes
 
 /**
  * Key files: a raw AES key of 16, 24 or 32 bytes (what `get_random_bytes(16)` written to a file
- * gives), or the same key as hex text with an optional trailing newline; and the small text files
- * of keytext.ts (`.pub` files, identities, signing keys, registry entries). A key file must be
- * private to its owner. Error messages name the file and sizes, never key material.
+ * gives), or the same key as hex or base64 text (a Key Vault secret's value is base64) with an
+ * optional trailing newline; and the small text files of keytext.ts (`.pub` files, identities,
+ * signing keys, registry entries). A key file must be private to its owner. Error messages name
+ * the file and sizes, never key material.
  */
 
 /** Anything larger is certainly not a key; we do not read it into memory. */

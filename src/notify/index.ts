@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { IPublishPacket } from 'mqtt';
+import type { SealcamConfig } from '../config.js';
 import { SealcamError } from '../errors.js';
 import { fsError } from '../io/atomic.js';
 import { pause } from '../retry.js';
@@ -25,6 +26,25 @@ export async function readPem(path: string | undefined, setting: string): Promis
   } catch (err) {
     throw fsError(err, `read ${setting}`, path);
   }
+}
+
+/**
+ * How a client proves itself to the broker, from the notify settings: the user name and the
+ * password from the variable notify.passwordEnv names (Mosquitto password files, Azure Event Grid),
+ * and the PEM files (a CA to trust; AWS IoT Core's X.509 client certificate and key).
+ */
+export async function brokerCredentials(
+  notify: SealcamConfig['notify'],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Pick<MqttConnection, 'username' | 'password' | 'ca' | 'cert' | 'key'>> {
+  const password = env[notify.passwordEnv];
+  return {
+    ...(notify.username === undefined ? {} : { username: notify.username }),
+    ...(password === undefined || password === '' ? {} : { password }),
+    ca: await readPem(notify.caFile, 'notify.caFile'),
+    cert: await readPem(notify.certFile, 'notify.certFile'),
+    key: await readPem(notify.keyFile, 'notify.keyFile'),
+  };
 }
 
 export interface NotifierOptions {
@@ -195,10 +215,12 @@ export async function subscribeEvents(
     }
     client.removeAllListeners('error');
     client.on('error', (err) => onError(describeMqttError(err, options.url, clientId)));
-    // A broker that lost the session (restarted without persistence, or it expired) comes back
-    // without the subscription: make it again (connectMqtt's reconnects do not).
-    client.on('connect', (connack) => {
-      if (!connack.sessionPresent) client.subscribe(subscribed, { qos: 1 }, (err) => err && onError(describeMqttError(err, options.url, clientId)));
+    // Subscribed again on every reconnect (connectMqtt's reconnects do not): a broker that lost the
+    // session (restarted without persistence, or it expired) comes back without the subscription,
+    // and Mosquitto 2.0 restores a persisted session without its shared subscriptions while saying
+    // the session is present. Subscribing again to the same filter only replaces it.
+    client.on('connect', () => {
+      client.subscribe(subscribed, { qos: 1 }, (err) => err && onError(describeMqttError(err, options.url, clientId)));
     });
     return client;
   };

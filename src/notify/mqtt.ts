@@ -95,7 +95,8 @@ export async function connectMqtt(c: MqttConnection, extra?: IClientOptions): Pr
       client.emit('reconnect');
       client.connect();
     }, backoffDelay(++failures, policy));
-    timer.unref();
+    // Not unref'd: a receiver whose broker went away has nothing else keeping it alive, and it must
+    // wait for the broker, not exit (close() ends the client, which clears the timer).
   });
   client.on('end', () => clearTimeout(timer));
   return client;

@@ -10,6 +10,7 @@ import { createHeader, sealedBodyLength, segmentLayout, type OpenOptions, type S
 import { memoryIO, type BufferIO } from '../io/buffer-io.js';
 import { packageRoot } from '../paths.js';
 import { openThrough, sealThrough, type PipelineOptions, type ProgressOptions, type TaskRunner } from './pipeline.js';
+import { tooManyJobs } from './limits.js';
 import type { PoolWorkerData, SegmentTask, TaskResult } from './worker.js';
 
 /**
@@ -53,6 +54,8 @@ export class SealPool implements TaskRunner {
     this.engine = options.engine ?? 'wasm';
     this.batchBytes = options.batchBytes ?? BATCH_BYTES;
     if (!Number.isInteger(this.jobs) || this.jobs < 1) throw new InputError(`jobs must be a positive integer, got ${this.jobs}`);
+    const tooMany = tooManyJobs(this.jobs);
+    if (tooMany !== undefined) throw new InputError(`jobs: ${tooMany}`);
     if (!ENGINES.includes(this.engine)) throw new InputError(`engine must be 'wasm' or 'native', got ${String(this.engine)}`);
     if (!Number.isInteger(this.batchBytes) || this.batchBytes < 1) throw new InputError(`batchBytes must be a positive integer, got ${this.batchBytes}`);
     if (!existsSync(workerPath)) {

@@ -8,7 +8,10 @@ import { directoryRecords, RECORDS_DIR, storeRecords, type RecordSink, type Reco
 import { fsError, writeStreamAtomic } from '../io/atomic.js';
 import { checkImage, type ImageCheck, type ImageCheckOptions } from '../io/image-check.js';
 import { DEVICE_ID } from '../notify/notifier.js';
+import type { SealcamConfig } from '../config.js';
+import { checkFolder, createStore } from '../storage/index.js';
 import type { BlobStore } from '../storage/store.js';
+import { describeOutput, outputProblem, parseOutputLocation } from './location.js';
 
 /**
  * Where opened images go, exactly once however many receivers share the place. An image's name
@@ -273,4 +276,19 @@ export function storeOutput(store: BlobStore, prefix: string, where: string): Ou
     sweep: async () => undefined, // nothing is staged outside memory
   };
   return output;
+}
+
+/** The Output for receiver.output (location.ts): a directory, or a prefix of an Azure container or S3 bucket. */
+export async function openOutput(config: SealcamConfig, env: NodeJS.ProcessEnv = process.env): Promise<Output> {
+  const problem = outputProblem(config);
+  if (problem !== undefined) throw new SealcamError('ECONFIG', problem);
+  const location = parseOutputLocation(config.receiver.output);
+  if (location.kind === 'directory') return directoryOutput(location.dir);
+  try {
+    checkFolder(location.prefix);
+  } catch {
+    throw new SealcamError('ECONFIG', `receiver.output ${JSON.stringify(config.receiver.output)}: the prefix must be '/'-separated parts of letters, digits, '.', '_' or '-', none starting with '.'`);
+  }
+  const store = await createStore({ ...config, store: { ...config.store, kind: location.kind, container: location.container } }, { env });
+  return storeOutput(store, location.prefix, describeOutput(location));
 }

@@ -14,7 +14,8 @@ import { pause, withRetry, type BackoffPolicy } from '../retry.js';
 import type { BlobInfo, BlobStore } from '../storage/store.js';
 import { jobFromBlob, jobFromEvent, type Job } from './job.js';
 import { openBlob, type OpenDeps, type OpenedImage } from './open.js';
-import { directoryOutput, type Output } from './output.js';
+import { parseOutputLocation } from './location.js';
+import { directoryOutput, openOutput, type Output } from './output.js';
 import { quarantine, quarantineName } from './quarantine.js';
 import { WorkQueue } from './queue.js';
 import { ReceiverCounters, type ReceiverStats } from './stats.js';
@@ -39,14 +40,14 @@ import { ReceiverCounters, type ReceiverStats } from './stats.js';
 export type RetryOptions = Partial<BackoffPolicy>;
 
 export interface ReceiverOptions {
-  /** receiver.outputDir, quarantineDir, concurrency, pollSeconds; seal.jobs and seal.engine for the pool. */
+  /** receiver.output, quarantineDir, concurrency, pollSeconds; seal.jobs and seal.engine for the pool. */
   config: SealcamConfig;
   keys: KeyProvider;
   store: BlobStore;
   engine?: 'wasm' | 'native';
   /** A shared pool; without one the receiver runs its own and closes it on close(). */
   pool?: SealPool;
-  /** Where images go (output.ts); default: the directory receiver.outputDir. */
+  /** Where images go (output.ts); default: receiver.output (a directory or a store location, location.ts). */
   output?: Output;
   /** Where blobs that fail go; default: the directory receiver.quarantineDir for a directory output, else `.sealcam/quarantine/` in the output. */
   quarantine?: Output;
@@ -156,13 +157,14 @@ class SealcamReceiver implements Receiver {
 
   constructor(
     private readonly options: ReceiverOptions,
+    places: { output: Output; quarantine: Output },
     private readonly pool: SealPool,
     private readonly ownsPool: boolean,
   ) {
     const { receiver } = options.config;
     this.queue = new WorkQueue(receiver.concurrency, receiver.concurrency);
-    this.output = options.output ?? directoryOutput(receiver.outputDir);
-    this.quarantineOutput = options.quarantine ?? (options.output === undefined ? directoryOutput(receiver.quarantineDir) : this.output.under('.sealcam/quarantine'));
+    this.output = places.output;
+    this.quarantineOutput = places.quarantine;
     this.id = options.id ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 40) || 'receiver'}-${process.pid}`;
     this.retry = options.retry ?? {};
     this.keks = new KekCache(options.keys);
@@ -504,10 +506,15 @@ class SealcamReceiver implements Receiver {
 }
 
 export async function createReceiver(options: ReceiverOptions): Promise<Receiver> {
-  refuseConfig(options.config, ['receiver']);
-  const seal = { ...options.config.seal, engine: options.engine ?? options.config.seal.engine };
-  const pool = options.pool ?? poolFromConfig({ ...options.config, seal });
-  const receiver = new SealcamReceiver(options, pool, options.pool === undefined);
+  const { config } = options;
+  refuseConfig(config, ['receiver']);
+  const output = options.output ?? (await openOutput(config));
+  // A directory output keeps quarantine in receiver.quarantineDir; a store output beside its images.
+  const inDirectory = options.output === undefined && parseOutputLocation(config.receiver.output).kind === 'directory';
+  const quarantine = options.quarantine ?? (inDirectory ? directoryOutput(config.receiver.quarantineDir) : output.under('.sealcam/quarantine'));
+  const seal = { ...config.seal, engine: options.engine ?? config.seal.engine };
+  const pool = options.pool ?? poolFromConfig({ ...config, seal });
+  const receiver = new SealcamReceiver(options, { output, quarantine }, pool, options.pool === undefined);
   try {
     await receiver.sweep();
   } catch (err) {

@@ -122,6 +122,13 @@ export class S3Store implements BlobStore {
     const e = (err ?? {}) as S3Error;
     const status = e.$metadata?.httpStatusCode;
     const code = e.name && e.name !== 'Error' && e.name !== 'Unknown' ? e.name : undefined;
+    // The SDK found no credentials anywhere (variables, profile, instance role): a setup problem to fix, not an outage to wait out.
+    if (code === 'CredentialsProviderError') {
+      return new SealcamError(
+        'ENOCREDENTIALS',
+        `no AWS credentials found for S3 at ${this.where()}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run with an instance or task role`,
+      );
+    }
     if ((code && ACCESS_ERRORS.includes(code)) || status === 403) {
       return new SealcamError('EACCESS', `S3 at ${this.where()} refused access to bucket ${this.bucket} (${code ?? status}): check AWS credentials and s3:PutObject/GetObject permissions`);
     }

@@ -21,21 +21,34 @@ export function listVectorFiles(dir: string = vectorsDir): string[] {
   return out.sort();
 }
 
-/** Parse one file (path relative to `dir`); a v2 vector's RSA recipient opens with its PEM key through node:crypto. */
-export function loadVectorFile(file: string, dir: string = vectorsDir): VectorFile {
+/**
+ * Parse the vector file at `path`, named `name` in results and errors; a v2 vector's RSA recipient
+ * opens with its PEM key through node:crypto. Companion files are read beside it.
+ */
+function loadAt(name: string, path: string): VectorFile {
   let doc: unknown;
   try {
-    doc = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+    doc = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new VectorFormatError(file, `cannot read: ${(err as Error).message}`);
+    throw new VectorFormatError(name, `cannot read: ${(err as Error).message}`);
   }
-  return parseVectorFile(file, doc, {
-    read: (name) => new Uint8Array(readFileSync(join(dir, dirname(file), name))),
+  return parseVectorFile(name, doc, {
+    read: (companion) => new Uint8Array(readFileSync(join(dirname(path), companion))),
     identity: (type, fields) => x25519VectorIdentity(type, fields) ?? LocalRsaIdentity.fromPem(fields.rsaPrivateKeyPem, fields.file),
   });
+}
+
+/** Parse one file (path relative to `dir`, which names it). */
+export function loadVectorFile(file: string, dir: string = vectorsDir): VectorFile {
+  return loadAt(file, join(dir, file));
 }
 
 /** Run every file in `dir` on each engine; results are ordered by file, then engine. */
 export function runVectors(engines: readonly EngineName[], dir: string = vectorsDir): Promise<FileResult[]> {
   return runEach(listVectorFiles(dir), (file) => loadVectorFile(file, dir), engines);
+}
+
+/** runVectors() for files of one's own (paths as given, which name them), in any of the three schemas. */
+export function runVectorPaths(paths: readonly string[], engines: readonly EngineName[]): Promise<FileResult[]> {
+  return runEach(paths, (path) => loadAt(path, path), engines);
 }
