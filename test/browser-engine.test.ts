@@ -4,7 +4,6 @@ import { dirname, join } from 'node:path';
 import type { BrowserContext, Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDashboard, type Dashboard } from '../src/dashboard/server.js';
-import { vectorIndex } from '../src/dashboard/vector-files.js';
 import { sealBuffer } from '../src/formats/sealed.js';
 import { sealRaw } from '../src/formats/raw.js';
 import { sealSidecar, serializeSidecarMetadata } from '../src/formats/sidecar.js';
@@ -13,11 +12,8 @@ import { writeKeyFile } from '../src/keys/keyfile.js';
 import { writeIdentityFile } from '../src/keys/keypair-files.js';
 import { describeFingerprint, sealingFor } from '../src/keys/stanza.js';
 import { X25519Identity } from '../src/keys/x25519.js';
-import { packageRoot, vectorsDir } from '../src/paths.js';
-import { loadVectorFile } from '../src/vectors/files.js';
-import { PUBLIC_KEY_FILES, runPublicKeyFile } from '../src/vectors/public-key.js';
-import { runEach } from '../src/vectors/run.js';
-import { artifacts, haveChromium, launchChromium, pageProblems } from './helpers/chromium.js';
+import { packageRoot } from '../src/paths.js';
+import { artifacts, haveChromium, launchChromium, pageProblems, vectorChecksOnNode } from './helpers/chromium.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 /**
@@ -99,13 +95,9 @@ describe.skipIf(!haveChromium)('sealcam/browser in Chromium', () => {
   });
 
   describe('the /vectors page', () => {
-    /** What Node counts for the same files: the engine files on the WASM engine, the public-key files on node:crypto. */
     let expected: number;
     beforeAll(async () => {
-      const engine = await runEach(vectorIndex().index.engine, (f) => loadVectorFile(f), ['wasm']);
-      const publicKey = PUBLIC_KEY_FILES.map((f) => runPublicKeyFile(f, JSON.parse(readFileSync(join(vectorsDir, f), 'utf8'))));
-      expect([...engine, ...publicKey].every((r) => r.failed === 0)).toBe(true);
-      expected = [...engine, ...publicKey].reduce((n, r) => n + r.passed, 0);
+      expected = await vectorChecksOnNode();
     });
 
     async function runVectorsPage(query: string): Promise<{ state?: string; passed: number; engine: string }> {

@@ -51,13 +51,13 @@ export interface Dashboard {
 
 export const DEFAULT_LISTEN = '127.0.0.1:8787';
 
-/** Host and port from `host:port` or `[v6]:port`; the host must be an IP address or localhost. */
-export function parseListen(text: string): { host: string; port: number } {
+/** Host and port from `host:port` or `[v6]:port`; the host must be an IP address or localhost. `flag` names it in the error. */
+export function parseListen(text: string, flag = '--listen'): { host: string; port: number } {
   const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text.trim());
   const host = m?.[1] ?? m?.[2];
   const port = Number(m?.[3]);
   if (!m || host === undefined || (isIP(host) === 0 && host !== 'localhost') || (m[1] !== undefined && isIP(host) !== 6) || port > 65535) {
-    throw new SealcamError('EUSAGE', `--listen ${JSON.stringify(text)} is not an address: use host:port, e.g. 127.0.0.1:8787 or [::1]:8787`);
+    throw new SealcamError('EUSAGE', `${flag} ${JSON.stringify(text)} is not an address: use host:port, e.g. 127.0.0.1:8787 or [::1]:8787`);
   }
   return { host, port };
 }

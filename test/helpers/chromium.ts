@@ -1,7 +1,12 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { vectorIndex } from '../../src/dashboard/vector-files.js';
+import { vectorsDir } from '../../src/paths.js';
+import { loadVectorFile } from '../../src/vectors/files.js';
+import { PUBLIC_KEY_FILES, runPublicKeyFile } from '../../src/vectors/public-key.js';
+import { runEach } from '../../src/vectors/run.js';
 
 /**
  * Debian's Chromium, headless, driven by playwright-core, as every browser test runs it: a fresh
@@ -31,4 +36,17 @@ export function pageProblems(page: Page): string[] {
   page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
   page.on('pageerror', (e) => problems.push(e.message));
   return problems;
+}
+
+/**
+ * How many vector checks the /vectors page must report passing: what Node counts for the same
+ * files (the engine files the page lists on the WASM engine, the public-key files on node:crypto),
+ * after checking they all pass here.
+ */
+export async function vectorChecksOnNode(): Promise<number> {
+  const engine = await runEach(vectorIndex().index.engine, (f) => loadVectorFile(f), ['wasm']);
+  const publicKey = PUBLIC_KEY_FILES.map((f) => runPublicKeyFile(f, JSON.parse(readFileSync(join(vectorsDir, f), 'utf8'))));
+  const failing = [...engine, ...publicKey].filter((r) => r.failed > 0).map((r) => r.file);
+  if (failing.length > 0) throw new Error(`vectors fail on Node: ${failing.join(', ')}`);
+  return [...engine, ...publicKey].reduce((n, r) => n + r.passed, 0);
 }
