@@ -23,6 +23,7 @@ import { listOutbox } from '../src/storage/outbox.js';
 import type { BlobInfo, BlobStore, ListOptions, PutOptions } from '../src/storage/store.js';
 import { startIotHubBroker } from './fixtures/iothub-broker.js';
 import { cleanEnv, CLI, createdKeyLine, expectOkCreatingKey, sealcam as run, userKeyring, type Run } from './helpers/cli.js';
+import { LEVELS, logLines, withoutLog } from './helpers/log.js';
 import { asV1 } from './helpers/sealed.js';
 
 /**
@@ -594,7 +595,8 @@ describe('sealcam device / simulate', () => {
     await waitFor(() => (stdout.match(/^sent /gm) ?? []).length >= 3, 'three images');
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    expect(stderr).toBe(`${createdKeyLine(join(userKeyring(cwd), 'sealcam-kek', '1.key'))}SIGTERM: finishing the images in progress (again to quit at once)\n`);
+    expect(withoutLog(stderr)).toBe(`${createdKeyLine(join(userKeyring(cwd), 'sealcam-kek', '1.key'))}`);
+    expect(logLines(stderr).map((l) => [l.level, l.device, l.msg])).toEqual([[LEVELS.info, 'cam-01', 'SIGTERM: finishing the images in progress (again to quit at once)']]);
     const sent = (stdout.match(/^sent /gm) ?? []).length;
     expect(stdout).toMatch(new RegExp(`^cam-01: ${sent} images sent .* 0 queued in the outbox$`, 'm'));
     expect(sealedFiles(join(cwd, '.sealcam', 'store'))).toHaveLength(sent);

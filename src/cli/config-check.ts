@@ -1,10 +1,12 @@
 import { allSettings, checkConfig, configWarnings, redactUrl, settingsInUse, type Origin } from '../config.js';
+import { describeFleetKeys, fleetKeyLines } from './fleet-keys.js';
 import { explainFromOptions } from './options.js';
 import { printError, reporterFrom } from './output.js';
 
 /**
  * `sealcam config check`: the settings the chosen kinds use (all of them with --all), each with
- * its value and where it came from (default, the file, a SEALCAM_* variable, a flag), then
+ * its value and where it came from (default, the file, a SEALCAM_* variable, a flag), the fleet's
+ * keys by fingerprint (fleet-keys.ts), then
  * warnings (settings that cannot work as meant, e.g. SSE-C over http://) and problems (exit 1).
  * No secret is printed: the config holds none, a URL loses its password and query, and for a
  * variable that holds a connection string only whether it is set is said.
@@ -46,9 +48,11 @@ export async function configCheck(opts: ConfigCheckOptions): Promise<void> {
     return row;
   });
   const warnings = configWarnings(config);
-  const problems = checkConfig(config);
+  const fleet = await describeFleetKeys(config);
+  const problems = [...checkConfig(config), ...fleet.problems];
+  const { keys } = fleet;
   if (out.json) {
-    out.record({ file: file ?? null, settings: rows, warnings, problems, ok: problems.length === 0 });
+    out.record({ file: file ?? null, settings: rows, keys, warnings, problems, ok: problems.length === 0 });
   } else {
     out.note(file === undefined ? 'no config file (sealcam.config.json is not here; --config names one)' : `config file ${file}`);
     for (const row of rows) {
@@ -56,6 +60,7 @@ export async function configCheck(opts: ConfigCheckOptions): Promise<void> {
       const variable = row.variableSet === undefined ? '' : row.variableSet ? ' (set)' : ' (not set)';
       out.line(`${row.setting} = ${value}${variable}  [${row.from}${row.by === undefined ? '' : ` ${row.by}`}]`);
     }
+    for (const line of fleetKeyLines(keys, config.receiver.trust)) out.line(line);
     for (const warning of warnings) out.warn(warning.message);
     for (const problem of problems) printError(problem.message);
     if (problems.length === 0) out.line('configuration OK');

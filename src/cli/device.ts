@@ -14,7 +14,8 @@ import { topicFor } from '../notify/notifier.js';
 import type { SealPool } from '../pool/pool.js';
 import type { BlobStore } from '../storage/store.js';
 import { integerFlag } from './options.js';
-import { printWarning, reporterFrom, type Reporter } from './output.js';
+import { createLog, type Logger } from './log.js';
+import { reporterFrom, type Reporter } from './output.js';
 import { createProgress, type Progress } from './progress.js';
 import { openSession } from './session.js';
 import { EXIT_QUEUED } from './upload.js';
@@ -37,12 +38,14 @@ export interface DeviceCommandOptions {
   frameSize?: string;
   settleMs?: string;
   deleteSent?: boolean;
+  logLevel?: string;
   [flag: string]: unknown;
 }
 
 export interface SimulateCommandOptions {
   json?: boolean;
   quiet?: boolean;
+  logLevel?: string;
   devices?: string;
   rate?: string;
   count?: string;
@@ -110,7 +113,9 @@ function stopOnSignals(controller: AbortController, say: (line: string) => void)
 }
 
 const interactive = (out: Reporter) => out.chatty && process.stderr.isTTY === true && !process.env.SEALCAM_NO_PROGRESS;
-const warn = (err: SealcamError) => printWarning(err.message);
+/** A problem with one image (or the notifier) in the log, naming the device and the blob when known. */
+const warner = (log: Logger, device?: string) => (err: SealcamError, blobName?: string) =>
+  log.warn({ ...(device === undefined ? {} : { device }), ...(blobName === undefined ? {} : { blob: blobName }), code: err.code }, err.message);
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
 
 function imageLine(r: ImageResult): string {
@@ -165,10 +170,12 @@ export async function device(opts: DeviceCommandOptions): Promise<void> {
 
   const out = reporterFrom(opts);
   const { config, keys, store, pool } = await openCamera(opts);
+  const log = await createLog({ level: opts.logLevel, base: { device: config.device.id } });
+  const warn = warner(log);
   let camera: Device | undefined;
   let notifier: Awaited<ReturnType<typeof notifierFromConfig>>['notifier'] | undefined;
   const controller = new AbortController();
-  const say = (line: string) => out.note(line);
+  const say = (line: string) => log.info(line);
   const removeSignals = stopOnSignals(controller, say);
   const report = imageReporter(out, `device ${config.device.id}`, count, true);
   try {
@@ -232,8 +239,10 @@ export async function simulate(opts: SimulateCommandOptions): Promise<void> {
   const frameBytes = positiveInteger(opts.frameSize, '--frame-size');
 
   const { config, keys, store, pool } = await openCamera(opts);
+  const log = await createLog({ level: opts.logLevel });
+  const warn = (err: SealcamError, blobName?: string) => warner(log, blobName?.split('/')[0])(err, blobName);
   const controller = new AbortController();
-  const say = (line: string) => out.note(line);
+  const say = (line: string) => log.info(line);
   const removeSignals = stopOnSignals(controller, say);
   // A fleet sends too many images for a line each: a bar on a terminal, otherwise a line every few seconds.
   const report = imageReporter(out, `simulate ${devices} devices`, count === undefined ? undefined : count * devices, false);

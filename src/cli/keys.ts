@@ -2,11 +2,14 @@ import { createHash } from 'node:crypto';
 import { SealcamError } from '../errors.js';
 import { createKeyProvider, type KeyBits } from '../keys/index.js';
 import type { KeyMaterial, KeyProvider, KeyVersion } from '../keys/provider.js';
+import { describeFingerprint } from '../keys/stanza.js';
+import { RSA_OAEP_TYPE } from '../keys/rsa-oaep.js';
 import { configFromOptions } from './options.js';
-import { announceCreatedKey, printTable, reporterFrom, type Reporter } from './output.js';
+import { describeFleetKeys, fleetKeyLines } from './fleet-keys.js';
+import { announceCreatedKey, printError, printTable, reporterFrom, type Reporter } from './output.js';
 
 /**
- * `sealcam keys create|rotate|list|show-version`. Output names versions and, for show-version, a short
+ * `sealcam keys create|rotate|list|show-version|fleet|recipient`. Output names versions and, for show-version, a short
  * fingerprint; key bytes are never printed and are wiped as soon as a command is done with them.
  */
 
@@ -97,4 +100,43 @@ export async function showVersion(version: string, name: string | undefined, opt
   const out = reporterFrom(opts);
   out.record({ ...record(v, kek.provider), bits, fingerprint });
   for (const [label, value] of fields) out.line(`${label.padEnd(13)}${value}`);
+}
+
+/**
+ * `sealcam keys recipient <vault key id | KMS key>`: the recipient text cameras seal to, made from
+ * the public half of an RSA key whose private half stays in Azure Key Vault (an https:// key id)
+ * or AWS KMS (a key ARN, key id or alias). Asks the service for the public key only (Key Vault:
+ * keys/get; KMS: kms:GetPublicKey), with the usual credential chains (DefaultAzureCredential, the
+ * AWS chain; AWS_REGION or the ARN's region, AWS_ENDPOINT_URL_KMS for a private endpoint).
+ */
+export async function recipient(key: string, opts: KeyCommandOptions): Promise<void> {
+  const out = reporterFrom(opts);
+  let made: { text: string; fingerprint: Uint8Array };
+  if (/^https:\/\//i.test(key)) {
+    const { keyVaultRecipient } = await import('../keys/keyvault-keys.js');
+    made = await keyVaultRecipient(key);
+  } else if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(key)) {
+    throw new SealcamError('EUSAGE', `${key.split('://')[0]}:// is not a key service: give a Key Vault key id (https://<vault>.vault.azure.net/keys/<name>) or a KMS key ARN, key id or alias`);
+  } else {
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+    const { kmsRecipient } = await import('../keys/kms.js');
+    made = await kmsRecipient(key);
+  }
+  const fingerprint = describeFingerprint(RSA_OAEP_TYPE, made.fingerprint);
+  out.record({ recipient: made.text, fingerprint });
+  out.line(made.text);
+  out.note(`fingerprint ${fingerprint}: give the text to cameras (seal.recipients); only the service's key opens what they seal`);
+}
+
+/** `sealcam keys fleet`: the fleet's keys as the configuration names them (fleet-keys.ts); exit 1 when one cannot be read. */
+export async function fleet(opts: KeyCommandOptions): Promise<void> {
+  const config = configFromOptions(opts);
+  const { keys, problems } = await describeFleetKeys(config);
+  const out = reporterFrom(opts);
+  out.record({ ...keys, problems });
+  const lines = fleetKeyLines(keys, config.receiver.trust);
+  for (const line of lines) out.line(line);
+  if (lines.length === 0 && problems.length === 0) out.note('no recipients, identities, signing key or registry configured: files are sealed under the keyring\'s KEK (v1)');
+  for (const problem of problems) printError(problem.message);
+  if (problems.length > 0) process.exitCode = 1;
 }

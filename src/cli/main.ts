@@ -114,6 +114,20 @@ export function buildProgram(): Command {
     .argument('<version>', 'version (as listed by sealcam keys list)')
     .argument('[name]', `key name (default: ${DEFAULTS.keys.name})`)
     .action(async (version, name, opts) => (await import('./keys.js')).showVersion(version, name, opts));
+  addOutputOptions(
+    addConfigOptions(keys.command('fleet').description("show the fleet's keys by fingerprint: the recipients cameras seal to, the identities that open, the signing key, the registry's entries"), [
+      'seal.recipients',
+      'keys.identities',
+      'device.signingKey',
+      'receiver.trust',
+    ]),
+  ).action(async (opts) => (await import('./keys.js')).fleet(opts));
+  addOutputOptions(
+    keys
+      .command('recipient')
+      .description("print the recipient text of an RSA key whose private half stays in Azure Key Vault or AWS KMS (cameras seal to it; only the service's key opens)")
+      .argument('<key>', 'a Key Vault key id (https://<vault>.vault.azure.net/keys/<name>[/<version>]) or a KMS key ARN, key id or alias'),
+  ).action(async (key, opts) => (await import('./keys.js')).recipient(key, opts));
 
   addOutputOptions(
     addConfigOptions(

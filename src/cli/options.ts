@@ -78,6 +78,11 @@ export function addConfigOptions(command: Command, paths: readonly string[]): Co
   return command;
 }
 
+/** Adds `--log-level` to a daemon (device, simulate, receive; see log.ts). */
+export function addLogOption(command: Command): Command {
+  return command.option('--log-level <level>', 'debug, info, warn, error or silent (the log goes to stderr: JSON lines, or one readable line each on a terminal)', 'info');
+}
+
 /** Adds `--json` and `--quiet` (see output.ts). */
 export function addOutputOptions(command: Command, json = 'print the results as JSON on stdout (nothing else goes there)'): Command {
   return command.option('--json', json).option('--quiet', 'print only results and errors: no notes, summaries or progress');
