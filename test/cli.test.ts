@@ -11,8 +11,8 @@ import { openSealed, parseHeader, sealBuffer } from '../src/formats/sealed.js';
 import { openSidecar, parseSidecarMetadata, sealSidecar, serializeSidecarMetadata } from '../src/formats/sidecar.js';
 import { same } from './helpers/bytes.js';
 import { cleanEnv, CLI, expectOk, expectOkCreatingKey, expectOneLineError, sealcam as run, type Run } from './helpers/cli.js';
-import { DeviceSigningKey } from '../src/keys/ed25519.js';
 import { loadIdentity, loadRecipients } from '../src/keys/recipients.js';
+import { readSigningKeyFile } from '../src/keys/keypair-files.js';
 
 /** The built command line (node dist/src/cli/main.js), run as a user would run it. */
 
@@ -105,7 +105,7 @@ describe('sealcam keygen', () => {
     expect(mode(path)).toBe(0o600);
     expect(r.stdout).toMatch(/^sealcam-ed25519:[A-Za-z0-9_-]{43}\n$/);
     expect(readFileSync(`${path}.pub`, 'utf8')).toBe(r.stdout);
-    const key = await DeviceSigningKey.read(path);
+    const key = await readSigningKeyFile(path);
     expect(key.publicKey.text).toBe(r.stdout.trim());
   });
 

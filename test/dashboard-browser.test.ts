@@ -1,12 +1,13 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDashboard, type Dashboard } from '../src/dashboard/server.js';
 import { RecentThroughput, writeQuarantineRecord, writeReceiverStatus } from '../src/fleet/records.js';
 import { quarantineFields, statusFields } from './fixtures/fleet-records.js';
 import { receiveSample } from './fixtures/fleet-output.js';
+import { artifacts, haveChromium, launchChromium, pageProblems } from './helpers/chromium.js';
 
 /**
  * The dashboard in a real browser: Debian's Chromium, headless, driven by playwright-core, on an
@@ -15,10 +16,8 @@ import { receiveSample } from './fixtures/fleet-output.js';
  * a card change when a new record arrives. Screenshots go to SEALCAM_ARTIFACTS or the temp dir.
  */
 
-const CHROMIUM = process.env.SEALCAM_CHROMIUM ?? '/usr/bin/chromium';
 const TOKEN = 'browser-test-token-0123456789';
 const DEVICES = ['cam-entrance', 'cam-loading-bay', 'cam-car-park'];
-const artifacts = join(process.env.SEALCAM_ARTIFACTS ?? tmpdir(), 'sealcam-dashboard-screenshots');
 
 /**
  * The little of the DOM the in-page callbacks use: the tests are type-checked without the DOM
@@ -40,9 +39,6 @@ declare const document: {
 };
 declare const window: Record<string, unknown>;
 
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) console.warn(`dashboard browser test skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, as .ci/run does)`);
-
 describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
   const root = mkdtempSync(join(tmpdir(), 'sealcam-dashboard-browser-'));
   const output = join(root, 'out');
@@ -50,11 +46,10 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
   let context: BrowserContext;
   let page: Page;
   const requests: string[] = [];
-  const problems: string[] = [];
+  let problems: string[] = [];
 
   beforeAll(async () => {
     mkdirSync(output);
-    mkdirSync(artifacts, { recursive: true });
     const now = Date.now();
     const throughput = new RecentThroughput();
     const samples = ['street-dusk.jpg', 'test-card.png', 'front-door-night.jpg'];
@@ -70,16 +65,9 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     await writeReceiverStatus(output, statusFields('rx-1', now, { opened: 36, duplicates: 2, redeliveries: 1, quarantined: 1, bytes: 1_080_000, recent: throughput.recent(now) }));
 
     dashboard = await startDashboard({ listen: '127.0.0.1:0', root: output, token: TOKEN, pollMs: 100, quietAfterMs: 5 * 60_000 });
-    context = await chromium.launchPersistentContext(join(root, 'profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1360, height: 900 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
+    ({ context, page } = await launchChromium(join(root, 'profile')));
     page.on('request', (r) => requests.push(r.url()));
-    page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
-    page.on('pageerror', (e) => problems.push(e.message));
+    problems = pageProblems(page);
   });
 
   afterAll(async () => {

@@ -72,6 +72,30 @@ describe('sealcam demo', () => {
     expect(readdirSync(tmpdir()).filter((f) => f.startsWith('sealcam-demo-')).length).toBe(before);
   }, 120_000);
 
+  it('with --dashboard serves the dashboard during the demo: the sign-in URL before the cameras start, and the report says it closed with the demo', () => {
+    const r = demo('--devices', '1', '--rounds', '1', '--dashboard', '127.0.0.1:0');
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines[1]).toMatch(/^dashboard at http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]{43}$/);
+    expect(lines[2]).toMatch(/^sealcam demo: 1 cameras, 5 images/);
+    expect(lines.at(-1)).toBe('  dashboard    closed with the demo (--keep-open keeps it up: npm start -- --keep-open)');
+    expect(r.stderr).toMatch(/^sealcam dashboard: fleet records from .+\/received\n$/);
+  }, 120_000);
+
+  it('with --json and --dashboard keeps stdout the report alone: the URL goes to stderr', () => {
+    const r = demo('--devices', '1', '--rounds', '1', '--dashboard', '127.0.0.1:0', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as DemoReport).identical).toBe(5);
+    expect(r.stderr).toMatch(/^dashboard at http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]{43}\n$/);
+  }, 120_000);
+
+  it('refuses a --dashboard that is not an address in one line, before any camera starts', () => {
+    const r = demo('--dashboard', 'example.com:80');
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe('sealcam: --dashboard "example.com:80" is not an address: use host:port, e.g. 127.0.0.1:8787 or [::1]:8787\n');
+  });
+
   it('refuses bad numbers in one line', () => {
     const r = demo('--devices', 'three');
     expect(r.status).toBe(1);

@@ -318,7 +318,7 @@ const NOT_RUN: { match: RegExp; why: string; section?: string }[] = [
   { match: /<[^>]+>|\[--/, why: 'a synopsis with placeholders (<file>, [--flag]), not a command' },
   { match: /--store azure|--provider azure-keyvault|--notify mqtt --mqtt-url mqtts:|--client-id|s3\.example\.internal/, why: 'it needs the Azure or AWS account (or the broker) it names' },
   { match: /^sealcam device --synthetic --rate 2 --count 100$/, why: '100 images at 2 a second take 50 s; test/device.test.ts runs it with --count 3' },
-  { match: /^sealcam (device|receive|dashboard)\b(?!.*--once)|^sealcam simulate .*--duration/, why: 'it runs until stopped (Ctrl-C); test/local-fleet.test.ts, test/device.test.ts and test/dashboard.test.ts run these' },
+  { match: /^sealcam (device|receive|dashboard)\b(?!.*--once)|^sealcam simulate .*--duration|^sealcam demo\b.*--keep-open/, why: 'it runs until stopped (Ctrl-C); test/local-fleet.test.ts, test/device.test.ts, test/dashboard.test.ts and test/demo-dashboard.test.ts run these' },
   { match: /^sealcam keygen --type ed25519 -o \/etc\/sealcam\/cam-01\.key$/, why: "it writes to /etc/sealcam, a camera's own path; the session after it makes the key in the sandbox" },
   { match: /^sealcam keys recipient "\$/, why: 'it asks Azure Key Vault or AWS KMS for the key (az, aws)' },
   { match: /^sealcam bench --quick$/, why: 'it takes about 2 minutes; test/bench.test.ts runs the suite with --tiny' },

@@ -14,7 +14,7 @@ import { AzureBlobStore } from '../src/storage/azure.js';
 import { S3Store } from '../src/storage/s3.js';
 import type { BlobStore } from '../src/storage/store.js';
 import { DeviceSigningKey } from '../src/keys/ed25519.js';
-import { DeviceRegistry } from '../src/keys/registry.js';
+import { registryDirectory } from '../src/keys/registry-sources.js';
 import { X25519Identity } from '../src/keys/x25519.js';
 import { startAzurite, startS3rver, type Azurite, type S3rverInstance } from './fixtures/servers.js';
 import { outputFiles } from './helpers/output.js';
@@ -93,7 +93,7 @@ describe.each(stores)('the fleet end to end on %s', (_name, makeStore) => {
       writeFileSync(join(registryDir, `cam-${i + 1}.pub`), `${key.publicKey.text}\n`);
       return key;
     });
-    const trust = DeviceRegistry.directory(registryDir);
+    const trust = registryDirectory(registryDir);
     const startReceiver = async () => {
       const receiver = await createReceiver({ config, keys, store, pool, identities: [fleet], trust, onResult: (r) => results.push(r) });
       receivers.push(receiver);

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { DevicePublicKey, DeviceSigningKey, ED25519_SECRET_PREFIX, scalarBelowOrder, verifyEd25519 } from '../src/keys/ed25519.js';
 import { keyFingerprint } from '../src/keys/stanza.js';
 import { X25519Identity } from '../src/keys/x25519.js';
+import { readSigningKeyFile, writeIdentityFile, writeSigningKeyFile } from '../src/keys/keypair-files.js';
 import { tempDir } from './helpers/temp-dir.js';
 import { hex, wycheproof, type WycheproofGroup, type WycheproofTest } from './helpers/public-key-vectors.js';
 
@@ -113,11 +114,11 @@ describe('signing key files', () => {
   it('write() makes the key 0600 and its .pub 0644; read() signs as the same device', async () => {
     const path = join(dir, 'cam-01.key');
     const key = DeviceSigningKey.generate();
-    await key.write(path);
+    await writeSigningKeyFile(key, path);
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(readFileSync(`${path}.pub`, 'utf8')).toBe(`${key.publicKey.text}\n`);
     expect(readFileSync(path, 'utf8')).toMatch(new RegExp(`^${ED25519_SECRET_PREFIX}[A-Za-z0-9_-]{43}$`, 'm'));
-    const back = await DeviceSigningKey.read(path);
+    const back = await readSigningKeyFile(path);
     expect(back.publicKey.fingerprint).toEqual(key.publicKey.fingerprint);
     const message = randomBytes(10);
     expect(key.publicKey.verify(message, back.sign(message))).toBe(true);
@@ -125,14 +126,14 @@ describe('signing key files', () => {
 
   it('refuses a signing key file that others can read', async () => {
     const path = join(dir, 'open.key');
-    await DeviceSigningKey.generate().write(path);
+    await writeSigningKeyFile(DeviceSigningKey.generate(), path);
     chmodSync(path, 0o604);
-    await expect(DeviceSigningKey.read(path)).rejects.toThrow(/mode 0604/);
+    await expect(readSigningKeyFile(path)).rejects.toThrow(/mode 0604/);
   });
 
   it('refuses an x25519 identity file as a signing key', async () => {
     const path = join(dir, 'fleet.key');
-    await X25519Identity.generate().write(path);
-    await expect(DeviceSigningKey.read(path)).rejects.toThrow(/is not a valid ed25519 signing key line/);
+    await writeIdentityFile(X25519Identity.generate(), path);
+    await expect(readSigningKeyFile(path)).rejects.toThrow(/is not a valid ed25519 signing key line/);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AuthenticationError } from '../src/errors.js';
 import { AEAD, decap, encap, keySchedule, setupBaseR, setupBaseS, type AeadId } from '../src/keys/hpke.js';
-import { okpPrivateKey, okpRawPublic } from '../src/keys/okp.js';
+import { platform } from '#platform';
 import { hex, readVectorJson, toHex } from './helpers/public-key-vectors.js';
 
 /**
@@ -48,13 +48,13 @@ describe('HPKE vector file', () => {
 
 describe.each(base.map((v) => [v.suite, v] as const))('%s, base mode', (_suite, v) => {
   const aead = Number(v.aead_id) as AeadId;
-  const skE = okpPrivateKey('x25519', hex(v.skEm));
-  const skR = okpPrivateKey('x25519', hex(v.skRm));
+  const skE = platform.crypto.x25519.fromBytes(hex(v.skEm));
+  const skR = platform.crypto.x25519.fromBytes(hex(v.skRm));
   const info = hex(v.info);
 
   it('derives pkEm and pkRm from the private keys', () => {
-    expect(toHex(okpRawPublic('x25519', skE))).toBe(v.pkEm);
-    expect(toHex(okpRawPublic('x25519', skR))).toBe(v.pkRm);
+    expect(toHex(platform.crypto.x25519.publicKey(skE))).toBe(v.pkEm);
+    expect(toHex(platform.crypto.x25519.publicKey(skR))).toBe(v.pkRm);
   });
 
   it('Encap(pkR) with skE gives enc and shared_secret; Decap gives the same secret', () => {
@@ -108,7 +108,7 @@ describe.each(base.map((v) => [v.suite, v] as const))('%s, base mode', (_suite, 
 describe('HPKE refusals', () => {
   const chacha = base.find((v) => Number(v.aead_id) === AEAD.CHACHA20_POLY1305)!;
   const first = chacha.encryptions[0]!;
-  const receiver = () => setupBaseR(AEAD.CHACHA20_POLY1305, hex(chacha.enc), okpPrivateKey('x25519', hex(chacha.skRm)), hex(chacha.info));
+  const receiver = () => setupBaseR(AEAD.CHACHA20_POLY1305, hex(chacha.enc), platform.crypto.x25519.fromBytes(hex(chacha.skRm)), hex(chacha.info));
 
   it('a flipped ciphertext, tag or aad bit fails with AuthenticationError, and the sequence number stays put', () => {
     const context = receiver();
@@ -128,7 +128,7 @@ describe('HPKE refusals', () => {
   });
 
   it('another info string opens nothing', () => {
-    const context = setupBaseR(AEAD.CHACHA20_POLY1305, hex(chacha.enc), okpPrivateKey('x25519', hex(chacha.skRm)), hex('00'));
+    const context = setupBaseR(AEAD.CHACHA20_POLY1305, hex(chacha.enc), platform.crypto.x25519.fromBytes(hex(chacha.skRm)), hex('00'));
     expect(() => context.open(hex(first.aad), hex(first.ct))).toThrow(AuthenticationError);
   });
 
@@ -139,6 +139,6 @@ describe('HPKE refusals', () => {
   });
 
   it('an encapsulated key of the wrong length fails with AuthenticationError', () => {
-    expect(() => decap(new Uint8Array(31), okpPrivateKey('x25519', hex(chacha.skRm)))).toThrow(AuthenticationError);
+    expect(() => decap(new Uint8Array(31), platform.crypto.x25519.fromBytes(hex(chacha.skRm)))).toThrow(AuthenticationError);
   });
 });

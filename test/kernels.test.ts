@@ -12,7 +12,8 @@ import {
   type AesKernel,
   type WasmVariant,
 } from '../src/engine/wasm.js';
-import { listVectorFiles, loadVectorFile, type BlockVector, type CtrVector, type EaxVector, type Vector } from '../src/vectors/run.js';
+import { listVectorFiles, loadVectorFile } from '../src/vectors/files.js';
+import type { BlockVector, CtrVector, EaxVector, Vector } from '../src/vectors/run.js';
 
 /**
  * The engine's eight-block paths on each AES kernel (vector-permute interleaved, bitsliced):

@@ -4,38 +4,13 @@
  * the built CLI as separate processes. Then the camera goes away: the receiver says so once, not
  * once a second.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freePort } from './fixtures/servers.js';
-import { cleanEnv, CLI } from './helpers/cli.js';
+import { start, waitFor, type Proc } from './helpers/cli.js';
 import { LEVELS, logLines } from './helpers/log.js';
 import { tempDir } from './helpers/temp-dir.js';
-
-interface Proc {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<[number | null, NodeJS.Signals | null]>;
-}
-
-function start(cwd: string, args: string[]): Proc {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd, env: cleanEnv({ cwd, env: { SEALCAM_NO_PROGRESS: '1', SEALCAM_JOBS: '1' } }) });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  return { child, stdout: () => out, stderr: () => err, exited: once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]> };
-}
-
-async function waitFor(what: string, ok: () => boolean, ms = 30_000): Promise<void> {
-  for (const deadline = Date.now() + ms; !ok(); ) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('the local fleet in two terminals', () => {
   it('device --mqtt-url fixes the broker port and says what to run; receive --mqtt-url opens the images; a broker gone is reported once', async () => {

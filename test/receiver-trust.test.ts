@@ -10,7 +10,7 @@ import { sealBuffer } from '../src/formats/sealed.js';
 import { DeviceSigningKey } from '../src/keys/ed25519.js';
 import { LocalKeyProvider } from '../src/keys/local.js';
 import { sealingFor } from '../src/keys/recipients.js';
-import { DeviceRegistry } from '../src/keys/registry.js';
+import { registryDirectory } from '../src/keys/registry-sources.js';
 import { X25519Identity } from '../src/keys/x25519.js';
 import type { SealedImageEvent } from '../src/notify/index.js';
 import { startLocalBroker, type LocalBroker } from '../src/notify/local.js';
@@ -115,7 +115,7 @@ async function rig(name: string): Promise<Rig> {
     store,
     pool,
     identities: [fleet],
-    trust: DeviceRegistry.directory(registryDir),
+    trust: registryDirectory(registryDir),
     onResult: (r) => results.push(r),
     onError: (e) => errors.push(e),
   });

@@ -10,6 +10,7 @@ import { loadIdentity, loadRecipients, parseRecipient, unwrapFileKey, wrapFileKe
 import { LocalRsaIdentity, RsaRecipient } from '../src/keys/rsa-oaep.js';
 import { keyFingerprint, type Identity, type Stanza } from '../src/keys/stanza.js';
 import { X25519Identity, X25519Recipient } from '../src/keys/x25519.js';
+import { writeIdentityFile, writeSigningKeyFile } from '../src/keys/keypair-files.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 /** Recipient and identity loading, and wrapping a file key for several recipients. */
@@ -38,7 +39,7 @@ describe('parseRecipient', () => {
 
   it('refuses a pasted secret key without echoing it', async () => {
     const path = join(dir, 'x.key');
-    await x.write(path);
+    await writeIdentityFile(x, path);
     const secretLine = readFileSync(path, 'utf8').split('\n').find((l) => l.startsWith('SEALCAM-'))!;
     let message = '';
     try {
@@ -88,7 +89,7 @@ describe('loadRecipients', () => {
 describe('loadIdentity', () => {
   it('reads an x25519 identity file and an RSA PEM key file (both mode 0600)', async () => {
     const xPath = join(dir, 'fleet.key');
-    await x.write(xPath);
+    await writeIdentityFile(x, xPath);
     expect((await loadIdentity(xPath)).fingerprint).toEqual(x.fingerprint);
     const pem = write('rsa.pem', rsaKey.export({ format: 'pem', type: 'pkcs8' }) as string);
     const identity = await loadIdentity(pem);
@@ -104,11 +105,11 @@ describe('loadIdentity', () => {
 
   it('refuses a file others can read, a signing key, a recipient and secret text on the command line', async () => {
     const open = join(dir, 'open.key');
-    await X25519Identity.generate().write(open);
+    await writeIdentityFile(X25519Identity.generate(), open);
     chmodSync(open, 0o644);
     await expect(loadIdentity(open)).rejects.toThrow(/mode 0644/);
     const signing = join(dir, 'cam.key');
-    await DeviceSigningKey.generate().write(signing);
+    await writeSigningKeyFile(DeviceSigningKey.generate(), signing);
     await expect(loadIdentity(signing)).rejects.toThrow(/is a device signing key, not an identity/);
     await expect(loadIdentity(x.recipient.text)).rejects.toThrow(/this is a recipient \(a public key\)/);
     await expect(loadIdentity(`SEALCAM-X25519-SECRET-KEY:${'A'.repeat(43)}`)).rejects.toThrow(/not as text on the command line/);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceSigningKey } from '../src/keys/ed25519.js';
 import { DeviceRegistry, parseRegistryEntry } from '../src/keys/registry.js';
+import { registryDirectory, registryInStore } from '../src/keys/registry-sources.js';
 import { AzureBlobStore } from '../src/storage/azure.js';
 import { LocalStore } from '../src/storage/local.js';
 import { S3Store } from '../src/storage/s3.js';
@@ -56,7 +57,7 @@ describe('registry entries', () => {
 
 describe('DeviceRegistry on a directory', () => {
   const dir = registryDir({ 'cam-01.pub': ENTRY, 'cam-02.pub': `${stranger.publicKey.text}\n`, 'README.txt': 'not an entry', 'cam-04.pub.bak': 'x', 'bad id!.pub': 'x' });
-  const registry = DeviceRegistry.directory(dir);
+  const registry = registryDirectory(dir);
 
   it('keysFor lists a device\'s keys, revoked ones included, and nothing for an unknown device', async () => {
     expect((await registry.keysFor('cam-01')).map((k) => k.revoked)).toEqual([true, false]);
@@ -95,7 +96,7 @@ describe('DeviceRegistry on a directory', () => {
   });
 
   it('a broken entry is an error naming it, not a verdict', async () => {
-    const broken = DeviceRegistry.directory(registryDir({ 'cam-03.pub': 'nonsense\n' }));
+    const broken = registryDirectory(registryDir({ 'cam-03.pub': 'nonsense\n' }));
     await expect(broken.check('cam-03', current.publicKey.fingerprint)).rejects.toThrow(/^registry entry cam-03\.pub in registry directory .* line 1/);
   });
 });
@@ -104,7 +105,7 @@ describe('DeviceRegistry cache', () => {
   it('reads an entry again only after the TTL, so a revocation takes effect within it', async () => {
     const dir = registryDir({ 'cam-01.pub': `${current.publicKey.text}\n` });
     let now = 1_000_000;
-    const registry = DeviceRegistry.directory(dir, { ttlMs: 30_000, now: () => now });
+    const registry = registryDirectory(dir, { ttlMs: 30_000, now: () => now });
     expect((await registry.check('cam-01', current.publicKey.fingerprint)).ok).toBe(true);
     writeFileSync(join(dir, 'cam-01.pub'), `${current.publicKey.text} revoked\n`);
     now += 29_000;
@@ -115,7 +116,7 @@ describe('DeviceRegistry cache', () => {
 
   it('does not remember a failed read', async () => {
     const dir = registryDir({ 'cam-01.pub': 'broken\n' });
-    const registry = DeviceRegistry.directory(dir);
+    const registry = registryDirectory(dir);
     await expect(registry.keysFor('cam-01')).rejects.toThrow(/line 1/);
     writeFileSync(join(dir, 'cam-01.pub'), `${current.publicKey.text}\n`);
     expect(await registry.keysFor('cam-01')).toHaveLength(1);
@@ -131,7 +132,7 @@ function blobStoreCases(name: string, makeStore: () => BlobStore): void {
       await store.put('registry/cam-01.pub', Buffer.from(ENTRY));
       await store.put('registry/cam-02.pub', Buffer.from(`${stranger.publicKey.text}\n`));
       await store.put('cam-01/2026/12/07/img.sealed', Buffer.from('not an entry'));
-      registry = DeviceRegistry.blobStore(store, 'registry/');
+      registry = registryInStore(store, 'registry/');
     });
 
     it('accepts the current key, refuses the revoked one and an unregistered device', async () => {

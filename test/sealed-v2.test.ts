@@ -10,6 +10,7 @@ import { openBuffer, parseHeader, sealBuffer, type SealOptions } from '../src/fo
 import { DeviceSigningKey } from '../src/keys/ed25519.js';
 import { openingWith, sealingFor } from '../src/keys/recipients.js';
 import { DeviceRegistry } from '../src/keys/registry.js';
+import { registryDirectory } from '../src/keys/registry-sources.js';
 import { X25519Identity } from '../src/keys/x25519.js';
 import { packageRoot } from '../src/paths.js';
 import { memoryIO } from '../src/io/buffer-io.js';
@@ -43,7 +44,7 @@ beforeAll(() => {
   mkdirSync(dir);
   writeFileSync(join(dir, 'cam-01.pub'), `${cam01.publicKey.text}\n`);
   writeFileSync(join(dir, 'cam-02.pub'), `${cam02.publicKey.text}\n`);
-  registry = DeviceRegistry.directory(dir);
+  registry = registryDirectory(dir);
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -110,7 +111,7 @@ describe('a registry decides who may have sealed a file', () => {
     const dir = join(work, 'revoked');
     cpSync(join(work, 'registry'), dir, { recursive: true });
     writeFileSync(join(dir, 'cam-01.pub'), `${cam01.publicKey.text} revoked\n`);
-    const err = await refusal(openBuffer(sealBuffer(plaintext, signedBy(cam01, 'cam-01')), { ...openWith(), trust: DeviceRegistry.directory(dir) }));
+    const err = await refusal(openBuffer(sealBuffer(plaintext, signedBy(cam01, 'cam-01')), { ...openWith(), trust: registryDirectory(dir) }));
     expect(err.message).toMatch(/^signing key ed25519:[0-9a-f]{32} of device cam-01 is revoked$/);
   });
 

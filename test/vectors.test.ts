@@ -7,7 +7,8 @@ import { createEax } from '../src/engine/eax.js';
 import { ENGINES } from '../src/engine/types.js';
 import { packageRoot, vectorsDir } from '../src/paths.js';
 import { encryptBlock, expandKey } from '../src/vectors/reference.js';
-import { listVectorFiles, loadVectorFile, PUBLIC_KEY_VECTORS, runFile, type EaxVector, type VectorFile } from '../src/vectors/run.js';
+import { listVectorFiles, loadVectorFile } from '../src/vectors/files.js';
+import { PUBLIC_KEY_VECTORS, runFile, type EaxVector, type VectorFile } from '../src/vectors/run.js';
 
 /**
  * Driven by the files in vectors/: the list and the counts are read here, independently of the

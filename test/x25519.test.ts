@@ -4,9 +4,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AuthenticationError } from '../src/errors.js';
 import { x25519 } from '../src/keys/hpke.js';
-import { okpPrivateKey, okpPublicKey } from '../src/keys/okp.js';
+import { platform } from '#platform';
+import { okpPrivateKey, okpPublicKey } from '../src/platform/okp.js';
 import { keyFingerprint } from '../src/keys/stanza.js';
 import { X25519_IDENTITY_PREFIX, X25519_RECIPIENT_PREFIX, X25519Identity, X25519Recipient } from '../src/keys/x25519.js';
+import { readIdentityFile, writeIdentityFile } from '../src/keys/keypair-files.js';
 import { tempDir } from './helpers/temp-dir.js';
 import { hex, toHex, wycheproof, type WycheproofGroup, type WycheproofTest } from './helpers/public-key-vectors.js';
 
@@ -39,19 +41,19 @@ describe('X25519 on Wycheproof x25519_test.json', () => {
 
   it('computes the expected shared secret for every valid case (264)', () => {
     const valid = nonZero.filter((t) => t.result === 'valid');
-    for (const t of valid) expect(toHex(x25519(okpPrivateKey('x25519', hex(t.private)), hex(t.public))), `tcId ${t.tcId}`).toBe(t.shared);
+    for (const t of valid) expect(toHex(x25519(platform.crypto.x25519.fromBytes(hex(t.private)), hex(t.public))), `tcId ${t.tcId}`).toBe(t.shared);
     expect(valid).toHaveLength(264);
   });
 
   it('computes the RFC 7748 result for every acceptable case with a non-zero secret (223: twist points, non-canonical u)', () => {
     const acceptable = nonZero.filter((t) => t.result === 'acceptable');
-    for (const t of acceptable) expect(toHex(x25519(okpPrivateKey('x25519', hex(t.private)), hex(t.public))), `tcId ${t.tcId}`).toBe(t.shared);
+    for (const t of acceptable) expect(toHex(x25519(platform.crypto.x25519.fromBytes(hex(t.private)), hex(t.public))), `tcId ${t.tcId}`).toBe(t.shared);
     expect(acceptable).toHaveLength(223);
   });
 
   it('refuses every case whose shared secret is zero (31 low-order public keys) with ELOWORDER', () => {
     for (const t of zeroShared) {
-      expect(() => x25519(okpPrivateKey('x25519', hex(t.private)), hex(t.public)), `tcId ${t.tcId}`).toThrow(
+      expect(() => x25519(platform.crypto.x25519.fromBytes(hex(t.private)), hex(t.public)), `tcId ${t.tcId}`).toThrow(
         expect.objectContaining({ code: 'ELOWORDER' }),
       );
     }
@@ -173,14 +175,14 @@ describe('x25519 identity files', () => {
   it('write() makes the identity 0600 and its .pub 0644 holding the recipient line; read() gives the same identity', async () => {
     const path = join(dir, 'fleet.key');
     const identity = X25519Identity.generate();
-    await identity.write(path);
+    await writeIdentityFile(identity, path);
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(statSync(`${path}.pub`).mode & 0o777).toBe(0o644);
     expect(readFileSync(`${path}.pub`, 'utf8')).toBe(`${identity.recipient.text}\n`);
     const text = readFileSync(path, 'utf8');
     expect(text).toMatch(new RegExp(`^${X25519_IDENTITY_PREFIX}[A-Za-z0-9_-]{43}$`, 'm'));
     expect(text).toContain(`# recipient: ${identity.recipient.text}`);
-    const back = await X25519Identity.read(path);
+    const back = await readIdentityFile(path);
     expect(back.fingerprint).toEqual(identity.fingerprint);
     expect(await back.unwrap(identity.recipient.wrap(new Uint8Array(16).fill(7)))).toEqual(new Uint8Array(16).fill(7));
   });
@@ -188,24 +190,24 @@ describe('x25519 identity files', () => {
   it('refuses to overwrite either file without force, before writing anything', async () => {
     const path = join(dir, 'exists.key');
     writeFileSync(`${path}.pub`, 'old\n');
-    await expect(X25519Identity.generate().write(path)).rejects.toThrow(/exists\.key\.pub exists; use --force/);
+    await expect(writeIdentityFile(X25519Identity.generate(), path)).rejects.toThrow(/exists\.key\.pub exists; use --force/);
     expect(() => statSync(path)).toThrow();
-    await X25519Identity.generate().write(path, { force: true });
+    await writeIdentityFile(X25519Identity.generate(), path, { force: true });
     expect(readFileSync(`${path}.pub`, 'utf8')).toMatch(/^sealcam-x25519:/);
   });
 
   it('refuses an identity file that group or others can read', async () => {
     const path = join(dir, 'open.key');
-    await X25519Identity.generate().write(path);
+    await writeIdentityFile(X25519Identity.generate(), path);
     chmodSync(path, 0o640);
-    await expect(X25519Identity.read(path)).rejects.toThrow(/readable or writable by group or others \(mode 0640\); restrict it with: chmod 600/);
+    await expect(readIdentityFile(path)).rejects.toThrow(/readable or writable by group or others \(mode 0640\); restrict it with: chmod 600/);
   });
 
   it('refuses a damaged identity line without quoting it', async () => {
     const path = join(dir, 'bad.key');
     const secret = `${X25519_IDENTITY_PREFIX}${Buffer.alloc(31, 0x41).toString('base64url')}`;
     writeFileSync(path, `# comment\n${secret}\n`, { mode: 0o600 });
-    const err = await X25519Identity.read(path).catch((e: Error) => e);
+    const err = await readIdentityFile(path).catch((e: Error) => e);
     expect(String(err)).toMatch(/line 2 is not a valid x25519 identity line/);
     expect(String(err)).not.toContain(secret.slice(X25519_IDENTITY_PREFIX.length));
   });
@@ -214,6 +216,6 @@ describe('x25519 identity files', () => {
     const path = join(dir, 'two.key');
     const line = X25519_IDENTITY_PREFIX + Buffer.alloc(32, 1).toString('base64url');
     writeFileSync(path, `${line}\n${line}\n`, { mode: 0o600 });
-    await expect(X25519Identity.read(path)).rejects.toThrow(/holds 2 key lines; expected one x25519 identity line/);
+    await expect(readIdentityFile(path)).rejects.toThrow(/holds 2 key lines; expected one x25519 identity line/);
   });
 });

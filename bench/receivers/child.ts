@@ -15,9 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configUnder } from '../../src/config.js';
 import type { EngineName } from '../../src/engine/types.js';
+import { readIdentityFile } from '../../src/keys/keypair-files.js';
 import { LocalKeyProvider } from '../../src/keys/local.js';
-import { DeviceRegistry } from '../../src/keys/registry.js';
-import { X25519Identity } from '../../src/keys/x25519.js';
+import { registryDirectory } from '../../src/keys/registry-sources.js';
 import type { SealedImageEvent } from '../../src/notify/index.js';
 import { poolFromConfig } from '../../src/pool/index.js';
 import { createReceiver, type ReceiveResult, type ReceiverStats } from '../../src/receiver/index.js';
@@ -75,8 +75,8 @@ async function run(job: ReceiverJob): Promise<void> {
     keys: new LocalKeyProvider(config.keys.dir),
     store,
     pool,
-    identities: [await X25519Identity.read(job.identityFile)],
-    trust: DeviceRegistry.directory(job.registryDir),
+    identities: [await readIdentityFile(job.identityFile)],
+    trust: registryDirectory(job.registryDir),
   };
   try {
     const warm = await createReceiver({ ...common, id: `rx-${job.index}-warmup`, output: storeOutput(outputStore, `warmup/rx-${job.index}/`, `${where}warmup`), statusIntervalMs: 0 });

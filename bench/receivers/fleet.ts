@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { configUnder } from '../../src/config.js';
 import { createDevice, syntheticFrame } from '../../src/device/index.js';
 import { DeviceSigningKey } from '../../src/keys/ed25519.js';
+import { writeIdentityFile } from '../../src/keys/keypair-files.js';
 import { LocalKeyProvider } from '../../src/keys/local.js';
 import { X25519Identity } from '../../src/keys/x25519.js';
 import type { Notifier, SealedImageEvent } from '../../src/notify/index.js';
@@ -30,7 +31,7 @@ export interface Fleet {
 export async function provisionFleet(dir: string, cameras: number): Promise<Fleet> {
   const identity = X25519Identity.generate();
   const identityFile = join(dir, 'fleet.identity');
-  await identity.write(identityFile);
+  await writeIdentityFile(identity, identityFile);
   const registryDir = join(dir, 'registry');
   await mkdir(registryDir, { recursive: true });
   const made: Fleet['cameras'] = [];

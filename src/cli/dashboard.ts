@@ -1,13 +1,14 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { checkToken } from '../dashboard/auth.js';
-import { parseListen, startDashboard } from '../dashboard/server.js';
+import { parseListen, startDashboard, type Dashboard } from '../dashboard/server.js';
 import { SealcamError } from '../errors.js';
 import { describeOutput, parseOutputLocation } from '../receiver/location.js';
 import { configFromOptions, durationFlag } from './options.js';
 
 /**
- * `sealcam dashboard`: serves the dashboard until SIGINT or SIGTERM. The token comes from
+ * `sealcam dashboard`: serves the dashboard until SIGINT or SIGTERM (`sealcam demo --dashboard`
+ * serves it the same way, through serveDashboard). The token comes from
  * SEALCAM_DASHBOARD_TOKEN (and is then never printed) or is generated, and its sign-in URL is
  * printed once: it is the only place the token appears. Skipped records are reported on stderr,
  * the first few in full.
@@ -24,24 +25,45 @@ const WARNINGS_PRINTED = 10;
 
 const isLoopback = (host: string) => host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 
-export async function run(opts: DashboardCommandOptions): Promise<void> {
-  const { host } = parseListen(opts.listen);
-  const quietAfterMs = durationFlag(opts.quietAfter, '--quiet-after') * 1000;
-  const location = parseOutputLocation(configFromOptions(opts).receiver.output);
-  if (location.kind !== 'directory') {
-    throw new SealcamError('EUSAGE', `the dashboard reads a receiver output directory; ${describeOutput(location)} is a store location (run the dashboard where a receiver writes a directory, or sync the store's .sealcam/ records and images to one)`);
-  }
-  const root = resolve(location.dir);
-  const envToken = process.env[TOKEN_ENV] ? checkToken(process.env[TOKEN_ENV], TOKEN_ENV) : undefined;
+/** How `serveDashboard` prints: the sign-in URL (a result), and notes (where it reads, a warning). */
+export interface DashboardPrinter {
+  url(line: string): void;
+  note(line: string): void;
+}
 
+const toTerminal: DashboardPrinter = {
+  url: (line) => console.log(line),
+  note: (line) => process.stderr.write(`${line}\n`),
+};
+
+/**
+ * Starts the dashboard on `root` (a receiver output directory) and prints its sign-in URL once, as
+ * `sealcam dashboard` and `sealcam demo --dashboard` both do: the token from SEALCAM_DASHBOARD_TOKEN
+ * (then never printed) or generated, records it skips reported, the first few in full.
+ */
+export async function serveDashboard(options: { listen: string; root: string; quietAfterMs?: number; fullScanMs?: number; print?: DashboardPrinter }): Promise<Dashboard> {
+  const print = options.print ?? toTerminal;
+  const { host } = parseListen(options.listen);
+  const envToken = process.env[TOKEN_ENV] ? checkToken(process.env[TOKEN_ENV], TOKEN_ENV) : undefined;
   let warnings = 0;
   const onWarning = (message: string) => {
-    if (++warnings <= WARNINGS_PRINTED) process.stderr.write(`sealcam dashboard: ${message}\n`);
-    else if (warnings === WARNINGS_PRINTED + 1) process.stderr.write('sealcam dashboard: more records skipped; the dashboard counts them\n');
+    if (++warnings <= WARNINGS_PRINTED) print.note(`sealcam dashboard: ${message}`);
+    else if (warnings === WARNINGS_PRINTED + 1) print.note('sealcam dashboard: more records skipped; the dashboard counts them');
   };
-  const dashboard = await startDashboard({ listen: opts.listen, root, token: envToken, quietAfterMs, onWarning });
-  // Listening for the signals before printing the URL: whoever reads it may stop us at once.
-  const stopped = new Promise<void>((done) => {
+  const dashboard = await startDashboard({ listen: options.listen, root: options.root, token: envToken, quietAfterMs: options.quietAfterMs, fullScanMs: options.fullScanMs, onWarning });
+  print.note(`sealcam dashboard: fleet records from ${options.root}`);
+  if (!isLoopback(host)) print.note(`sealcam dashboard: listening on ${host}, beyond this machine, over plain HTTP: put TLS in front of it`);
+  if (envToken) print.url(`dashboard at ${dashboard.origin}/ (sign in with ${dashboard.origin}/?token=<${TOKEN_ENV}>)`);
+  else print.url(`dashboard at ${dashboard.url}`);
+  return dashboard;
+}
+
+/**
+ * Resolves on the first SIGINT or SIGTERM, which then no longer end the process (so it can close
+ * what it serves and exit with its own code). Listen before printing what lets someone stop us.
+ */
+export function untilStopped(): Promise<void> {
+  return new Promise<void>((done) => {
     const stop = () => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
@@ -50,11 +72,18 @@ export async function run(opts: DashboardCommandOptions): Promise<void> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+}
 
-  process.stderr.write(`sealcam dashboard: fleet records from ${root}\n`);
-  if (!isLoopback(host)) process.stderr.write(`sealcam dashboard: listening on ${host}, beyond this machine, over plain HTTP: put TLS in front of it\n`);
-  if (envToken) console.log(`dashboard at ${dashboard.origin}/ (sign in with ${dashboard.origin}/?token=<${TOKEN_ENV}>)`);
-  else console.log(`dashboard at ${dashboard.url}`);
+export async function run(opts: DashboardCommandOptions): Promise<void> {
+  parseListen(opts.listen);
+  const quietAfterMs = durationFlag(opts.quietAfter, '--quiet-after') * 1000;
+  const location = parseOutputLocation(configFromOptions(opts).receiver.output);
+  if (location.kind !== 'directory') {
+    throw new SealcamError('EUSAGE', `the dashboard reads a receiver output directory; ${describeOutput(location)} is a store location (run the dashboard where a receiver writes a directory, or sync the store's .sealcam/ records and images to one)`);
+  }
+  // Listening for the signals before printing the URL: whoever reads it may stop us at once.
+  const stopped = untilStopped();
+  const dashboard = await serveDashboard({ listen: opts.listen, root: resolve(location.dir), quietAfterMs });
   await stopped;
   await dashboard.close();
 }

@@ -1,10 +1,10 @@
 import { stat } from 'node:fs/promises';
 import type { SealcamConfig } from '../config.js';
 import { SealcamError } from '../errors.js';
-import { DeviceSigningKey } from '../keys/ed25519.js';
 import { listSetting, recipientsFromConfig } from '../keys/fleet.js';
+import { readSigningKeyFile } from '../keys/keypair-files.js';
 import { loadIdentity } from '../keys/recipients.js';
-import { DeviceRegistry } from '../keys/registry.js';
+import { registryDirectory } from '../keys/registry-sources.js';
 import { describeFingerprint } from '../keys/stanza.js';
 
 /**
@@ -44,14 +44,14 @@ export async function describeFleetKeys(config: SealcamConfig): Promise<{ keys: 
   if (signing) {
     await attempt('device.signingKey', async () => {
       if ((await stat(signing).catch(() => undefined))?.isDirectory()) keys.signingKey = `a directory of device keys (${signing})`;
-      else keys.signingKey = describeFingerprint('ed25519', (await DeviceSigningKey.read(signing)).fingerprint);
+      else keys.signingKey = describeFingerprint('ed25519', (await readSigningKeyFile(signing)).fingerprint);
     });
   }
   const trust = config.receiver.trust;
   if (trust && !trust.startsWith('store:')) {
     await attempt('receiver.trust', async () => {
       const devices: Record<string, string[]> = {};
-      for (const entry of await DeviceRegistry.directory(trust).entries()) {
+      for (const entry of await registryDirectory(trust).entries()) {
         devices[entry.deviceId] = entry.keys.map((k) => `${describeFingerprint('ed25519', k.fingerprint)}${k.revoked ? ' (revoked)' : ''}`);
       }
       keys.registry = { where: trust, devices };

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { SealcamError } from '../errors.js';
 import { DeviceSigningKey } from '../keys/ed25519.js';
 import { writeKeyFile } from '../keys/keyfile.js';
+import { writeIdentityFile, writeSigningKeyFile } from '../keys/keypair-files.js';
 import { X25519Identity } from '../keys/x25519.js';
 
 /**
@@ -29,7 +30,8 @@ export async function run(opts: KeygenOptions): Promise<void> {
   if (type !== 'aes') {
     if (opts.bits !== undefined) throw new SealcamError('EUSAGE', `--bits applies to --type aes only (an ${type} key has one size)`);
     const key = type === 'x25519' ? X25519Identity.generate() : DeviceSigningKey.generate();
-    await key.write(opts.output, { force });
+    if (key instanceof X25519Identity) await writeIdentityFile(key, opts.output, { force });
+    else await writeSigningKeyFile(key, opts.output, { force });
     const publicText = key instanceof X25519Identity ? key.recipient.text : key.publicKey.text;
     process.stdout.write(`${publicText}\n`);
     return;

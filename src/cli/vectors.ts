@@ -4,7 +4,8 @@ import { ENGINES, type EngineName } from '../engine/types.js';
 import { wasmVariant, type WasmVariant } from '../engine/wasm.js';
 import { InputError, SealcamError } from '../errors.js';
 import { packageRoot } from '../paths.js';
-import { runVectorPaths, runVectors, type FileResult } from '../vectors/run.js';
+import { runVectorPaths, runVectors } from '../vectors/files.js';
+import type { FileResult } from '../vectors/run.js';
 import { reporterFrom } from './output.js';
 
 /**

@@ -8,14 +8,19 @@ import { FleetView } from '../fleet/view.js';
 import { packageRoot } from '../paths.js';
 import { checkToken, DashboardAuth, generateToken } from './auth.js';
 import { Thumbnails } from './thumbs.js';
+import { vectorIndex, vectorFile } from './vector-files.js';
 
 /**
- * The fleet dashboard: one page, its two assets, a JSON snapshot, a Server-Sent Events stream of
- * snapshots and device thumbnails, over plain HTTP on loopback unless told otherwise. Every route
- * answers 401 without the token or a session (auth.ts); only GET and HEAD exist, so nothing a
- * link or an image tag can trigger changes anything. The page is static (built by esbuild into
- * dist/src/dashboard/assets) and renders the data itself, under a CSP that allows only its own
- * scripts and styles: record text reaches the DOM as text, never as markup.
+ * The fleet dashboard: the fleet page, a JSON snapshot, a Server-Sent Events stream of snapshots
+ * and device thumbnails, and two pages that run the WASM engine in the browser (sealcam/browser):
+ * "Open a file" (/open) and the published vectors (/vectors, their files under /vectors/files/),
+ * over plain HTTP on loopback unless told otherwise. Every route answers 401 without the token or
+ * a session (auth.ts); only GET and HEAD exist, so nothing a link or an image tag can trigger
+ * changes anything. The pages are static (built by esbuild into dist/src/dashboard/assets, the
+ * engine bundle into dist/browser) and render the data themselves, under a CSP that allows only
+ * their own scripts and styles: record text reaches the DOM as text, never as markup. The two
+ * engine pages alone may compile WebAssembly ('wasm-unsafe-eval'), and /open alone may show an
+ * image it made in the page (blob:).
  */
 
 export interface DashboardOptions {
@@ -46,33 +51,55 @@ export interface Dashboard {
 
 export const DEFAULT_LISTEN = '127.0.0.1:8787';
 
-/** Host and port from `host:port` or `[v6]:port`; the host must be an IP address or localhost. */
-export function parseListen(text: string): { host: string; port: number } {
+/** Host and port from `host:port` or `[v6]:port`; the host must be an IP address or localhost. `flag` names it in the error. */
+export function parseListen(text: string, flag = '--listen'): { host: string; port: number } {
   const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text.trim());
   const host = m?.[1] ?? m?.[2];
   const port = Number(m?.[3]);
   if (!m || host === undefined || (isIP(host) === 0 && host !== 'localhost') || (m[1] !== undefined && isIP(host) !== 6) || port > 65535) {
-    throw new SealcamError('EUSAGE', `--listen ${JSON.stringify(text)} is not an address: use host:port, e.g. 127.0.0.1:8787 or [::1]:8787`);
+    throw new SealcamError('EUSAGE', `${flag} ${JSON.stringify(text)} is not an address: use host:port, e.g. 127.0.0.1:8787 or [::1]:8787`);
   }
   return { host, port };
 }
 
 const assetsDir = join(packageRoot, 'dist', 'src', 'dashboard', 'assets');
+const browserDir = join(packageRoot, 'dist', 'browser');
+/** Each route's file: the pages and their assets, and sealcam/browser's bundle with the engine builds. */
 const ASSETS: Record<string, string> = {
-  '/': 'index.html',
-  '/assets/app.js': 'app.js',
-  '/assets/app.css': 'app.css',
-  '/assets/favicon.svg': 'favicon.svg',
+  '/': join(assetsDir, 'index.html'),
+  '/open': join(assetsDir, 'open.html'),
+  '/vectors': join(assetsDir, 'vectors.html'),
+  '/assets/app.js': join(assetsDir, 'app.js'),
+  '/assets/open.js': join(assetsDir, 'open.js'),
+  '/assets/vectors.js': join(assetsDir, 'vectors.js'),
+  '/assets/app.css': join(assetsDir, 'app.css'),
+  '/assets/favicon.svg': join(assetsDir, 'favicon.svg'),
+  '/assets/sealcam.js': join(browserDir, 'sealcam.js'),
+  '/assets/sealcam.wasm': join(browserDir, 'sealcam.wasm'),
+  '/assets/sealcam-relaxed.wasm': join(browserDir, 'sealcam-relaxed.wasm'),
 };
 const TYPES: Record<string, string> = {
   html: 'text/html; charset=utf-8',
   js: 'text/javascript; charset=utf-8',
   css: 'text/css; charset=utf-8',
   svg: 'image/svg+xml',
+  wasm: 'application/wasm',
+  json: 'application/json; charset=utf-8',
+  sealed: 'application/octet-stream',
+};
+const typeOf = (path: string) => TYPES[path.slice(path.lastIndexOf('.') + 1)] ?? 'application/octet-stream';
+
+const csp = (script: string, img: string) =>
+  `default-src 'self'; img-src ${img}; style-src 'self'; script-src ${script}; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
+const CSP = csp("'self'", "'self'");
+/** The pages that run the engine: WebAssembly needs 'wasm-unsafe-eval' (it allows no JavaScript eval). */
+const ENGINE_PAGE_CSP: Record<string, string> = {
+  '/open': csp("'self' 'wasm-unsafe-eval'", "'self' blob:"),
+  '/vectors': csp("'self' 'wasm-unsafe-eval'", "'self'"),
 };
 
 const SECURITY_HEADERS: Record<string, string> = {
-  'Content-Security-Policy': "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'Content-Security-Policy': CSP,
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
   'X-Frame-Options': 'DENY',
@@ -96,12 +123,13 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const { host, port } = parseListen(options.listen ?? DEFAULT_LISTEN);
   const token = checkToken(options.token ?? generateToken());
   const assets = new Map<string, Buffer>();
-  for (const name of new Set(Object.values(ASSETS))) {
-    const bytes = await readFile(join(assetsDir, name)).catch(() => {
-      throw new SealcamError('ENOENT', `the dashboard page is not built (${join(assetsDir, name)} is missing): run npm run build`);
+  for (const path of Object.values(ASSETS)) {
+    const bytes = await readFile(path).catch(() => {
+      throw new SealcamError('ENOENT', `the dashboard page is not built (${path} is missing): run npm run build`);
     });
-    assets.set(name, bytes);
+    assets.set(path, bytes);
   }
+  const vectors = vectorIndex();
   const view = await FleetView.open({
     source: options.source ?? options.root,
     quietAfterMs: options.quietAfterMs,
@@ -164,7 +192,17 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     if (req.method !== 'GET' && req.method !== 'HEAD') return text(res, 405, 'only GET and HEAD', { Allow: 'GET, HEAD' });
 
     const asset = ASSETS[url.pathname];
-    if (asset !== undefined) return send(res, 200, TYPES[asset.slice(asset.lastIndexOf('.') + 1)]!, assets.get(asset)!, { 'Cache-Control': 'no-cache' });
+    if (asset !== undefined) {
+      const pageCsp = ENGINE_PAGE_CSP[url.pathname];
+      if (pageCsp !== undefined) res.setHeader('Content-Security-Policy', pageCsp);
+      return send(res, 200, typeOf(asset), assets.get(asset)!, { 'Cache-Control': 'no-cache' });
+    }
+    if (url.pathname.startsWith('/vectors/files/')) {
+      const name = url.pathname.slice('/vectors/files/'.length);
+      const bytes = name === 'index.json' ? Buffer.from(JSON.stringify(vectors.index)) : await vectorFile(vectors, name);
+      if (bytes === undefined) return text(res, 404, 'no such vector file');
+      return send(res, 200, typeOf(name), bytes, { 'Cache-Control': 'no-cache' });
+    }
     if (url.pathname === '/api/fleet') return send(res, 200, 'application/json; charset=utf-8', JSON.stringify(view.snapshot()));
     if (url.pathname === '/events') return events(req, res);
     const thumb = /^\/thumb\/([^/]+)$/.exec(url.pathname);

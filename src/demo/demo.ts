@@ -8,7 +8,8 @@ import type { EngineName } from '../engine/types.js';
 import { SealcamError } from '../errors.js';
 import { DeviceSigningKey } from '../keys/ed25519.js';
 import { LocalKeyProvider } from '../keys/local.js';
-import { DeviceRegistry } from '../keys/registry.js';
+import { writeIdentityFile } from '../keys/keypair-files.js';
+import { registryDirectory } from '../keys/registry-sources.js';
 import { X25519Identity } from '../keys/x25519.js';
 import { createNotifier, type Notifier } from '../notify/index.js';
 import { startLocalBroker } from '../notify/local.js';
@@ -40,6 +41,16 @@ export interface DemoOptions {
   onProgress?: (p: { sent: number; received: number; total: number }) => void;
   /** How long to wait for the receiver after the last upload (default 60 s). */
   timeoutMs?: number;
+  /**
+   * Called once the receiver is listening, before the cameras start, with the directory it writes
+   * images and fleet records (.sealcam/) to: what the dashboard reads (sealcam demo --dashboard).
+   */
+  onReceiverReady?: (outputDir: string) => void | Promise<void>;
+  /**
+   * Awaited with the report before runDemo removes its temporary directory and returns, so what
+   * reads that directory (the dashboard, kept open) can go on reading it until this settles.
+   */
+  afterReport?: (report: DemoReport) => Promise<void>;
 }
 
 export interface DemoReport {
@@ -84,6 +95,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   // The fleet's trust as it is deployed: the cameras get the recipient and a signing key each, the
   // receiver the identity and the registry of device keys. No camera can open what it sends.
   const fleet = X25519Identity.generate();
+  // On disk too (0600), like the registry: with --dir it opens what the store holds, e.g. in the dashboard's /open page.
+  await mkdir(dir, { recursive: true });
+  await writeIdentityFile(fleet, join(dir, 'fleet.key'), { force: true });
   const registryDir = join(dir, 'registry');
   await mkdir(registryDir, { recursive: true });
   const deviceIds = Array.from({ length: deviceCount }, (_, i) => `${config.device.id}-${i + 1}`);
@@ -112,7 +126,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     store,
     pool,
     identities: [fleet],
-    trust: DeviceRegistry.directory(registryDir),
+    trust: registryDirectory(registryDir),
     onResult: (r) => {
       if (r.status === 'quarantined') problems.push(`${r.blobName} was quarantined: ${r.reason ?? 'no reason given'}`);
       if (r.status !== 'duplicate') received.set(r.blobName, r);
@@ -122,6 +136,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   });
   const started = performance.now();
   try {
+    await options.onReceiverReady?.(resolve(config.receiver.output));
     await receiver.subscribe({ url: broker.url, topic: 'sealcam/+/events', clientId: 'sealcam-demo-receiver' });
     for (const deviceId of deviceIds) {
       const notifier = await createNotifier('mqtt', {
@@ -197,7 +212,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     signed: opened.filter((r) => r.status === 'opened').length,
     problems,
   };
-  if (!kept) await rm(dir, { recursive: true, force: true });
+  try {
+    await options.afterReport?.(report);
+  } finally {
+    if (!kept) await rm(dir, { recursive: true, force: true });
+  }
   return report;
 }
 

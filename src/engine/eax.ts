@@ -1,8 +1,8 @@
+import { platform } from '#platform';
 import { AuthenticationError, InputError } from '../errors.js';
 import { tagsEqual } from './run.js';
 import type { CipherBackend, EaxState, EngineName } from './types.js';
 import * as check from './validate.js';
-import { NativeBackend } from './native.js';
 import { WasmBackend } from './wasm.js';
 
 /**
@@ -98,7 +98,7 @@ export interface Eax {
 export function createBackend(key: Uint8Array, engine: EngineName = 'wasm'): CipherBackend {
   check.aesKey(key);
   if (engine === 'wasm') return new WasmBackend(key);
-  if (engine === 'native') return new NativeBackend(key);
+  if (engine === 'native') return platform.nativeBackend(key);
   throw new InputError(`engine must be 'wasm' or 'native', got ${String(engine)}`);
 }
 

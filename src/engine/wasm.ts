@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
+import { platform } from '#platform';
 import { SealcamError } from '../errors.js';
-import { wasmPath } from '../paths.js';
+import type { CompiledEngine, WasmVariant } from '../platform/platform.js';
 import { decryptOne, encryptOne, tagsEqual } from './run.js';
 import type { CipherBackend, EaxState, RunMessage } from './types.js';
 
@@ -53,69 +52,25 @@ const PAGE = 65536;
  * where V8 wraps every plain swizzle in a range fix-up; the bench's `simd` rows show by how much on
  * the machine at hand) and `simd` uses only
  * WebAssembly SIMD 1.0. Both are constant time and give identical results (the tests check both).
- * Node >= 22 runs relaxed SIMD by default; Node 20 has it behind a V8 flag, which we turn on
- * before compiling. SEALCAM_WASM=simd forces the baseline build.
+ * The platform chooses and compiles one (src/platform: on Node from build/, in a browser by
+ * sealcam/browser's loadEngine).
  */
-export type WasmVariant = 'relaxed' | 'simd';
+export type { WasmVariant };
 
-let compiled: { module: WebAssembly.Module; variant: WasmVariant } | undefined;
+let compiled: (CompiledEngine & { instance?: WebAssembly.Instance }) | undefined;
 
-function readBuild(variant: WasmVariant): Uint8Array {
-  const path = wasmPath(variant);
-  try {
-    return readFileSync(path);
-  } catch {
-    throw new SealcamError('ENOWASM', `the WASM engine is not built (${path} is missing): run npm run build`);
-  }
+function engine(): CompiledEngine & { instance?: WebAssembly.Instance } {
+  return (compiled ??= platform.compileEngine());
 }
 
-function relaxedSimdAvailable(probe: Uint8Array): boolean {
-  if (WebAssembly.validate(probe)) return true;
-  try {
-    setFlagsFromString('--experimental-wasm-relaxed-simd');
-  } catch {
-    return false;
-  }
-  return WebAssembly.validate(probe);
-}
-
-function chooseVariant(): WasmVariant {
-  const wanted = process.env.SEALCAM_WASM;
-  if (wanted !== undefined && wanted !== '' && wanted !== 'simd' && wanted !== 'relaxed') {
-    throw new SealcamError('EINPUT', `SEALCAM_WASM must be 'simd' or 'relaxed', got '${wanted}'`);
-  }
-  if (wanted === 'simd') return 'simd';
-  return relaxedSimdAvailable(readBuild('relaxed')) ? 'relaxed' : 'simd';
-}
-
-/**
- * Compile with every function optimised up front. V8's default (dynamic tiering) starts each
- * function in its baseline compiler and optimises it only once hot, so the first tens of MB of a
- * fresh process ran slower (the bench's streamed rows, each in a fresh child, show it). The module
- * is small; the flag is V8-wide, so it is set only around this compile.
- */
-function compileEagerly(bytes: Uint8Array): WebAssembly.Module {
-  try {
-    setFlagsFromString('--no-wasm-dynamic-tiering');
-    return new WebAssembly.Module(bytes);
-  } finally {
-    setFlagsFromString('--wasm-dynamic-tiering');
-  }
-}
-
-/** The compiled engine, compiled once per process; workers may be handed it instead. */
+/** The compiled engine, compiled once per thread; workers may be handed it instead. */
 export function wasmModule(): WebAssembly.Module {
-  if (!compiled) {
-    const variant = chooseVariant();
-    compiled = { module: compileEagerly(readBuild(variant)), variant };
-  }
-  return compiled.module;
+  return engine().module;
 }
 
 /** Which build this thread runs. */
 export function wasmVariant(): WasmVariant {
-  wasmModule();
-  return compiled!.variant;
+  return engine().variant;
 }
 
 /**
@@ -123,14 +78,19 @@ export function wasmVariant(): WasmVariant {
  * builds side by side in one process (bench/kernels.ts). Throws if `variant` cannot run here.
  */
 export function compileWasmBuild(variant: WasmVariant): WebAssembly.Module {
-  const bytes = readBuild(variant);
-  if (variant === 'relaxed' && !relaxedSimdAvailable(bytes)) throw new SealcamError('ENOWASM', 'this runtime cannot run relaxed SIMD');
-  return compileEagerly(bytes);
+  return platform.compileEngineBuild(variant);
 }
 
-export function useWasmModule(module: WebAssembly.Module, variant: WasmVariant): void {
-  compiled = { module, variant };
+/**
+ * Run `module` (the `variant` build) on this thread; `instance`, when given, is that module
+ * already instantiated with ENGINE_IMPORTS (WebAssembly.instantiateStreaming gives both).
+ */
+export function useWasmModule(module: WebAssembly.Module, variant: WasmVariant, instance?: WebAssembly.Instance): void {
+  compiled = { module, variant, ...(instance && { instance }) };
 }
+
+/** What the engine imports: only `abort`, which the stub runtime calls on a failed assertion. */
+export const ENGINE_IMPORTS = { env: { abort: abortFromWasm } };
 
 class Runtime {
   readonly x: Exports;
@@ -141,7 +101,8 @@ class Runtime {
   private readonly freeSlots: number[] = [];
 
   constructor() {
-    this.x = new WebAssembly.Instance(wasmModule(), { env: { abort: abortFromWasm } }).exports as unknown as Exports;
+    const { module, instance } = engine();
+    this.x = (instance ?? new WebAssembly.Instance(module, ENGINE_IMPORTS)).exports as unknown as Exports;
     if (Math.max(this.x.keyContextSize(), this.x.messageContextSize(), this.x.omacStateSize()) > SLOT) {
       throw new Error('sealcam: engine contexts outgrew the binding slot size');
     }
@@ -503,7 +464,7 @@ export interface KernelChoice {
  * time and gives the same bytes, so noise can only cost speed). The inputs are fixed public bytes.
  */
 export function chooseAesKernel(): KernelChoice {
-  const wanted = process.env.SEALCAM_AES_KERNEL;
+  const wanted = platform.setting('SEALCAM_AES_KERNEL');
   if (wanted !== undefined && wanted !== '') {
     if (!AES_KERNELS.includes(wanted as AesKernel)) {
       throw new SealcamError('EINPUT', `SEALCAM_AES_KERNEL must be 'vperm' or 'bitsliced', got '${wanted}'`);
@@ -534,9 +495,9 @@ function calibrate(): Record<AesKernel, number> {
           r.x.eaxInit(k, m);
           r.x.eaxStart(k, m);
         }
-        const t0 = process.hrtime.bigint();
+        const t0 = performance.now();
         r.x.eaxEncryptFour(k, ms[0]!, ms[1]!, ms[2]!, ms[3]!, r.io, r.io + part, r.io + 2 * part, r.io + 3 * part, length);
-        const ns = Number(process.hrtime.bigint() - t0);
+        const ns = (performance.now() - t0) * 1e6;
         if (round > 1) best[choice] = Math.min(best[choice], ns);
       }
     }

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { platform } from '#platform';
 import { createEax } from '../engine/eax.js';
 import type { EngineName } from '../engine/types.js';
 import * as check from '../engine/validate.js';
@@ -44,7 +44,7 @@ function tooShort(length: number): SealcamError {
 
 /** A fresh random 128-bit nonce per message, as pycryptodome picks one; never reuse one. */
 function freshNonce(): Uint8Array {
-  return new Uint8Array(randomBytes(RAW_NONCE_LENGTH));
+  return platform.crypto.randomBytes(RAW_NONCE_LENGTH);
 }
 
 /** Seals `plaintext` under `key` (16, 24 or 32 bytes) with a fresh random nonce. */

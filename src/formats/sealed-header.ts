@@ -1,5 +1,6 @@
-import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { platform } from '#platform';
 import { createEax } from '../engine/eax.js';
+import { constantTimeEqual } from '../engine/run.js';
 import type { EngineName } from '../engine/types.js';
 import * as check from '../engine/validate.js';
 import { AuthenticationError, InputError, SealcamError } from '../errors.js';
@@ -152,7 +153,8 @@ export interface CreatedHeader {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
-const DEVICE_ID = /^[A-Za-z0-9._-]{1,64}$/;
+/** What a device id may be, here and in the registry (notify/notifier.ts DEVICE_ID is the same rule for channels). */
+export const DEVICE_ID = /^[A-Za-z0-9._-]{1,64}$/;
 const STANZA_TYPE = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
 function formatError(message: string): SealcamError {
@@ -160,11 +162,11 @@ function formatError(message: string): SealcamError {
 }
 
 function derive(dek: Uint8Array, salt: Uint8Array, info: string, length: number): Uint8Array {
-  return new Uint8Array(hkdfSync('sha256', dek, salt, info, length));
+  return platform.crypto.hkdfSha256(dek, salt, encoder.encode(info), length);
 }
 
 function hmac(key: Uint8Array, bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(createHmac('sha256', key).update(bytes).digest());
+  return platform.crypto.hmacSha256(key, bytes);
 }
 
 /** The version's names for its two derived keys (v2's differ, so no key serves both). */
@@ -242,9 +244,9 @@ interface Randomness {
 function randomness(algorithm: Algorithm, fixed: Partial<Randomness> | undefined): Randomness {
   const dekLength = dekLengthOf(algorithm);
   const r = {
-    dek: fixed?.dek ?? new Uint8Array(randomBytes(dekLength)),
-    salt: fixed?.salt ?? new Uint8Array(randomBytes(SALT)),
-    prefix: fixed?.prefix ?? new Uint8Array(randomBytes(PREFIX)),
+    dek: fixed?.dek ?? platform.crypto.randomBytes(dekLength),
+    salt: fixed?.salt ?? platform.crypto.randomBytes(SALT),
+    prefix: fixed?.prefix ?? platform.crypto.randomBytes(PREFIX),
   };
   if (r.dek.length !== dekLength || r.salt.length !== SALT || r.prefix.length !== PREFIX) throw new InputError('fixed DEK, salt or prefix has the wrong size');
   return r;
@@ -552,7 +554,7 @@ async function checkSignature(header: SealedHeader, trust: SignatureCheck): Prom
 function finishOpen(header: SealedHeader, dek: Uint8Array): Uint8Array {
   try {
     const headerKey = derive(dek, header.salt, INFO[header.version].header, MAC);
-    const ok = timingSafeEqual(hmac(headerKey, header.authenticated), header.mac);
+    const ok = constantTimeEqual(hmac(headerKey, header.authenticated), header.mac);
     headerKey.fill(0);
     if (!ok) throw new AuthenticationError('header was altered: its MAC does not verify');
     return derive(dek, header.salt, INFO[header.version].payload, dekLengthOf(header.algorithm));

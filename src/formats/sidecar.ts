@@ -1,5 +1,7 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { platform } from '#platform';
+import { fromBase64, fromHex, toBase64, toHex } from '../bytes.js';
 import { createEax } from '../engine/eax.js';
+import { constantTimeEqual } from '../engine/run.js';
 import type { EngineName } from '../engine/types.js';
 import * as check from '../engine/validate.js';
 import { AuthenticationError, InputError, SealcamError } from '../errors.js';
@@ -92,8 +94,7 @@ function formatError(message: string): SealcamError {
   return new SealcamError('EFORMAT', message);
 }
 
-const b64 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.length).toString('base64');
-const sha256Hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+const sha256Hex = (b: Uint8Array): string => toHex(platform.crypto.sha256().update(b).digest());
 
 function algorithmFor(key: Uint8Array): SidecarAlgorithm {
   return key.length === 16 ? 'AES-128-EAX' : key.length === 24 ? 'AES-192-EAX' : 'AES-256-EAX';
@@ -127,15 +128,12 @@ function checkOptions(options: SealSidecarOptions): void {
 /** Canonical, padded base64 decoding to exactly `length` bytes; anything else is EFORMAT. */
 function decodeBase64(value: unknown, field: string, length: number): Uint8Array {
   if (typeof value !== 'string') throw formatError(`sidecar metadata: ${field} must be a base64 string, got ${shown(value)}`);
-  const decoded = Buffer.from(value, 'base64');
-  // Buffer ignores bad characters and missing padding: insist on the canonical encoding.
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(value) || decoded.toString('base64') !== value) {
-    throw formatError(`sidecar metadata: ${field} is not canonical base64`);
-  }
+  const decoded = fromBase64(value);
+  if (decoded === undefined) throw formatError(`sidecar metadata: ${field} is not canonical base64`);
   if (decoded.length !== length) {
     throw formatError(`sidecar metadata: ${field} must be ${length} bytes, got ${decoded.length}`);
   }
-  return new Uint8Array(decoded);
+  return decoded;
 }
 
 /** The parsed object, or the JSON text (string or UTF-8 bytes) parsed to one; anything else is EFORMAT naming `what`. */
@@ -207,8 +205,8 @@ function sidecarMetadata(
     format: SIDECAR_FORMAT,
     version: SIDECAR_VERSION,
     algorithm: algorithmFor(key),
-    nonce: b64(nonce),
-    tag: b64(tag),
+    nonce: toBase64(nonce),
+    tag: toBase64(tag),
     keyName: fields.keyName,
     keyVersion: fields.keyVersion,
     originalName: fields.originalName,
@@ -231,7 +229,7 @@ export function sealSidecar(
   checkOptions(options);
   const eax = createEax(key, { engine: options.engine ?? 'wasm' });
   try {
-    const nonce = new Uint8Array(randomBytes(SIDECAR_NONCE_LENGTH));
+    const nonce = platform.crypto.randomBytes(SIDECAR_NONCE_LENGTH);
     const { ciphertext, tag } = eax.encrypt(nonce, plaintext);
     const metadata = sidecarMetadata(key, nonce, tag, { ...options, originalSize: plaintext.length, ciphertextSha256: sha256Hex(ciphertext) });
     return { ciphertext, metadata };
@@ -244,8 +242,8 @@ export function sealSidecar(
 export async function sealSidecarIO(io: BufferIO, key: Uint8Array, options: SealSidecarOptions): Promise<SidecarMetadata> {
   check.aesKey(key);
   checkOptions(options);
-  const nonce = new Uint8Array(randomBytes(SIDECAR_NONCE_LENGTH));
-  const hash = createHash('sha256');
+  const nonce = platform.crypto.randomBytes(SIDECAR_NONCE_LENGTH);
+  const hash = platform.crypto.sha256();
   let size = 0;
   const tag = await sealMessageIO(io, key, nonce, {
     engine: options.engine,
@@ -254,7 +252,7 @@ export async function sealSidecarIO(io: BufferIO, key: Uint8Array, options: Seal
       size += chunk.length;
     },
   });
-  return sidecarMetadata(key, nonce, tag, { ...options, originalSize: size, ciphertextSha256: hash.digest('hex') });
+  return sidecarMetadata(key, nonce, tag, { ...options, originalSize: size, ciphertextSha256: toHex(hash.digest()) });
 }
 
 /** The metadata's algorithm must be the key's: a key of another size is the wrong key. */
@@ -269,7 +267,7 @@ function checkCiphertext(m: SidecarMetadata, size: number, sha256: Uint8Array, w
   if (size !== m.originalSize) {
     throw new AuthenticationError(`sidecar mismatch: the ciphertext is ${size} bytes but ${where} says ${m.originalSize} (truncated, extended, or not this metadata's file)`);
   }
-  if (!timingSafeEqual(sha256, Buffer.from(m.ciphertextSha256, 'hex'))) {
+  if (!constantTimeEqual(sha256, fromHex(m.ciphertextSha256)!)) {
     throw new AuthenticationError(`sidecar mismatch: the ciphertext does not match the ciphertextSha256 in ${where} (altered, or not this metadata's file)`);
   }
 }
@@ -290,7 +288,7 @@ export function openSidecar(key: Uint8Array, ciphertext: Uint8Array, metadata: u
   const m = parseSidecarMetadata(metadata);
   const where = options.metadataName ?? 'the metadata';
   checkKey(key, m, where);
-  checkCiphertext(m, ciphertext.length, createHash('sha256').update(ciphertext).digest(), where);
+  checkCiphertext(m, ciphertext.length, platform.crypto.sha256().update(ciphertext).digest(), where);
   const eax = createEax(key, { engine: options.engine ?? 'wasm' });
   try {
     return eax.decrypt(decodeBase64(m.nonce, 'nonce', SIDECAR_NONCE_LENGTH), ciphertext, decodeBase64(m.tag, 'tag', SIDECAR_TAG_LENGTH));
@@ -311,7 +309,7 @@ export async function openSidecarIO(io: BufferIO, key: Uint8Array, metadata: unk
   const m = parseSidecarMetadata(metadata);
   const where = options.metadataName ?? 'the metadata';
   checkKey(key, m, where);
-  const hash = createHash('sha256');
+  const hash = platform.crypto.sha256();
   try {
     await openMessageIO(io, key, decodeBase64(m.nonce, 'nonce', SIDECAR_NONCE_LENGTH), decodeBase64(m.tag, 'tag', SIDECAR_TAG_LENGTH), {
       engine: options.engine,
@@ -377,12 +375,14 @@ function member(m: Record<string, unknown>, names: readonly string[]): [string, 
 /** Bytes from base64 (padded or not, standard or URL alphabet) or hex; when both readings work, the one of `preferred` bytes wins. */
 function decodeText(value: string, preferred: number): Uint8Array | undefined {
   const readings: Uint8Array[] = [];
-  if (/^([0-9a-fA-F]{2})+$/.test(value)) readings.push(new Uint8Array(Buffer.from(value, 'hex')));
+  const hex = /^([0-9a-fA-F]{2})+$/.test(value) ? fromHex(value) : undefined;
+  if (hex !== undefined) readings.push(hex);
   const b64 = value.replace(/-/g, '+').replace(/_/g, '/');
-  if (/^[A-Za-z0-9+/]+={0,2}$/.test(b64) && b64.replace(/=+$/, '').length % 4 !== 1) {
-    const decoded = Buffer.from(b64, 'base64');
-    // Only a reading that encodes back to the text: Buffer skips what it does not understand.
-    if (decoded.toString('base64').replace(/=+$/, '') === b64.replace(/=+$/, '')) readings.push(new Uint8Array(decoded));
+  if (/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) {
+    // Only the canonical reading (unused bits zero), padded or not.
+    const body = b64.replace(/=+$/, '');
+    const decoded = fromBase64(body + '='.repeat((4 - (body.length % 4)) % 4));
+    if (decoded !== undefined) readings.push(decoded);
   }
   return readings.find((r) => r.length === preferred) ?? readings[0];
 }

@@ -1,17 +1,18 @@
-import { sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
+import { platform } from '#platform';
+import { fromHex } from '../bytes.js';
 import { SealcamError } from '../errors.js';
-import { consumeSecret } from './keyfile.js';
-import { decodeBase64url, encodeBase64url, readSecretKeyFile, writeKeyPairFiles } from './keytext.js';
-import { generateOkp, okpPrivateKey, okpPublicKey, okpRawPrivate, okpRawPublic } from './okp.js';
+import type { PrivateKey } from '../platform/platform.js';
+import { decodeBase64url, encodeBase64url } from './keytext.js';
 import { describeFingerprint, keyFingerprint } from './stanza.js';
 
 /**
- * Device signing keys: Ed25519 (RFC 8032) from node:crypto. Each camera holds its own key and
+ * Device signing keys: Ed25519 (RFC 8032) from the platform (node:crypto, or noble in the browser
+ * build; key files are keypair-files.ts's, on Node). Each camera holds its own key and
  * signs what identifies a file it sealed; a receiver verifies against the device registry.
  * Verification is strict: a signature is exactly 64 bytes, a public key exactly 32, and S must be
  * below the group order L (so no second encoding of a signature verifies: no malleability).
- * OpenSSL 3, which node:crypto uses, checks S < L too; we check it ourselves so that strictness
- * does not depend on the OpenSSL a Node build links.
+ * OpenSSL 3 (node:crypto) and noble (with zip215 off) check S < L too; we check it ourselves so
+ * that strictness does not depend on either.
  *
  *   public key  sealcam-ed25519:<base64url of the 32-byte public key>
  *   secret key  SEALCAM-ED25519-SECRET-KEY:<base64url of the 32-byte private key (RFC 8032 seed)>
@@ -23,7 +24,7 @@ export const ED25519_SECRET_PREFIX = 'SEALCAM-ED25519-SECRET-KEY:';
 export const SIGNATURE_LENGTH = 64;
 
 /** L = 2^252 + 27742317777372353535851937790883648493, little-endian, as RFC 8032 encodes scalars. */
-const ORDER_LE = Buffer.from('edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010', 'hex');
+const ORDER_LE = fromHex('edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010')!;
 
 /** Whether the 32-byte little-endian scalar `s` is below L (compared from the most significant byte). */
 export function scalarBelowOrder(s: Uint8Array): boolean {
@@ -40,13 +41,7 @@ export function verifyEd25519(publicKey: Uint8Array, message: Uint8Array, signat
   if (!(signature instanceof Uint8Array) || signature.length !== SIGNATURE_LENGTH) return false;
   if (!(message instanceof Uint8Array)) return false;
   if (!scalarBelowOrder(signature.subarray(32))) return false;
-  let key: KeyObject;
-  try {
-    key = okpPublicKey('ed25519', publicKey);
-  } catch {
-    return false;
-  }
-  return nodeVerify(null, message, key, signature);
+  return platform.crypto.ed25519.verify(publicKey, message, signature);
 }
 
 /** A device's public signing key, as the registry lists it. */
@@ -90,44 +85,26 @@ export class DeviceSigningKey {
     return this.publicKey.fingerprint;
   }
 
-  private constructor(private readonly privateKey: KeyObject) {
-    this.publicKey = new DevicePublicKey(okpRawPublic('ed25519', privateKey));
+  private constructor(private readonly privateKey: PrivateKey<'ed25519'>) {
+    this.publicKey = new DevicePublicKey(platform.crypto.ed25519.publicKey(privateKey));
   }
 
   static generate(): DeviceSigningKey {
-    return new DeviceSigningKey(generateOkp('ed25519'));
+    return new DeviceSigningKey(platform.crypto.ed25519.generate());
   }
 
   /** From the 32-byte RFC 8032 private key (the caller wipes it). */
   static fromPrivateKey(raw: Uint8Array): DeviceSigningKey {
-    return new DeviceSigningKey(okpPrivateKey('ed25519', raw));
+    return new DeviceSigningKey(platform.crypto.ed25519.fromBytes(raw));
   }
 
-  /** Reads a signing key file written by write() (mode 0600 required). */
-  static async read(path: string): Promise<DeviceSigningKey> {
-    return consumeSecret(await readSecretKeyFile(path, ED25519_SECRET_PREFIX, 'ed25519 signing key'), DeviceSigningKey.fromPrivateKey);
-  }
-
-  /** Writes the key to `path` (mode 0600) and its public key to `path.pub`, the line a registry entry lists. */
-  async write(path: string, options: { force?: boolean } = {}): Promise<void> {
-    await consumeSecret(okpRawPrivate('ed25519', this.privateKey), (secret) =>
-      writeKeyPairFiles(
-        path,
-        {
-          kind: 'ed25519 device signing key',
-          warning: 'Keep it private: whoever holds it can sign as this device.',
-          secretPrefix: ED25519_SECRET_PREFIX,
-          secret,
-          publicLabel: 'public key',
-          publicLine: this.publicKey.text,
-        },
-        options,
-      ),
-    );
+  /** The 32 private-key bytes, for the key file (keypair-files.ts); the caller wipes them. */
+  privateKeyBytes(): Uint8Array {
+    return platform.crypto.ed25519.toBytes(this.privateKey);
   }
 
   /** The 64-byte Ed25519 signature of `message`. */
   sign(message: Uint8Array): Uint8Array {
-    return Uint8Array.from(nodeSign(null, message, this.privateKey));
+    return platform.crypto.ed25519.sign(this.privateKey, message);
   }
 }

@@ -5,8 +5,10 @@ import { SealcamError } from '../errors.js';
 import type { SealOptions } from '../formats/sealed.js';
 import type { BlobStore } from '../storage/store.js';
 import { DeviceSigningKey } from './ed25519.js';
+import { readSigningKeyFile, writeSigningKeyFile } from './keypair-files.js';
 import { loadIdentity, loadRecipients, openingWith, sealingFor, type IdentityOptions } from './recipients.js';
 import { DeviceRegistry } from './registry.js';
+import { registryDirectory, registryInStore } from './registry-sources.js';
 import type { Identity, Recipient } from './stanza.js';
 
 /**
@@ -44,14 +46,14 @@ export async function recipientsFromConfig(config: SealcamConfig): Promise<Recip
  */
 export async function deviceSigner(location: string, deviceId: string, options: { create?: boolean } = {}): Promise<DeviceSigningKey> {
   const info = await stat(location).catch(() => undefined);
-  if (!info?.isDirectory()) return DeviceSigningKey.read(location);
+  if (!info?.isDirectory()) return readSigningKeyFile(location);
   const path = join(location, deviceId);
   if (options.create && !(await stat(path).catch(() => undefined))) {
     const key = DeviceSigningKey.generate();
-    await key.write(path);
+    await writeSigningKeyFile(key, path);
     return key;
   }
-  return DeviceSigningKey.read(path);
+  return readSigningKeyFile(path);
 }
 
 /** The recipients and the signing key the configuration names for `deviceId`; undefined when it names no recipient. */
@@ -82,9 +84,9 @@ export interface FleetOpening {
  */
 export function registryFrom(location: string | undefined, store?: BlobStore): DeviceRegistry | undefined {
   if (!location) return undefined;
-  if (!location.startsWith('store:')) return DeviceRegistry.directory(location);
+  if (!location.startsWith('store:')) return registryDirectory(location);
   if (store === undefined) throw new SealcamError('ECONFIG', `receiver.trust '${location}' reads from the store, which this command does not open`);
-  return DeviceRegistry.blobStore(store, location.slice('store:'.length));
+  return registryInStore(store, location.slice('store:'.length));
 }
 
 export async function openingFromConfig(config: SealcamConfig, store?: BlobStore, options: IdentityOptions = {}): Promise<FleetOpening> {

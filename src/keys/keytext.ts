@@ -1,13 +1,13 @@
+import { fromBase64url, toBase64url, toHex as hex, utf8 as text } from '../bytes.js';
 import { SealcamError } from '../errors.js';
-import { assertWritable, writeFileAtomic } from '../io/atomic.js';
-import { consumeSecret, readPrivateFile, readSmallFile, writePrivateFile } from './keyfile.js';
 
 /**
- * The one-line text forms of public keys, identities and signing keys, and the small files that
+ * The one-line text forms of public keys, identities and signing keys, and of the small files that
  * hold them (`.pub` files, identity files, registry entries): a line per key, `#` comment lines and
  * blank lines ignored. Key bytes are base64url without padding, and only the canonical spelling is
- * accepted (Node's decoder skips stray characters and ignores trailing bits; a key string must mean
- * one key, so that what a user compares by eye is what sealcam uses).
+ * accepted (a key string must mean one key, so that what a user compares by eye is what sealcam
+ * uses). Reading and writing the files themselves is keyfile.ts's (Node); this module also runs in
+ * the browser build.
  */
 
 /** A `.pub` file or registry entry larger than this is not one; it is not read into memory. */
@@ -31,31 +31,32 @@ export function contentLines(text: string): KeyLine[] {
 }
 
 /** `bytes` as base64url without padding. */
-export function encodeBase64url(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
-}
+export const encodeBase64url = toBase64url;
 
 /** The bytes of canonical unpadded base64url `text`, or undefined for anything else. */
-export function decodeBase64url(text: string): Uint8Array | undefined {
-  if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) return undefined;
-  const bytes = Buffer.from(text, 'base64url');
-  // Re-encoding catches non-zero trailing bits, which the decoder drops without a word.
-  if (bytes.toString('base64url') !== text) return undefined;
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
+export const decodeBase64url = fromBase64url;
 
 /** Lower-case hex, the way fingerprints are shown. */
-export function toHex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
-}
+export const toHex = hex;
 
-/** Reads a small public text file (a `.pub` file, a registry entry) as UTF-8; `label` names it in errors. */
-export async function readKeyText(path: string, label: string): Promise<string> {
-  return utf8(await readSmallFile(path, { label, maxBytes: MAX_KEY_TEXT, expected: 'a few lines of key text', private: false }));
-}
+/** UTF-8 text of a file's bytes. */
+export const utf8 = text;
 
-export function utf8(data: Uint8Array): string {
-  return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
+/**
+ * Runs `use` on `secret` and then wipes it, whether `use` returns, throws or (for a promise)
+ * settles, so that no copy of key material outlives the call that needed it.
+ */
+export function consumeSecret<T>(secret: Uint8Array, use: (secret: Uint8Array) => T): T {
+  let result: T;
+  try {
+    result = use(secret);
+  } catch (err) {
+    secret.fill(0);
+    throw err;
+  }
+  if (result instanceof Promise) return result.finally(() => secret.fill(0)) as T;
+  secret.fill(0);
+  return result;
 }
 
 /**
@@ -75,48 +76,91 @@ export function secretKeyFromText(text: string, prefix: string, path: string, wh
   return key;
 }
 
-/** Reads a secret key file (mode 0600) holding one `prefix` line; see secretKeyFromText. */
-export async function readSecretKeyFile(path: string, prefix: string, what: string): Promise<Uint8Array> {
-  const data = await readPrivateFile(path, MAX_KEY_TEXT, `one ${what} line`);
-  return consumeSecret(data, () => secretKeyFromText(utf8(data), prefix, path, what));
+const KEY_SIZES = [16, 24, 32] as const;
+export function isAesKeySize(n: number): n is 16 | 24 | 32 {
+  return (KEY_SIZES as readonly number[]).includes(n);
 }
 
-export interface KeyPairFiles {
-  /** What the secret file is, for its first comment line: "x25519 identity". */
-  kind: string;
-  /** The second comment line: what the secret lets its holder do. */
-  warning: string;
-  /** The secret line's prefix, followed by base64url of `secret`. */
-  secretPrefix: string;
-  secret: Uint8Array;
-  /** The public line, also repeated as a comment in the secret file after `publicLabel: `. */
-  publicLabel: string;
-  publicLine: string;
+function isHexDigit(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+}
+
+function hexValue(c: number): number {
+  return c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x61 + 10;
+}
+
+/** The length of `data` without one trailing "\n" or "\r\n". */
+function withoutNewline(data: Uint8Array): number {
+  let n = data.length;
+  if (n > 0 && data[n - 1] === 0x0a) {
+    n--;
+    if (n > 0 && data[n - 1] === 0x0d) n--;
+  }
+  return n;
+}
+
+/** The value of a base64 character (standard or URL alphabet), or -1. */
+function base64Value(c: number): number {
+  if (c >= 0x41 && c <= 0x5a) return c - 0x41;
+  if (c >= 0x61 && c <= 0x7a) return c - 0x61 + 26;
+  if (c >= 0x30 && c <= 0x39) return c - 0x30 + 52;
+  if (c === 0x2b || c === 0x2d) return 62;
+  if (c === 0x2f || c === 0x5f) return 63;
+  return -1;
 }
 
 /**
- * Writes a secret key file (mode 0600) at `path` and its public half at `path.pub` (mode 0644).
- * Both names are checked first, so without `force` an existing file stops the pair before
- * anything is written.
+ * The key in base64 text data[0, n) (padded or not), decoded into a fresh array without going
+ * through a string (strings cannot be wiped), or undefined when it is not base64 of a key size.
  */
-export async function writeKeyPairFiles(path: string, files: KeyPairFiles, options: { force?: boolean } = {}): Promise<void> {
-  const force = options.force === true;
-  const pub = `${path}.pub`;
-  for (const target of [path, pub]) {
-    try {
-      await assertWritable(target, force);
-    } catch (err) {
-      if (err instanceof SealcamError && err.code === 'EEXIST') throw new SealcamError('EEXIST', `key file ${target} exists; use --force to overwrite`);
-      throw err;
+function aesKeyFromBase64(data: Uint8Array, n: number): Uint8Array | undefined {
+  let end = n;
+  while (end > 0 && data[end - 1] === 0x3d && n - end < 2) end--;
+  const length = Math.floor((end * 6) / 8);
+  if (end % 4 === 1 || !isAesKeySize(length) || (end !== n && n % 4 !== 0)) return undefined;
+  for (let i = 0; i < end; i++) if (base64Value(data[i]!) < 0) return undefined;
+  const key = new Uint8Array(length);
+  let bits = 0;
+  let acc = 0;
+  let at = 0;
+  for (let i = 0; i < end; i++) {
+    acc = ((acc << 6) | base64Value(data[i]!)) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      key[at++] = (acc >> bits) & 0xff;
     }
   }
-  const lines = [
-    `# sealcam ${files.kind}, created ${new Date().toISOString()}`,
-    `# ${files.warning}`,
-    `# ${files.publicLabel}: ${files.publicLine}`,
-    files.secretPrefix + encodeBase64url(files.secret),
-    '',
-  ];
-  await consumeSecret(Buffer.from(lines.join('\n'), 'utf8'), (text) => writePrivateFile(path, text, { force }));
-  await writeFileAtomic(pub, Buffer.from(`${files.publicLine}\n`, 'utf8'), { force, mode: 0o644, what: 'write public key file' });
+  acc = 0;
+  return key;
 }
+
+/**
+ * The AES key a key file holds: a raw key of 16, 24 or 32 bytes (what `get_random_bytes(16)`
+ * written to a file gives), or the same key as hex or base64 text with an optional trailing
+ * newline. Hex text is tried first, then base64, then raw bytes. 32 hex digits are also 32 bytes,
+ * the size of a raw AES-256 key, but a random raw key consists only of hex digit characters with
+ * probability (22/256)^32 < 1e-34, and only of base64 characters with probability
+ * (64/256)^32 = 2^-64. `path` names the file in errors, which never show key material.
+ */
+export function aesKeyFromFile(data: Uint8Array, path: string): Uint8Array {
+  const n = withoutNewline(data);
+  let hex = true;
+  for (let i = 0; i < n && hex; i++) hex = isHexDigit(data[i]!);
+  if (hex && n % 2 === 0 && isAesKeySize(n / 2)) {
+    const key = new Uint8Array(n / 2);
+    for (let i = 0; i < key.length; i++) key[i] = (hexValue(data[2 * i]!) << 4) | hexValue(data[2 * i + 1]!);
+    return key;
+  }
+  const base64 = aesKeyFromBase64(data, n);
+  if (base64 !== undefined) return base64;
+  // A copy: the caller wipes `data`, and Buffer#slice would only be a view of it.
+  if (isAesKeySize(data.length)) return Uint8Array.from(data);
+  const hint = hex && n > 0 ? ` (${n} hex digits)` : '';
+  throw new SealcamError(
+    'EKEYSIZE',
+    `key file ${path} holds ${data.length} bytes${hint}; expected ${AES_KEY_EXPECTED}`,
+  );
+}
+
+export const AES_KEY_EXPECTED = 'a raw AES key of 16, 24 or 32 bytes, or the same as hex (32, 48 or 64 digits) or base64 text';

@@ -1,16 +1,17 @@
 import { SealcamError } from '../errors.js';
 import { ED25519_PUBLIC_PREFIX, ED25519_SECRET_PREFIX } from './ed25519.js';
-import { consumeSecret, readPrivateFile } from './keyfile.js';
+import { readKeyText, readPrivateFile } from './keyfile.js';
 import type { KeyVaultKeysOptions } from './keyvault-keys.js';
-import { contentLines, MAX_KEY_TEXT, readKeyText, utf8 } from './keytext.js';
+import { consumeSecret, contentLines, MAX_KEY_TEXT, utf8 } from './keytext.js';
 import type { KmsOptions } from './kms.js';
 import { AWS_KMS_PREFIX, AZURE_KV_PREFIX, LocalRsaIdentity, RSA_LOCAL_PREFIX, RsaRecipient } from './rsa-oaep.js';
-import { addressedTo, checkFileKey, describeFingerprint, sameFingerprint, type Identity, type Recipient, type Stanza } from './stanza.js';
+import type { Identity, Recipient } from './stanza.js';
 import { X25519_IDENTITY_PREFIX, X25519_RECIPIENT_PREFIX, X25519Identity, X25519Recipient } from './x25519.js';
 
 /**
- * Where recipients and identities come from, and the two operations a sealed header needs:
- * wrap a file key for every recipient, and unwrap it with whichever identity a stanza names.
+ * Where recipients and identities come from (text, files, vaults); the two operations a sealed
+ * header needs (wrap a file key for every recipient, unwrap it with whichever identity a stanza
+ * names) are stanza.ts's and re-exported here.
  *
  * A recipient is given as its one-line text or as a file of such lines (`.pub`; `#` comments). An
  * identity is a key file (mode 0600: an x25519 identity, an RSA PEM key, or the recipient line of
@@ -18,6 +19,8 @@ import { X25519_IDENTITY_PREFIX, X25519_RECIPIENT_PREFIX, X25519Identity, X25519
  * and the text names it. Nothing here prints key material; a secret pasted where a recipient
  * belongs is refused without being echoed.
  */
+
+export { openingWith, sealingFor, unwrapFileKey, wrapFileKey } from './stanza.js';
 
 const SECRET_PREFIXES = [X25519_IDENTITY_PREFIX, ED25519_SECRET_PREFIX];
 const RECIPIENT_FORMS = `${X25519_RECIPIENT_PREFIX}..., ${AZURE_KV_PREFIX}..., ${AWS_KMS_PREFIX}... or ${RSA_LOCAL_PREFIX}...`;
@@ -108,52 +111,4 @@ async function identityFromFile(text: string, path: string, options: IdentityOpt
   if (vault) return vault;
   if (first.startsWith(ED25519_SECRET_PREFIX)) throw new SealcamError('EIDENTITY', `key file ${path} is a device signing key, not an identity`);
   throw new SealcamError('EIDENTITY', `key file ${path} holds no identity: expected ${X25519_IDENTITY_PREFIX}..., an RSA PEM private key, or one ${AZURE_KV_PREFIX}/${AWS_KMS_PREFIX} line`);
-}
-
-/** One stanza per recipient; refuses an empty list and a recipient listed twice. */
-export function wrapFileKey(fileKey: Uint8Array, recipients: readonly Recipient[]): Stanza[] {
-  checkFileKey(fileKey);
-  if (recipients.length === 0) throw new SealcamError('ERECIPIENT', 'a file needs at least one recipient');
-  recipients.forEach((r, i) => {
-    if (recipients.slice(0, i).some((q) => q.type === r.type && sameFingerprint(q.fingerprint, r.fingerprint))) {
-      throw new SealcamError('ERECIPIENT', `recipient ${describeFingerprint(r.type, r.fingerprint)} is listed twice`);
-    }
-  });
-  return recipients.map((r) => r.wrap(fileKey));
-}
-
-/** What a sealed v2 header takes to wrap a new file's key for `recipients` (SealOptions.wrap). */
-export function sealingFor(recipients: readonly Recipient[]): (fileKey: Uint8Array) => Stanza[] {
-  return (fileKey) => wrapFileKey(fileKey, recipients);
-}
-
-/** What opening a sealed v2 file takes to find its key among `identities` (OpenOptions.fileKey). */
-export function openingWith(identities: readonly Identity[]): (stanzas: readonly Stanza[]) => Promise<Uint8Array> {
-  return (stanzas) => unwrapFileKey(stanzas, identities);
-}
-
-/**
- * The file key from the first stanza one of `identities` opens. Only identities a stanza names are
- * asked (a vault is never called for another recipient's stanza). A stanza that is addressed to an
- * identity but does not open is remembered and the search goes on (a forged stanza may carry a
- * real fingerprint); if nothing opens, the first such failure is thrown; if no identity is named
- * at all, a one-line ENOIDENTITY error lists the recipients the file was sealed to.
- */
-export async function unwrapFileKey(stanzas: readonly Stanza[], identities: readonly Identity[]): Promise<Uint8Array> {
-  let firstFailure: unknown;
-  for (const identity of identities) {
-    for (const stanza of stanzas) {
-      if (!addressedTo(stanza, identity)) continue;
-      try {
-        const key = await identity.unwrap(stanza);
-        if (key !== undefined) return key;
-      } catch (err) {
-        firstFailure ??= err;
-      }
-    }
-  }
-  if (firstFailure !== undefined) throw firstFailure;
-  const names = stanzas.map((s) => describeFingerprint(s.type, s.fingerprint)).join(', ') || 'none';
-  if (identities.length === 0) throw new SealcamError('ENOIDENTITY', `this device holds no identity, so it cannot open files (sealed to recipient ${names})`);
-  throw new SealcamError('ENOIDENTITY', `this device holds no identity for recipient ${names}`);
 }

@@ -1,11 +1,7 @@
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { SealcamError } from '../errors.js';
-import { fsError } from '../io/atomic.js';
-import { DEVICE_ID } from '../notify/notifier.js';
-import type { BlobStore } from '../storage/store.js';
+import { DEVICE_ID } from '../formats/sealed-header.js';
 import { DevicePublicKey } from './ed25519.js';
-import { contentLines, MAX_KEY_TEXT, readKeyText, toHex } from './keytext.js';
+import { contentLines, toHex } from './keytext.js';
 import { FINGERPRINT_LENGTH, sameFingerprint } from './stanza.js';
 
 /**
@@ -22,7 +18,8 @@ import { FINGERPRINT_LENGTH, sameFingerprint } from './stanza.js';
  * Blank lines and lines starting with `#` are ignored; anything else is an error naming the
  * entry and line (the registry is configuration: a broken one must be fixed, not half-read). A key
  * listed twice counts as revoked if either line says so. Entries are cached for a short time, so
- * a revocation takes effect within `ttlMs` without a restart.
+ * a revocation takes effect within `ttlMs` without a restart. Where entries are read from is a
+ * RegistrySource: a directory or a blob store (registry-sources.ts, Node), or one entry's text.
  */
 
 export interface RegistryKey {
@@ -45,7 +42,6 @@ export interface RegistrySource {
 }
 
 const REVOKED = 'revoked';
-const ENTRY = /^(.+)\.pub$/;
 
 /** The keys of one entry; `where` names the entry in errors. */
 export function parseRegistryEntry(text: string, where: string): RegistryKey[] {
@@ -69,61 +65,13 @@ export function parseRegistryEntry(text: string, where: string): RegistryKey[] {
   return keys;
 }
 
-/** Entries as files `<dir>/<device-id>.pub`. */
-export function directorySource(dir: string): RegistrySource {
-  return {
-    where: `registry directory ${dir}`,
-    async read(deviceId) {
-      try {
-        return await readKeyText(join(dir, `${deviceId}.pub`), 'registry entry');
-      } catch (err) {
-        if (err instanceof SealcamError && err.code === 'ENOENT') return undefined;
-        throw err;
-      }
-    },
-    async list() {
-      const names = await readdir(dir).catch((err: unknown) => {
-        throw fsError(err, 'list registry directory', dir);
-      });
-      return idsOf(names);
-    },
-  };
-}
-
-/** Entries as blobs `<prefix><device-id>.pub` of `store` (prefix empty or ending in '/'). */
-export function blobStoreSource(store: BlobStore, prefix: string): RegistrySource {
-  if (prefix !== '' && !prefix.endsWith('/')) throw new SealcamError('ECONFIG', `registry prefix ${JSON.stringify(prefix)} must be empty or end with '/'`);
-  const where = `registry ${store.kind} store prefix ${JSON.stringify(prefix)}`;
+/** One entry's text, as the browser's "Open a file" page has it: a registry of the one device it names. */
+export function entrySource(deviceId: string, text: string, where: string): RegistrySource {
   return {
     where,
-    async read(deviceId) {
-      const name = `${prefix}${deviceId}.pub`;
-      // Blob names cannot start a part with '.': such a device can have no entry there.
-      if (deviceId.startsWith('.')) return undefined;
-      const info = await store.head(name);
-      if (info === undefined) return undefined;
-      if (info.size > MAX_KEY_TEXT) throw new SealcamError('EKEYSIZE', `registry entry ${name} in ${where} holds ${info.size} bytes; an entry holds a few lines`);
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of await store.get(name)) {
-        size += (chunk as Buffer).length;
-        if (size > MAX_KEY_TEXT) throw new SealcamError('EKEYSIZE', `registry entry ${name} in ${where} grew past ${MAX_KEY_TEXT} bytes while read`);
-        chunks.push(chunk as Buffer);
-      }
-      return Buffer.concat(chunks).toString('utf8');
-    },
-    async list() {
-      return idsOf((await store.list({ prefix })).map((b) => b.name.slice(prefix.length)));
-    },
+    read: async (id) => (id === deviceId ? text : undefined),
+    list: async () => [deviceId],
   };
-}
-
-/** Device ids from entry names (`<id>.pub`), skipping anything else. */
-function idsOf(names: string[]): string[] {
-  return names
-    .map((name) => ENTRY.exec(name)?.[1])
-    .filter((id): id is string => id !== undefined && DEVICE_ID.test(id))
-    .sort();
 }
 
 function describeDevice(deviceId: string): string {
@@ -149,14 +97,6 @@ export class DeviceRegistry {
   ) {
     this.ttlMs = options.ttlMs ?? 30_000;
     this.now = options.now ?? Date.now;
-  }
-
-  static directory(dir: string, options?: RegistryOptions): DeviceRegistry {
-    return new DeviceRegistry(directorySource(dir), options);
-  }
-
-  static blobStore(store: BlobStore, prefix: string, options?: RegistryOptions): DeviceRegistry {
-    return new DeviceRegistry(blobStoreSource(store, prefix), options);
   }
 
   /** The device's keys, or undefined when it has no entry (an invalid id has none). */

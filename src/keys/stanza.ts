@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { AuthenticationError, InputError } from '../errors.js';
+import { platform } from '#platform';
+import { AuthenticationError, InputError, SealcamError } from '../errors.js';
 import type { Stanza } from '../formats/sealed-header.js';
 import { toHex } from './keytext.js';
 
@@ -50,8 +50,9 @@ const FINGERPRINT_DOMAIN = 'sealcam key fingerprint v1';
  */
 export function keyFingerprint(type: string, publicKey: Uint8Array): Uint8Array {
   if (!/^[a-z0-9-]{1,32}$/.test(type)) throw new InputError(`key type ${JSON.stringify(type)} is not a sealcam key type`);
-  const hash = createHash('sha256').update(FINGERPRINT_DOMAIN).update(new Uint8Array([0])).update(type).update(new Uint8Array([0])).update(publicKey).digest();
-  return Uint8Array.from(hash.subarray(0, FINGERPRINT_LENGTH));
+  const ascii = (text: string) => new TextEncoder().encode(text);
+  const hash = platform.crypto.sha256().update(ascii(FINGERPRINT_DOMAIN)).update(new Uint8Array([0])).update(ascii(type)).update(new Uint8Array([0])).update(publicKey).digest();
+  return hash.slice(0, FINGERPRINT_LENGTH);
 }
 
 /** How a fingerprint is shown: `<type>:<32 hex digits>`. */
@@ -84,4 +85,54 @@ export function unwrappedFileKey(key: Uint8Array, description: string): Uint8Arr
   const n = key.length;
   key.fill(0);
   throw new AuthenticationError(`the stanza for ${description} holds ${n} bytes, not a 16-, 24- or 32-byte file key`);
+}
+
+// --- Wrapping for recipients, unwrapping with identities -------------------------------------------
+
+/** One stanza per recipient; refuses an empty list and a recipient listed twice. */
+export function wrapFileKey(fileKey: Uint8Array, recipients: readonly Recipient[]): Stanza[] {
+  checkFileKey(fileKey);
+  if (recipients.length === 0) throw new SealcamError('ERECIPIENT', 'a file needs at least one recipient');
+  recipients.forEach((r, i) => {
+    if (recipients.slice(0, i).some((q) => q.type === r.type && sameFingerprint(q.fingerprint, r.fingerprint))) {
+      throw new SealcamError('ERECIPIENT', `recipient ${describeFingerprint(r.type, r.fingerprint)} is listed twice`);
+    }
+  });
+  return recipients.map((r) => r.wrap(fileKey));
+}
+
+/** What a sealed v2 header takes to wrap a new file's key for `recipients` (SealOptions.wrap). */
+export function sealingFor(recipients: readonly Recipient[]): (fileKey: Uint8Array) => Stanza[] {
+  return (fileKey) => wrapFileKey(fileKey, recipients);
+}
+
+/** What opening a sealed v2 file takes to find its key among `identities` (OpenOptions.fileKey). */
+export function openingWith(identities: readonly Identity[]): (stanzas: readonly Stanza[]) => Promise<Uint8Array> {
+  return (stanzas) => unwrapFileKey(stanzas, identities);
+}
+
+/**
+ * The file key from the first stanza one of `identities` opens. Only identities a stanza names are
+ * asked (a vault is never called for another recipient's stanza). A stanza that is addressed to an
+ * identity but does not open is remembered and the search goes on (a forged stanza may carry a
+ * real fingerprint); if nothing opens, the first such failure is thrown; if no identity is named
+ * at all, a one-line ENOIDENTITY error lists the recipients the file was sealed to.
+ */
+export async function unwrapFileKey(stanzas: readonly Stanza[], identities: readonly Identity[]): Promise<Uint8Array> {
+  let firstFailure: unknown;
+  for (const identity of identities) {
+    for (const stanza of stanzas) {
+      if (!addressedTo(stanza, identity)) continue;
+      try {
+        const key = await identity.unwrap(stanza);
+        if (key !== undefined) return key;
+      } catch (err) {
+        firstFailure ??= err;
+      }
+    }
+  }
+  if (firstFailure !== undefined) throw firstFailure;
+  const names = stanzas.map((s) => describeFingerprint(s.type, s.fingerprint)).join(', ') || 'none';
+  if (identities.length === 0) throw new SealcamError('ENOIDENTITY', `this device holds no identity, so it cannot open files (sealed to recipient ${names})`);
+  throw new SealcamError('ENOIDENTITY', `this device holds no identity for recipient ${names}`);
 }

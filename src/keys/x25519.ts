@@ -1,9 +1,8 @@
-import type { KeyObject } from 'node:crypto';
+import { platform } from '#platform';
 import { AuthenticationError, SealcamError } from '../errors.js';
+import type { PrivateKey } from '../platform/platform.js';
 import { AEAD, setupBaseR, setupBaseS, x25519 } from './hpke.js';
-import { consumeSecret } from './keyfile.js';
-import { decodeBase64url, encodeBase64url, readSecretKeyFile, secretKeyFromText, writeKeyPairFiles } from './keytext.js';
-import { generateOkp, okpPrivateKey, okpRawPrivate, okpRawPublic } from './okp.js';
+import { consumeSecret, decodeBase64url, encodeBase64url, secretKeyFromText } from './keytext.js';
 import { addressedTo, checkFileKey, describeFingerprint, keyFingerprint, type Identity, type Recipient, type Stanza } from './stanza.js';
 
 /**
@@ -17,6 +16,9 @@ import { addressedTo, checkFileKey, describeFingerprint, keyFingerprint, type Id
  *   recipient  sealcam-x25519:<base64url of the 32-byte public key>
  *   identity   SEALCAM-X25519-SECRET-KEY:<base64url of the 32-byte private key>
  *   stanza     type "x25519", body = enc (32) || ChaCha20-Poly1305(file key) || tag (16)
+ *
+ * Identity files are read and written by keypair-files.ts (Node); this module is shared with the
+ * browser build.
  */
 
 export const X25519_TYPE = 'x25519';
@@ -40,7 +42,7 @@ function isCanonicalU(u: Uint8Array): boolean {
 }
 
 /** Any scalar tells a low-order point: clamped scalars are multiples of 8, so its product is zero. */
-let probe: KeyObject | undefined;
+let probe: PrivateKey<'x25519'> | undefined;
 
 export class X25519Recipient implements Recipient {
   readonly type = X25519_TYPE;
@@ -59,7 +61,7 @@ export class X25519Recipient implements Recipient {
     }
     if (!isCanonicalU(publicKey)) throw new SealcamError('ERECIPIENT', 'x25519 recipient refused: the key is not canonically encoded (top bit set, or u >= 2^255 - 19)');
     try {
-      x25519((probe ??= generateOkp('x25519')), publicKey);
+      x25519((probe ??= platform.crypto.x25519.generate()), publicKey);
     } catch (err) {
       if (err instanceof SealcamError && err.code === 'ELOWORDER') throw new SealcamError('ERECIPIENT', `x25519 recipient refused: ${err.message}`);
       throw err;
@@ -94,8 +96,8 @@ export class X25519Identity implements Identity {
   readonly recipient: X25519Recipient;
   readonly description: string;
 
-  private constructor(private readonly privateKey: KeyObject) {
-    this.recipient = new X25519Recipient(okpRawPublic('x25519', privateKey));
+  private constructor(private readonly privateKey: PrivateKey<'x25519'>) {
+    this.recipient = new X25519Recipient(platform.crypto.x25519.publicKey(privateKey));
     this.description = `x25519 identity for recipient ${describeFingerprint(X25519_TYPE, this.recipient.fingerprint)}`;
   }
 
@@ -104,12 +106,12 @@ export class X25519Identity implements Identity {
   }
 
   static generate(): X25519Identity {
-    return new X25519Identity(generateOkp('x25519'));
+    return new X25519Identity(platform.crypto.x25519.generate());
   }
 
   /** From the 32 raw private-key bytes (the caller wipes them). */
   static fromPrivateKey(raw: Uint8Array): X25519Identity {
-    return new X25519Identity(okpPrivateKey('x25519', raw));
+    return new X25519Identity(platform.crypto.x25519.fromBytes(raw));
   }
 
   /** From the text of an identity file (comments allowed, one secret line); `path` is for messages only. */
@@ -117,27 +119,9 @@ export class X25519Identity implements Identity {
     return consumeSecret(secretKeyFromText(text, X25519_IDENTITY_PREFIX, path, 'x25519 identity'), X25519Identity.fromPrivateKey);
   }
 
-  /** Reads an identity file written by write() (mode 0600 required). */
-  static async read(path: string): Promise<X25519Identity> {
-    return consumeSecret(await readSecretKeyFile(path, X25519_IDENTITY_PREFIX, 'x25519 identity'), X25519Identity.fromPrivateKey);
-  }
-
-  /** Writes the identity to `path` (mode 0600) and its recipient to `path.pub`. */
-  async write(path: string, options: { force?: boolean } = {}): Promise<void> {
-    await consumeSecret(okpRawPrivate('x25519', this.privateKey), (secret) =>
-      writeKeyPairFiles(
-        path,
-        {
-          kind: 'x25519 identity',
-          warning: 'Keep it private: it opens every file sealed to the recipient below.',
-          secretPrefix: X25519_IDENTITY_PREFIX,
-          secret,
-          publicLabel: 'recipient',
-          publicLine: this.recipient.text,
-        },
-        options,
-      ),
-    );
+  /** The 32 private-key bytes, for the identity file (keypair-files.ts); the caller wipes them. */
+  privateKeyBytes(): Uint8Array {
+    return platform.crypto.x25519.toBytes(this.privateKey);
   }
 
   async unwrap(stanza: Stanza): Promise<Uint8Array | undefined> {

@@ -17,3 +17,11 @@ type BufferSource = ArrayBufferView | ArrayBuffer;
 declare namespace WebAssembly {
   function validate(bytes: BufferSource): boolean;
 }
+declare namespace WebAssembly {
+  interface WebAssemblyInstantiatedSource {
+    module: Module;
+    instance: Instance;
+  }
+  /** Compiles while the bytes arrive (the browser build's loader; the response must be application/wasm). */
+  function instantiateStreaming(source: Response | PromiseLike<Response>, imports?: Record<string, Record<string, unknown>>): Promise<WebAssemblyInstantiatedSource>;
+}

@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { runVectorPaths, runVectors } from './run.js';
+import { runVectorPaths, runVectors } from './files.js';
 
 /**
  * Runs the WASM known-answer files on the one build this thread compiles (its SEALCAM_WASM, set by

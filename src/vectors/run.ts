@@ -1,23 +1,21 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { fromHex } from '../bytes.js';
 import { createBackend, createEax } from '../engine/eax.js';
 import { tagsEqual } from '../engine/run.js';
 import type { CipherBackend, EngineName } from '../engine/types.js';
 import { AuthenticationError, InputError } from '../errors.js';
-import { vectorsDir } from '../paths.js';
 import { encryptBlock, expandKey } from './reference.js';
 import { createHeader, openBuffer, openSealed, sealWithHeader, type Algorithm, type Stanza } from '../formats/sealed.js';
 import { DeviceSigningKey } from '../keys/ed25519.js';
-import { openingWith } from '../keys/recipients.js';
-import { LocalRsaIdentity } from '../keys/rsa-oaep.js';
-import { sameFingerprint, type Identity } from '../keys/stanza.js';
+import { openingWith, sameFingerprint, type Identity } from '../keys/stanza.js';
 import { X25519Identity } from '../keys/x25519.js';
 
 /**
- * The known-answer vector runner: loads vectors/ (the project schema of vectors/README.md plus the
- * two Wycheproof originals in their own schema), runs every vector on one engine and reports per
- * file. It is a test harness: it never throws for a failing vector, only records why it failed.
- * Node 18 compatible (the CLI may run under an older Node on arm64).
+ * The known-answer vector runner: parses vector files (the project schema of vectors/README.md,
+ * the two Wycheproof originals in their own schema, the frozen sealed files), runs every vector on
+ * one engine and reports per file. It is a test harness: it never throws for a failing vector,
+ * only records why it failed. It reads nothing itself, so the browser build runs it too (the
+ * dashboard's /vectors page); files.ts reads vectors/ from disk on Node. Node 18 compatible (the
+ * CLI may run under an older Node on arm64).
  */
 
 export type Primitive = 'block' | 'keyexp' | 'ctr' | 'cmac' | 'eax' | 'sealed';
@@ -143,20 +141,6 @@ export const PUBLIC_KEY_VECTORS: readonly string[] = [
   'wycheproof/x25519_test.json',
 ];
 
-/** Every engine vector file under `dir` (every .json but PUBLIC_KEY_VECTORS, recursively), relative, `/`-separated, sorted. */
-export function listVectorFiles(dir: string = vectorsDir): string[] {
-  const out: string[] = [];
-  const walk = (rel: string): void => {
-    for (const name of readdirSync(join(dir, rel))) {
-      const child = rel === '' ? name : `${rel}/${name}`;
-      if (statSync(join(dir, child)).isDirectory()) walk(child);
-      else if (name.endsWith('.json') && !PUBLIC_KEY_VECTORS.includes(child)) out.push(child);
-    }
-  };
-  walk('');
-  return out.sort();
-}
-
 type Json = Record<string, unknown>;
 
 function isObject(v: unknown): v is Json {
@@ -183,11 +167,9 @@ class Fields {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) this.fail(`${name} must be a non-negative integer`);
     return v;
   }
-  /** Strict lowercase-or-uppercase hex; Buffer.from(.., 'hex') alone would silently truncate. */
+  /** Strict lowercase-or-uppercase hex. */
   hex(name: string): Uint8Array {
-    const s = this.str(name);
-    if (s.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(s)) this.fail(`${name} is not hex`);
-    return new Uint8Array(Buffer.from(s, 'hex'));
+    return fromHex(this.str(name)) ?? this.fail(`${name} is not hex`);
   }
   valid(): boolean {
     const r = this.str('result');
@@ -310,8 +292,19 @@ function parseWycheproof(file: string, doc: Json): VectorFile {
   return { file, primitive, declaredCount: top.int('numberOfTests'), vectors };
 }
 
+/**
+ * Where a vector file's companions come from: the bytes of a file named in it (a `.sealed` file,
+ * relative to the vector file), and the identity that opens a v2 vector's stanza for a recipient
+ * of `type` (undefined: none here, e.g. RSA-OAEP in the browser, so the vector is rebuilt and
+ * opened with its other identities only).
+ */
+export interface VectorCompanions {
+  read(name: string): Uint8Array;
+  identity(type: string, fields: { identityKey?: Uint8Array; rsaPrivateKeyPem: string; file: string }): Identity | undefined;
+}
+
 /** vectors/sealed-v1/vectors.json: the frozen files of docs/FORMAT.md, stored beside the JSON. */
-function parseSealed(file: string, doc: Json, dir: string): VectorFile {
+function parseSealed(file: string, doc: Json, companions: VectorCompanions): VectorFile {
   const top: Fields = new Fields(doc, 'file', file);
   if (!Array.isArray(doc.vectors)) top.fail('vectors must be an array');
   const version = doc.format === 'sealcam sealed, version 2' ? 2 : 1;
@@ -329,7 +322,7 @@ function parseSealed(file: string, doc: Json, dir: string): VectorFile {
     }
     let sealed: Uint8Array;
     try {
-      sealed = new Uint8Array(readFileSync(join(dir, dirname(file), f.str('sealed'))));
+      sealed = companions.read(f.str('sealed'));
     } catch {
       throw new VectorFormatError(file, `vector ${String(v.id)}: cannot read ${String(v.sealed)}`);
     }
@@ -346,9 +339,11 @@ function parseSealed(file: string, doc: Json, dir: string): VectorFile {
     };
     if (version === 1) return { ...common, version, kek: f.hex('kek'), keyId: f.str('keyId'), keyVersion: f.str('keyVersion') };
     if (!Array.isArray(v.recipients) || !Array.isArray(v.stanzas) || v.recipients.length !== v.stanzas.length) f.fail('recipients and stanzas must be arrays of one length');
-    const identities = (v.recipients as unknown[]).map((r) => {
+    const identities = (v.recipients as unknown[]).flatMap((r) => {
       const g = new Fields(r as Json, `vector ${String(v.id)} recipient`, file);
-      return g.str('type') === 'x25519' ? X25519Identity.fromPrivateKey(g.hex('identityKey')) : LocalRsaIdentity.fromPem(rsaPem, file);
+      const type = g.str('type');
+      const identity = companions.identity(type, { ...(type === 'x25519' ? { identityKey: g.hex('identityKey') } : {}), rsaPrivateKeyPem: rsaPem, file });
+      return identity === undefined ? [] : [identity];
     });
     const stanzas = (v.stanzas as unknown[]).map((x) => {
       const g = new Fields(x as Json, `vector ${String(v.id)} stanza`, file);
@@ -366,17 +361,16 @@ function parseSealed(file: string, doc: Json, dir: string): VectorFile {
   return { file, primitive: 'sealed', declaredCount: top.int('count'), vectors };
 }
 
-/** Parse one file (path relative to `dir`) in whichever of the three schemas it uses. */
-export function loadVectorFile(file: string, dir: string = vectorsDir): VectorFile {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(readFileSync(join(dir, file), 'utf8'));
-  } catch (err) {
-    throw new VectorFormatError(file, `cannot read: ${(err as Error).message}`);
-  }
+/** The x25519 identity of a v2 vector's recipient; other types are the caller's (VectorCompanions.identity). */
+export function x25519VectorIdentity(type: string, fields: { identityKey?: Uint8Array }): Identity | undefined {
+  return type === 'x25519' && fields.identityKey !== undefined ? X25519Identity.fromPrivateKey(fields.identityKey) : undefined;
+}
+
+/** Parse one file's JSON (`file` names it in errors) in whichever of the three schemas it uses. */
+export function parseVectorFile(file: string, doc: unknown, companions: VectorCompanions): VectorFile {
   if (!isObject(doc)) throw new VectorFormatError(file, 'not a JSON object');
   if (Array.isArray(doc.testGroups)) return parseWycheproof(file, doc);
-  if (typeof doc.format === 'string' && doc.format.startsWith('sealcam sealed')) return parseSealed(file, doc, dir);
+  if (typeof doc.format === 'string' && doc.format.startsWith('sealcam sealed')) return parseSealed(file, doc, companions);
   return parseProject(file, doc);
 }
 
@@ -404,15 +398,9 @@ function keySizeOk(key: Uint8Array): boolean {
 }
 
 /** Public blocks enciphered for every keyexp vector: zero, all-ones, FIPS 197 B and C inputs. */
-const KEYEXP_PROBES: Uint8Array = new Uint8Array(
-  Buffer.from(
-    '00000000000000000000000000000000' +
-      'ffffffffffffffffffffffffffffffff' +
-      '3243f6a8885a308d313198a2e0370734' +
-      '00112233445566778899aabbccddeeff',
-    'hex',
-  ),
-);
+const KEYEXP_PROBES: Uint8Array = fromHex(
+  '00000000000000000000000000000000' + 'ffffffffffffffffffffffffffffffff' + '3243f6a8885a308d313198a2e0370734' + '00112233445566778899aabbccddeeff',
+)!;
 
 function checkBlock(v: BlockVector, engine: EngineName): string | null {
   const b = createBackend(v.key, engine);
@@ -620,35 +608,23 @@ export async function runFile(vf: VectorFile, engine: EngineName): Promise<FileR
   return result;
 }
 
-/** One file's results on each engine; a file that cannot be loaded is one failure per engine rather than stopping the run. */
-async function runOneFile(file: string, dir: string, engines: readonly EngineName[], label = file): Promise<FileResult[]> {
-  let vf: VectorFile | undefined;
-  let loadError = '';
-  try {
-    vf = loadVectorFile(file, dir);
-  } catch (err) {
-    loadError = err instanceof VectorFormatError ? err.message : explain(err);
-  }
-  const results: FileResult[] = [];
-  for (const engine of engines) {
-    results.push(vf ? { ...(await runFile(vf, engine)), file: label } : { file: label, engine, passed: 0, failed: 1, failures: [{ id: null, reason: loadError.replace(file, label) }] });
-  }
-  return results;
-}
-
 /**
- * Run every file in `dir` on each engine; results are ordered by file, then engine. A file that
- * cannot be loaded is reported as one failure rather than stopping the run.
+ * Run each of `files` on each engine; results are ordered by file, then engine. A file that
+ * `load` cannot parse is reported as one failure per engine rather than stopping the run.
  */
-export async function runVectors(engines: readonly EngineName[], dir: string = vectorsDir): Promise<FileResult[]> {
+export async function runEach(files: readonly string[], load: (file: string) => VectorFile | Promise<VectorFile>, engines: readonly EngineName[]): Promise<FileResult[]> {
   const results: FileResult[] = [];
-  for (const file of listVectorFiles(dir)) results.push(...(await runOneFile(file, dir, engines)));
-  return results;
-}
-
-/** runVectors() for files of one's own (paths as given), in any of the three schemas. */
-export async function runVectorPaths(paths: readonly string[], engines: readonly EngineName[]): Promise<FileResult[]> {
-  const results: FileResult[] = [];
-  for (const path of paths) results.push(...(await runOneFile(basename(path), dirname(path), engines, path)));
+  for (const file of files) {
+    let vf: VectorFile | undefined;
+    let loadError = '';
+    try {
+      vf = await load(file);
+    } catch (err) {
+      loadError = err instanceof VectorFormatError ? err.message : explain(err);
+    }
+    for (const engine of engines) {
+      results.push(vf ? await runFile(vf, engine) : { file, engine, passed: 0, failed: 1, failures: [{ id: null, reason: loadError }] });
+    }
+  }
   return results;
 }

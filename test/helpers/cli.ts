@@ -1,4 +1,5 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -64,6 +65,32 @@ export function sealcamAsync(args: string[], options: RunOptions = {}): Promise<
     child.once('error', fail);
     child.once('close', (status) => done({ status, stdout, stderr }));
   });
+}
+
+/** A CLI process left running (a device, a receiver, a demo kept open), with what it printed so far. */
+export interface Proc {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<[number | null, NodeJS.Signals | null]>;
+}
+
+/** Starts `sealcam ARGS` in `cwd` (its HOME too), without progress bars and with one worker thread. */
+export function start(cwd: string, args: string[]): Proc {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd, env: cleanEnv({ cwd, env: { SEALCAM_NO_PROGRESS: '1', SEALCAM_JOBS: '1' } }) });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  return { child, stdout: () => out, stderr: () => err, exited: once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]> };
+}
+
+/** Polls `ok` every 50 ms until it holds; fails naming `what` after `ms`. */
+export async function waitFor(what: string, ok: () => boolean, ms = 30_000): Promise<void> {
+  for (const deadline = Date.now() + ms; !ok(); ) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 export function expectOk(r: Run): void {

@@ -71,5 +71,7 @@ export function registerFleetCommands(program: Command): void {
     .option('--jobs <n>', 'worker threads; 0 = one per core', '0')
     .option('--engine <engine>', 'wasm or native', 'wasm')
     .option('--json', 'print the report as JSON')
+    .option('--dashboard <host:port>', "serve the dashboard on the receiver's output while the demo runs (127.0.0.1:0: a free loopback port); its sign-in URL is printed once")
+    .option('--keep-open', 'keep the dashboard (and the working directory) up after the report until Ctrl-C; without --dashboard, on a free loopback port')
     .action(async (opts) => (await import('../demo.js')).demo(opts));
 }

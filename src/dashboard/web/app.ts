@@ -1,4 +1,5 @@
 import type { DeviceCard, FleetSnapshot, QuarantineRow, ReceiverRow } from '../../fleet/snapshot.js';
+import { byId, el, formatBytes } from './dom.js';
 
 /**
  * The dashboard page: renders each snapshot the server pushes over /events (Server-Sent Events).
@@ -8,18 +9,6 @@ import type { DeviceCard, FleetSnapshot, QuarantineRow, ReceiverRow } from '../.
  */
 
 // --- Formatting ----------------------------------------------------------------------------------
-
-function formatBytes(n: number): string {
-  if (n < 1000) return `${n} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let value = n / 1000;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
-}
 
 function formatMs(ms: number): string {
   const abs = Math.abs(ms);
@@ -50,23 +39,10 @@ const formatRate = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed
 
 const SVG = 'http://www.w3.org/2000/svg';
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 function svg(tag: string, attrs: Record<string, string | number>): SVGElement {
   const node = document.createElementNS(SVG, tag);
   for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, String(value));
   return node;
-}
-
-function byId<T extends Element = HTMLElement>(id: string): T {
-  const node = document.getElementById(id);
-  if (!node) throw new Error(`the page has no #${id}`);
-  return node as unknown as T;
 }
 
 /** A line (and the area under it) through `values`, scaled to `max`, in a width x height box. */

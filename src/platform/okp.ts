@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { InputError } from '../errors.js';
-import { encodeBase64url } from './keytext.js';
+import { toBase64url as encodeBase64url } from '../bytes.js';
 
 /**
  * Raw 32-byte X25519 and Ed25519 keys as node:crypto KeyObjects and back. Public keys go through
