@@ -14,7 +14,8 @@ export interface FileIOOptions {
   onRead?: (bytes: number) => void;
 }
 
-function inputChanged(name: string, size: number): SealcamError {
+/** The error of a read that found the input another size than it was measured at. */
+export function inputChanged(name: string, size: number): SealcamError {
   return new SealcamError('ECHANGED', `${name} changed while it was read (expected ${size} bytes)`);
 }
 
@@ -42,11 +43,13 @@ export function fileReader(input: FileHandle, options: FileIOOptions): (into: Ui
 /**
  * File to file for the pool (SealPool.sealIO/openIO) and the single-message layouts: fileReader
  * into the caller's buffers, and writes from them to `output` from offset 0 (or at an offset). No
- * chunk is allocated or copied here.
+ * chunk is allocated or copied here. `files` names both descriptors, so the pool's workers can
+ * read and write their segments themselves; the handles must stay open until the work is done.
  */
 export function fileIO(input: FileHandle, output: FileHandle, options: FileIOOptions): RandomAccessIO {
   let next = 0;
   return {
+    files: { input: input.fd, output: output.fd, name: options.name, size: options.size, start: options.start ?? 0, onRead: options.onRead },
     read: fileReader(input, options),
     async write(bytes) {
       await writeAll(output, bytes, next);
