@@ -78,8 +78,8 @@ function flip(bytes: Uint8Array, index: number, bit = 0): Uint8Array {
   return out;
 }
 
-function withEax<T>(engine: EngineName, fn: (eax: Eax) => T, key: Uint8Array = KEY): T {
-  const eax = createEax(key, { engine });
+function withEax<T>(engine: EngineName, fn: (eax: Eax) => T, key: Uint8Array = KEY, tagLength?: number): T {
+  const eax = createEax(key, { engine, tagLength });
   try {
     return fn(eax);
   } finally {
@@ -120,12 +120,8 @@ describe.each(ENGINES)('input validation (%s)', (engine) => {
     expectInputError(() => createBackend(bad(value), engine), /key must be a Uint8Array/);
   });
 
-  it.each([0, 17, 1.5, -1, Number.NaN, '16'])('tag length %s is refused', (tagLength) => {
-    withEax(engine, (eax) => {
-      const t = tagLength as number;
-      expectInputError(() => eax.encrypt(NONCE, PLAINTEXT, { tagLength: t }), /tag length/);
-      expectInputError(() => eax.start(NONCE, { tagLength: t }), /tag length/);
-    });
+  it.each([0, 17, 1.5, -1, Number.NaN, '16'])('a context with tag length %s is refused', (tagLength) => {
+    expectInputError(() => createEax(KEY, { engine, tagLength: tagLength as number }), /tag length/);
   });
 
   it('an empty nonce is refused by every entry point', () => {
@@ -181,19 +177,20 @@ describe.each(ENGINES)('input validation (%s)', (engine) => {
   });
 
   it('a Buffer works for key, nonce, header, plaintext and tag', () => {
-    const expected = withEax(engine, (eax) => eax.encrypt(NONCE, PLAINTEXT, { header: HEADER, tagLength: 12 }));
+    const expected = withEax(engine, (eax) => eax.encrypt(NONCE, PLAINTEXT, { header: HEADER }), KEY, 12);
     // Buffer.from on small inputs slices Node's shared pool, so these also have a non-zero byteOffset.
     const buf = (u: Uint8Array) => Buffer.from(Buffer.from(u).toString('hex'), 'hex');
     withEax(
       engine,
       (eax) => {
-        const got = eax.encrypt(buf(NONCE), buf(PLAINTEXT), { header: buf(HEADER), tagLength: 12 });
+        const got = eax.encrypt(buf(NONCE), buf(PLAINTEXT), { header: buf(HEADER) });
         expect(got.ciphertext).toEqual(expected.ciphertext);
         expect(got.tag).toEqual(expected.tag);
         const plain = eax.decrypt(buf(NONCE), buf(got.ciphertext), buf(got.tag), { header: buf(HEADER) });
         expect(plain).toEqual(PLAINTEXT);
       },
       buf(KEY),
+      12,
     );
   });
 });
@@ -329,23 +326,48 @@ describe.each(ENGINES)('authentication (%s)', (engine) => {
     expectRejected(NONCE, new Uint8Array(0), flip(tag, 4), new Uint8Array(0));
   });
 
-  it('a truncated tag verifies when it is a prefix of the full tag, and only then', () => {
+  it('a context made for a short tag writes the prefix of the full tag, and verifies it (one call and incremental)', () => {
     const { ciphertext, tag: full } = sealed();
-    withEax(engine, (eax) => {
-      for (let length = 1; length <= 16; length++) {
-        const short = eax.encrypt(NONCE, PLAINTEXT, { header: HEADER, tagLength: length });
-        expect(short.tag).toEqual(full.subarray(0, length));
-        expect(eax.decrypt(NONCE, ciphertext, full.subarray(0, length), { header: HEADER })).toEqual(PLAINTEXT);
-        const enc = eax.start(NONCE, { tagLength: length });
-        enc.updateHeader(HEADER);
-        enc.update(PLAINTEXT);
-        expect(enc.final()).toEqual(full.subarray(0, length));
-      }
-    });
     for (let length = 1; length <= 16; length++) {
-      expectRejected(NONCE, ciphertext, flip(full.subarray(0, length), length - 1), HEADER);
+      withEax(
+        engine,
+        (eax) => {
+          expect(eax.tagLength).toBe(length);
+          const short = eax.encrypt(NONCE, PLAINTEXT, { header: HEADER });
+          expect(short.tag).toEqual(full.subarray(0, length));
+          expect(eax.decrypt(NONCE, ciphertext, full.subarray(0, length), { header: HEADER })).toEqual(PLAINTEXT);
+          const enc = eax.start(NONCE);
+          enc.updateHeader(HEADER);
+          enc.update(PLAINTEXT);
+          expect(enc.final()).toEqual(full.subarray(0, length));
+          const flipped = flip(full.subarray(0, length), length - 1);
+          expectAuthFailure(() => eax.decrypt(NONCE, ciphertext, flipped, { header: HEADER }));
+        },
+        KEY,
+        length,
+      );
     }
   });
+
+  it('decrypt and verify accept only the tag length the context was made for (16 by default), as pycryptodome does', () => {
+    const { ciphertext, tag: full } = sealed();
+    withEax(engine, (eax) => {
+      expect(eax.tagLength).toBe(16);
+      for (let length = 1; length < 16; length++) {
+        // A true prefix of the right tag: the old rule compared it on `length` bytes and released the plaintext.
+        expectRejected(NONCE, ciphertext, full.subarray(0, length), HEADER);
+        const out = new Uint8Array(ciphertext.length);
+        expect(() => eax.decryptInto(NONCE, ciphertext, full.subarray(0, length), out, { header: HEADER })).toThrow(/accepts only 16-byte tags/);
+        expect(out.every((b) => b === 0)).toBe(true);
+        const big = eax.startUnverifiedDecrypt(NONCE);
+        big.updateHeader(HEADER);
+        big.update(ciphertext);
+        expect(() => big.finish(full.subarray(0, length))).toThrow(/the tag is \d+ bytes/);
+      }
+    });
+    withEax(engine, (eax) => expectAuthFailure(() => eax.decrypt(NONCE, ciphertext, full, { header: HEADER })), KEY, 8);
+  });
+
 });
 
 
@@ -396,12 +418,21 @@ describe.each(ENGINES)('encryptInto and decryptInto (%s)', (engine) => {
   it('truncate the tag as encrypt() does', () => {
     withEax(engine, (eax) => {
       for (const tagLength of [1, 8, 16]) {
-        const want = eax.encrypt(NONCE, PLAINTEXT, { header: HEADER, tagLength });
-        const out = new Uint8Array(PLAINTEXT.length);
-        expect(eax.encryptInto(NONCE, PLAINTEXT, out, { header: HEADER, tagLength })).toEqual(want.tag);
-        eax.decryptInto(NONCE, out, want.tag, out, { header: HEADER });
-        expect(out).toEqual(PLAINTEXT);
+        withEax(
+          engine,
+          (short) => {
+            const want = short.encrypt(NONCE, PLAINTEXT, { header: HEADER });
+            const out = new Uint8Array(PLAINTEXT.length);
+            expect(short.encryptInto(NONCE, PLAINTEXT, out, { header: HEADER })).toEqual(want.tag);
+            expect(want.tag.length).toBe(tagLength);
+            short.decryptInto(NONCE, out, want.tag, out, { header: HEADER });
+            expect(out).toEqual(PLAINTEXT);
+          },
+          KEY,
+          tagLength,
+        );
       }
+      expect(eax.tagLength).toBe(16);
     });
   });
 
@@ -626,7 +657,7 @@ describe('both WASM builds', () => {
     const header = new TextEncoder().encode('header');
     const plaintext = Uint8Array.from({ length: (1 << 20) + 3 }, (_, i) => (i * 31) >>> 3);
     const eax = createEax(key);
-    const { ciphertext, tag } = eax.encrypt(nonce, plaintext, { header, tagLength: 16 });
+    const { ciphertext, tag } = eax.encrypt(nonce, plaintext, { header });
     const { createHash } = await import('node:crypto');
     console.log(JSON.stringify({
       variant: wasmVariant(),

@@ -10,7 +10,7 @@ import { openRaw, sealRaw } from '../src/formats/raw.js';
 import { openSealed, parseHeader, sealBuffer } from '../src/formats/sealed.js';
 import { openSidecar, parseSidecarMetadata, sealSidecar, serializeSidecarMetadata } from '../src/formats/sidecar.js';
 import { same } from './helpers/bytes.js';
-import { cleanEnv, CLI, expectOk, expectOneLineError, sealcam as run, type Run } from './helpers/cli.js';
+import { cleanEnv, CLI, expectOk, expectOkCreatingKey, expectOneLineError, sealcam as run, type Run } from './helpers/cli.js';
 import { DeviceSigningKey } from '../src/keys/ed25519.js';
 import { loadIdentity, loadRecipients } from '../src/keys/recipients.js';
 
@@ -213,14 +213,14 @@ describe('sealcam encrypt / decrypt', () => {
     expect(readdirSync(dir).sort()).toEqual(['existing', 'key', 'photo.jpg', 'photo.jpg.sc']);
   });
 
-  it('a failed write removes its temp file (the output name is taken by a directory, --force)', () => {
+  it('an output name taken by a directory is refused before anything is written, --force or not', () => {
     const key = keygen();
     const { path } = input(1000);
     const target = mkdtempSync(join(dir, 'out-'));
     mkdirSync(join(target, 'photo.jpg.sealed'));
     const before = readdirSync(dir).sort();
     const r = sealcam('encrypt', path, '-o', target, '-k', key, '--force');
-    expectOneLineError(r, /cannot write .*out-.*photo\.jpg\.sealed/);
+    expectOneLineError(r, /output .*out-.*photo\.jpg\.sealed is a directory/);
     expect(readdirSync(dir).sort()).toEqual(before);
     expect(readdirSync(target)).toEqual(['photo.jpg.sealed']);
   });
@@ -462,7 +462,7 @@ describe('sealcam encrypt / decrypt: keys from the key provider', () => {
     writeFileSync(join(dir, 'v1.sealed'), 'keep me');
     expectOneLineError(sealcam('encrypt', path, '-o', join(dir, 'v1.sealed'), '--keys-dir', keys), /v1\.sealed exists; use --force/);
     expect(existsSync(keys)).toBe(false);
-    expectOk(sealcam('encrypt', path, '-o', join(dir, 'v1.sealed'), '--keys-dir', keys, '--force'));
+    expectOkCreatingKey(sealcam('encrypt', path, '-o', join(dir, 'v1.sealed'), '--keys-dir', keys, '--force'), join(keys, 'sealcam-kek', '1.key'));
     expectOk(sealcam('encrypt', path, '-o', join(dir, 'v1.eax'), '--keys-dir', keys, '--format', 'sidecar'));
     expect(parseHeader(readFileSync(join(dir, 'v1.sealed')))).toMatchObject({ keyId: 'sealcam-kek', keyVersion: '1' });
     expect(mode(join(keys, 'sealcam-kek', '1.key'))).toBe(0o600);
@@ -489,7 +489,7 @@ describe('sealcam encrypt / decrypt: keys from the key provider', () => {
   it('the config file names the keyring and the key (sealcam.config.json, or --config)', () => {
     writeFileSync(join(dir, 'sealcam.config.json'), JSON.stringify({ keys: { dir: 'ring', name: 'porch' }, seal: { segmentSize: 8192 } }));
     const { path, data } = input(30_000);
-    expectOk(sealcam('encrypt', path, '-o', join(dir, 'p.sealed')));
+    expectOkCreatingKey(sealcam('encrypt', path, '-o', join(dir, 'p.sealed')), join(dir, 'ring', 'porch', '1.key'));
     expect(parseHeader(readFileSync(join(dir, 'p.sealed')))).toMatchObject({ keyId: 'porch', keyVersion: '1', segmentSize: 8192 });
     expect(existsSync(join(dir, 'ring', 'porch', '1.key'))).toBe(true);
     expectOk(sealcam('decrypt', join(dir, 'p.sealed'), '-o', join(dir, 'p.out')));
@@ -497,7 +497,7 @@ describe('sealcam encrypt / decrypt: keys from the key provider', () => {
 
     const other = join(dir, 'other.json');
     writeFileSync(other, JSON.stringify({ keys: { dir: join(dir, 'ring2') } }));
-    expectOk(sealcam('encrypt', path, '-o', join(dir, 'q.sealed'), '--config', other));
+    expectOkCreatingKey(sealcam('encrypt', path, '-o', join(dir, 'q.sealed'), '--config', other), join(dir, 'ring2', 'sealcam-kek', '1.key'));
     expect(existsSync(join(dir, 'ring2', 'sealcam-kek', '1.key'))).toBe(true);
   });
 
@@ -505,7 +505,7 @@ describe('sealcam encrypt / decrypt: keys from the key provider', () => {
     const { path } = input(100);
     expectOneLineError(sealcam('encrypt', path, '-o', join(dir, 'x.eax'), '--format', 'raw', '--keys-dir', join(dir, 'ring')), /--format raw needs -k\/--key-file/);
     writeFileSync(join(dir, 'x.eax'), randomBytes(100));
-    expectOneLineError(sealcam('decrypt', join(dir, 'x.eax'), '-o', join(dir, 'x')), /x\.eax has no sealed header and no \.json sidecar .*raw needs -k\/--key-file/);
+    expectOneLineError(sealcam('decrypt', join(dir, 'x.eax'), '-o', join(dir, 'x')), /x\.eax has no sealed header and no metadata file beside it, so it reads as raw, and raw needs -k\/--key-file/);
     expect(existsSync(join(dir, 'x'))).toBe(false);
     expect(existsSync(join(dir, 'ring'))).toBe(false);
   });
@@ -604,7 +604,7 @@ describe('sealcam decrypt: damaged, truncated and wrong-key inputs fail in one l
       ['a ciphertext cut', (p) => p.subarray(0, 1000), false, /sidecar mismatch: the ciphertext is 1000 bytes but .*photo\.eax\.json says 16484/],
       ['a wrong key', () => undefined, true, /photo\.eax: sidecar tag does not verify: wrong key/],
       ['an altered tag', metadata(alteredTag), false, /sidecar tag does not verify/],
-      ['metadata that is not JSON', metadata((_m, json) => json.slice(0, 50)), false, /photo\.eax\.json: sidecar metadata is not valid JSON/],
+      ['metadata that is not JSON', metadata((_m, json) => json.slice(0, 50)), false, /photo\.eax\.json is not valid JSON/],
       ['an unsupported metadata version', metadata((m) => JSON.stringify({ ...m, version: 7 })), false, /unsupported sidecar version 7/],
     ]);
   });

@@ -9,6 +9,7 @@ import { sampleImages } from '../src/device/index.js';
 import { packageRoot } from '../src/paths.js';
 import { parseHeader } from '../src/formats/sealed.js';
 import { asV2 } from './helpers/sealed.js';
+import { outputFiles } from './helpers/output.js';
 
 /** `sealcam demo` (npm start) as a user runs it: the built CLI, real sockets on 127.0.0.1. */
 
@@ -44,7 +45,7 @@ describe('sealcam demo', () => {
     expect(report.stages.endToEnd.p50).toBeGreaterThan(0);
 
     // Checked here again, independently of the demo's own check: the files on disk.
-    const received = filesUnder(join(dir, 'received'));
+    const received = outputFiles(join(dir, 'received')).map((f) => join(dir, 'received', f));
     expect(received).toHaveLength(report.images);
     const captured = new Map(samples.map((s) => [sha(s.bytes), s.name]));
     for (const file of received) expect(captured.has(sha(readFileSync(file)))).toBe(true);

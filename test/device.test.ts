@@ -22,7 +22,8 @@ import { LocalStore } from '../src/storage/local.js';
 import { listOutbox } from '../src/storage/outbox.js';
 import type { BlobInfo, BlobStore, ListOptions, PutOptions } from '../src/storage/store.js';
 import { startIotHubBroker } from './fixtures/iothub-broker.js';
-import { cleanEnv, CLI, sealcam as run, type Run } from './helpers/cli.js';
+import { cleanEnv, CLI, createdKeyLine, expectOkCreatingKey, sealcam as run, userKeyring, type Run } from './helpers/cli.js';
+import { LEVELS, logLines, withoutLog } from './helpers/log.js';
 import { asV1 } from './helpers/sealed.js';
 
 /**
@@ -117,6 +118,7 @@ class FaultyStore implements BlobStore {
   get = (name: string) => this.inner.get(name);
   head = (name: string) => this.inner.head(name);
   list = (options?: ListOptions) => this.inner.list(options);
+  folders = (prefix: string) => this.inner.folders(prefix);
   delete = (name: string) => this.inner.delete(name);
   link = (name: string, seconds: number) => this.inner.link(name, seconds);
 }
@@ -555,15 +557,16 @@ describe('sealcam device / simulate', () => {
   it('sealcam device --synthetic --count 3 with local everything: exit 0, a line per image, 3 blobs that open', async () => {
     const cwd = fresh('cli');
     const run = sealcam(cwd, 'device', '--synthetic', '--count', '3', '--rate', '50', '--jobs', '1', '--frame-size', '4096');
-    expect(run.stderr).toBe('');
-    expect(run.status).toBe(0);
+    expectOkCreatingKey(run, join(userKeyring(cwd), 'sealcam-kek', '1.key'));
     const lines = run.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^local MQTT broker at mqtt:\/\/127\.0\.0\.1:\d+: events on sealcam\/cam-01\/events$/);
+    // The broker's URL, as the command a receiver in another terminal runs, on a line of its own.
+    expect(lines[0]).toBe('local MQTT broker (events on sealcam/cam-01/events); in another terminal, in this directory:');
+    expect(lines[1]).toMatch(/^ {2}sealcam receive --mqtt-url mqtt:\/\/127\.0\.0\.1:\d+$/);
     expect(lines.filter((l) => l.startsWith('sent cam-01/'))).toHaveLength(3);
     expect(lines.at(-1)).toMatch(/^cam-01: 3 images sent .* 0 queued/);
     const blobs = sealedFiles(join(cwd, '.sealcam', 'store'));
     expect(blobs).toHaveLength(3);
-    const keys = new LocalKeyProvider(join(cwd, '.sealcam', 'keys'));
+    const keys = new LocalKeyProvider(userKeyring(cwd));
     for (const blob of blobs) await openBuffer(readFileSync(join(cwd, '.sealcam', 'store', blob)), { kek: kekFromProvider(keys) });
     // Every notification was acknowledged by the broker before the exit: the queue is empty.
     expect(readdirSync(join(cwd, '.sealcam', 'queue', 'cam-01'))).toEqual([]);
@@ -583,7 +586,7 @@ describe('sealcam device / simulate', () => {
 
   it('sealcam device stops cleanly on SIGTERM: images in progress finish, notifications are delivered, exit 0', async () => {
     const cwd = fresh('cli');
-    const child = spawn(process.execPath, [CLI, 'device', '--synthetic', '--rate', '20', '--jobs', '1', '--frame-size', '4096'], { cwd, env: cleanEnv({ env: NO_PROGRESS }) });
+    const child = spawn(process.execPath, [CLI, 'device', '--synthetic', '--rate', '20', '--jobs', '1', '--frame-size', '4096'], { cwd, env: cleanEnv({ cwd, env: NO_PROGRESS }) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -592,7 +595,8 @@ describe('sealcam device / simulate', () => {
     await waitFor(() => (stdout.match(/^sent /gm) ?? []).length >= 3, 'three images');
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    expect(stderr).toBe('SIGTERM: finishing the images in progress (again to quit at once)\n');
+    expect(withoutLog(stderr)).toBe(`${createdKeyLine(join(userKeyring(cwd), 'sealcam-kek', '1.key'))}`);
+    expect(logLines(stderr).map((l) => [l.level, l.device, l.msg])).toEqual([[LEVELS.info, 'cam-01', 'SIGTERM: finishing the images in progress (again to quit at once)']]);
     const sent = (stdout.match(/^sent /gm) ?? []).length;
     expect(stdout).toMatch(new RegExp(`^cam-01: ${sent} images sent .* 0 queued in the outbox$`, 'm'));
     expect(sealedFiles(join(cwd, '.sealcam', 'store'))).toHaveLength(sent);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,10 +13,11 @@ import { createReceiver, type Receiver, type ReceiveResult } from '../src/receiv
 import { AzureBlobStore } from '../src/storage/azure.js';
 import { S3Store } from '../src/storage/s3.js';
 import type { BlobStore } from '../src/storage/store.js';
-import { startAzurite, startS3rver, type Azurite, type S3rverInstance } from './fixtures/servers.js';
 import { DeviceSigningKey } from '../src/keys/ed25519.js';
 import { DeviceRegistry } from '../src/keys/registry.js';
 import { X25519Identity } from '../src/keys/x25519.js';
+import { startAzurite, startS3rver, type Azurite, type S3rverInstance } from './fixtures/servers.js';
+import { outputFiles } from './helpers/output.js';
 
 /**
  * The whole fleet flow against real parts, once per cloud store: three cameras (createDevice) seal
@@ -44,16 +45,6 @@ afterAll(async () => {
   await Promise.allSettled([azurite?.stop(), s3rver?.stop()]);
   rmSync(root, { recursive: true, force: true });
 });
-
-function filesUnder(dir: string): string[] {
-  try {
-    return readdirSync(dir, { recursive: true, encoding: 'utf8' })
-      .map((f) => join(dir, f))
-      .filter((f) => statSync(f).isFile());
-  } catch {
-    return [];
-  }
-}
 
 async function until(what: string, ok: () => boolean, timeoutMs = 60_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -175,7 +166,7 @@ describe.each(stores)('the fleet end to end on %s', (_name, makeStore) => {
       await second.idle();
 
       // Exactly once: one output file per captured image, each one a captured image byte for byte.
-      const outputs = filesUnder(config.receiver.outputDir);
+      const outputs = outputFiles(config.receiver.output);
       expect(outputs).toHaveLength(captured.size);
       expect(captured.size).toBe(DEVICES * 5);
       const outputByBlob = new Map(results.filter((r) => r.status === 'opened').map((r) => [r.blobName, r.outputPath!]));

@@ -56,6 +56,18 @@ describe('checkImage on the samples', () => {
   }
 });
 
+describe('checkImage on bytes in memory (an image bound for an object store)', () => {
+  it('finds the same as on the file, for a good image and a damaged one', async () => {
+    for (const name of Object.keys(SAMPLES)) {
+      const bytes = readFileSync(join(samplesDir, name));
+      const type = name.endsWith('.png') ? 'image/png' : 'image/jpeg';
+      expect(await checkImage(bytes, { contentType: type, name })).toEqual(await checkImage(join(samplesDir, name), { contentType: type, name }));
+      const cut = bytes.subarray(0, bytes.length - 7);
+      expect(await checkImage(cut, { contentType: type, name })).toEqual(await checkImage(file(cut), { contentType: type, name }));
+    }
+  });
+});
+
 describe('checkImage on a damaged PNG', () => {
   const png = sample('test-card.png');
 

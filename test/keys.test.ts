@@ -12,7 +12,7 @@ import { createKeyProvider } from '../src/keys/index.js';
 import { LocalKeyProvider } from '../src/keys/local.js';
 import { DEFAULTS } from '../src/config.js';
 import { startKeyVaultStandin, type Standin } from './fixtures/keyvault-standin.js';
-import { sealcam as run, type Run } from './helpers/cli.js';
+import { expectOkCreatingKey, sealcam as run, type Run } from './helpers/cli.js';
 
 const mode = (path: string): number => statSync(path).mode & 0o777;
 const hex = (key: Uint8Array): string => Buffer.from(key).toString('hex');
@@ -359,7 +359,7 @@ describe('sealcam keys and sealcam config check (built CLI)', () => {
   let cwd: string;
   const sealcam = (args: string[], env: Record<string, string> = {}): Run => run(args, { cwd, env });
 
-  const keyFile = (name: string, version: number, ring = '.sealcam/keys') => readFileSync(join(cwd, ring, name, `${version}.key`));
+  const keyFile = (name: string, version: number, ring = '.config/sealcam/keys') => readFileSync(join(cwd, ring, name, `${version}.key`));
 
   beforeEach(() => {
     cwd = mkdtempSync(join(root, 'cli-'));
@@ -367,13 +367,13 @@ describe('sealcam keys and sealcam config check (built CLI)', () => {
 
   it('create, rotate, list and show-version work on the default key and never print key bytes', () => {
     const created = sealcam(['keys', 'create']);
-    expect(created.stderr).toBe('');
-    expect(created.status).toBe(0);
+    // The key lands in the per-user keyring (HOME is the test's directory), announced with its absolute path.
+    expectOkCreatingKey(created, join(cwd, '.config/sealcam/keys/sealcam-kek/1.key'));
     expect(created.stdout).toMatch(/^NAME +VERSION +CREATED +ENABLED\nsealcam-kek +1 +\d{4}-\d\d-\d\dT[\d:.]+Z +yes\n$/);
     const k1 = keyFile('sealcam-kek', 1);
     expect(k1).toHaveLength(16);
-    expect(mode(join(cwd, '.sealcam/keys/sealcam-kek/1.key'))).toBe(0o600);
-    expect(mode(join(cwd, '.sealcam/keys/sealcam-kek'))).toBe(0o700);
+    expect(mode(join(cwd, '.config/sealcam/keys/sealcam-kek/1.key'))).toBe(0o600);
+    expect(mode(join(cwd, '.config/sealcam/keys/sealcam-kek'))).toBe(0o700);
 
     const again = sealcam(['keys', 'create']);
     expect(again.status).toBe(0);
@@ -416,7 +416,7 @@ describe('sealcam keys and sealcam config check (built CLI)', () => {
     expect(existsSync(join(cwd, 'alt-ring/x/1.key'))).toBe(true);
 
     const cases: [string[], string][] = [
-      [['keys', 'show-version', '9'], `sealcam: key from-config has no version 9 in ring (versions: 1)\n`],
+      [['keys', 'show-version', '9'], `sealcam: key from-config has no version 9 in ${join(cwd, 'ring')} (versions: 1)\n`],
       [['keys', 'list', 'unknown'], 'sealcam: key unknown has no versions yet; sealcam keys create unknown makes one\n'],
       [['keys', 'create', '../escape'], `sealcam: key name "../escape" is not valid: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit\n`],
       [['keys', 'rotate', '--bits', '100'], 'sealcam: --bits must be 128, 192 or 256, got 100\n'],
@@ -437,15 +437,17 @@ describe('sealcam keys and sealcam config check (built CLI)', () => {
     expectNoKey(exposed.stdout + exposed.stderr, [keyFile('from-config', 1, 'ring')]);
   });
 
-  it('config check prints the effective settings and exits 0 when they can work', () => {
-    writeFileSync(join(cwd, 'sealcam.config.json'), JSON.stringify({ device: { id: 'cam-09' } }));
-    const r = sealcam(['config', 'check'], { SEALCAM_JOBS: '3', AZURE_STORAGE_CONNECTION_STRING: 'AccountKey=very-secret' });
-    expect(r.stderr).toBe('');
+  it('config check prints the settings in use, each with where it came from, and exits 0 when they can work', () => {
+    writeFileSync(join(cwd, 'sealcam.config.json'), JSON.stringify({ device: { id: 'cam-09' }, store: { kind: 'azure' } }));
+    const r = sealcam(['config', 'check', '--engine', 'native'], { SEALCAM_JOBS: '2', AZURE_STORAGE_CONNECTION_STRING: 'AccountKey=very-secret' });
+    expect(r.stderr).toBe('config file sealcam.config.json\n');
     expect(r.status).toBe(0);
-    expect(r.stdout).toContain('keys.provider = local\n');
-    expect(r.stdout).toContain('device.id = cam-09\n');
-    expect(r.stdout).toContain('seal.jobs = 3\n');
-    expect(r.stdout).toContain('store.connectionStringEnv = AZURE_STORAGE_CONNECTION_STRING (set)\n');
+    expect(r.stdout).toContain('keys.provider = local  [default]\n');
+    expect(r.stdout).toContain(`keys.dir = ${join(cwd, '.config/sealcam/keys')}  [default]\n`);
+    expect(r.stdout).toContain('device.id = cam-09  [file sealcam.config.json]\n');
+    expect(r.stdout).toContain('seal.jobs = 2  [env SEALCAM_JOBS]\n');
+    expect(r.stdout).toContain('seal.engine = native  [flag --engine]\n');
+    expect(r.stdout).toContain('store.connectionStringEnv = AZURE_STORAGE_CONNECTION_STRING (set)  [default]\n');
     expect(r.stdout).not.toContain('very-secret');
     expect(r.stdout).toMatch(/configuration OK\n$/);
   });
@@ -465,9 +467,10 @@ describe('sealcam keys and sealcam config check (built CLI)', () => {
     write(JSON.stringify({ keys: { provider: 'azure-keyvault' }, seal: { jobs: -1 } }));
     const r = check();
     expect(r.status).toBe(1);
-    expect(r.stdout).toContain('keys.provider = azure-keyvault\n');
+    expect(r.stdout).toContain('keys.provider = azure-keyvault  [file broken.json]\n');
     expect(r.stderr).toBe(
-      'sealcam: keys.vaultUrl is missing: set it to https://<your-vault>.vault.azure.net (or SEALCAM_VAULT_URL)\n' +
+      'config file broken.json\n' +
+        'sealcam: keys.vaultUrl is missing: set it to https://<your-vault>.vault.azure.net (or SEALCAM_VAULT_URL)\n' +
         'sealcam: seal.jobs must be 0 (one per core) or a positive integer\n',
     );
   });

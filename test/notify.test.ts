@@ -179,7 +179,7 @@ describe('MQTT (mqtt.js -> aedes on loopback)', () => {
     expect(() => new MqttNotifier({ url: broker.url, clientId: 'x', queueDir: freshDir(), topicTemplate: 'sealcam/#' })).toThrow(/wildcards/);
   });
 
-  it('the receiver drops repeats of an eventId and reports malformed messages', async () => {
+  it('the subscriber hands every valid event over, repeats included (only the handler can tell a repeat by its blob), and reports malformed messages', async () => {
     const { got, errors } = await receiver(broker.url, 'rx-dup');
     const { client } = await wiretap(broker.url, 'nothing/+');
     const e = event(5);
@@ -188,7 +188,7 @@ describe('MQTT (mqtt.js -> aedes on loopback)', () => {
     await client.publishAsync('sealcam/cam-01/events', JSON.stringify({ ...e, eventId: randomUUID(), key: 'x' }), { qos: 1 });
     await client.publishAsync('sealcam/cam-01/events', 'not json', { qos: 1 });
     await waitFor(() => errors.length === 2, 'two refusals');
-    expect(got).toEqual([e]);
+    expect(got).toEqual([e, e]);
     expect(errors.map((x) => x.message)).toEqual([
       expect.stringMatching(/^message on sealcam\/cam-01\/events dropped: sealed-image event refused: unknown field 'key'/),
       'message on sealcam/cam-01/events dropped: not JSON',

@@ -11,7 +11,7 @@ import { AuthenticationError, SealcamError } from '../src/errors.js';
 import { openBuffer, sealBuffer, TAG, type SealOptions } from '../src/formats/sealed.js';
 import { packageRoot } from '../src/paths.js';
 import { createOpenStream, createSealStream, SealPool, workerPath, type BufferIO, type Progress } from '../src/pool/index.js';
-import { fileIO } from '../src/io/file-io.js';
+import { fileIO, filesIO } from '../src/io/file-io.js';
 import type { RandomAccessIO } from '../src/io/buffer-io.js';
 import { same } from './helpers/bytes.js';
 
@@ -557,6 +557,23 @@ describe('between two files the workers read and write their segments themselves
     await between(join(dir, 'r-sealed'), join(dir, 'r-opened'), (io) => p.openIO(io, { kek }), openReads);
     const headerLength = statSync(join(dir, 'r-sealed')).size - (20 * (S + TAG) + 5 + TAG);
     expect(openReads).toEqual([16, headerLength - 16]);
+  });
+
+  it('a sink that is not a file (a pipe, stdout) leaves the I/O to the main thread, with the same bytes', async () => {
+    const p = pool(2, 'wasm', 3 * S);
+    const plaintext = new Uint8Array(randomBytes(20 * S + 5));
+    const options = { ...sealOptions('wasm'), metadata: { originalSize: plaintext.length } };
+    writeFileSync(join(dir, 'p-plain'), plaintext);
+    const input = await openFile(join(dir, 'p-plain'), 'r');
+    const parts: Uint8Array[] = [];
+    try {
+      const io = filesIO(input, { name: 'p-plain', size: plaintext.length }, { write: async (bytes) => void parts.push(bytes.slice()) });
+      expect(io.files).toBeUndefined();
+      await p.sealIO(io, options);
+    } finally {
+      await input.close();
+    }
+    expect(same(Buffer.concat(parts), sealBuffer(plaintext, options))).toBe(true);
   });
 
   it('an altered segment: the error names it, every range written is verified plaintext, and nothing is written after the error', async () => {

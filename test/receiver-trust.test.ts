@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -17,6 +17,7 @@ import { startLocalBroker, type LocalBroker } from '../src/notify/local.js';
 import { SealPool } from '../src/pool/pool.js';
 import { createReceiver, type Receiver, type ReceiveResult } from '../src/receiver/index.js';
 import { LocalStore } from '../src/storage/local.js';
+import { outputFiles } from './helpers/output.js';
 
 /**
  * Notifications are hints, never evidence (issue: fleet trust). The receiver judges each blob on its
@@ -143,16 +144,8 @@ async function waitFor(check: () => boolean, what: () => string, timeoutMs = 15_
   }
 }
 
-function filesUnder(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return (readdirSync(dir, { recursive: true, withFileTypes: true }) as { isFile(): boolean; parentPath: string; name: string }[])
-    .filter((e) => e.isFile())
-    .map((e) => join(e.parentPath, e.name).slice(dir.length + 1))
-    .sort();
-}
-
-const received = (r: Rig) => filesUnder(r.config.receiver.outputDir);
-const quarantined = (r: Rig) => filesUnder(r.config.receiver.quarantineDir);
+const received = (r: Rig) => outputFiles(r.config.receiver.output);
+const quarantined = (r: Rig) => outputFiles(r.config.receiver.quarantineDir);
 
 describe('the channel an event came on is the sender, not what the event claims', () => {
   it("an event on cam-02's topic naming cam-01's blob is refused and files nothing; cam-01's own event then opens it under cam-01", async () => {
@@ -169,8 +162,8 @@ describe('the channel an event came on is the sender, not what the event claims'
     await publish(topicOf('cam-01'), { ...image.event, eventId: randomUUID() });
     await waitFor(() => r.results.length >= 2, () => 'the genuine event');
     expect(r.results[1]).toMatchObject({ status: 'opened', deviceId: 'cam-01' });
-    expect(received(r)).toEqual([join('cam-01', '2026-12-07', 'img-' + (seq).toString() + '.jpg')]);
-    expect(Buffer.compare(readFileSync(join(r.config.receiver.outputDir, received(r)[0]!)), image.plain)).toBe(0);
+    expect(received(r)).toEqual([join('cam-01', '2026-12-07', `${String(seq).padStart(4, '0')}-shot`)]);
+    expect(Buffer.compare(readFileSync(join(r.config.receiver.output, received(r)[0]!)), image.plain)).toBe(0);
     expect(r.rx.stats()).toMatchObject({ opened: 1, refused: 1, quarantined: 0 });
   });
 });

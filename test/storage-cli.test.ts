@@ -15,7 +15,7 @@ import { parseHeader, sealBuffer } from '../src/formats/sealed.js';
 import { LocalKeyProvider } from '../src/keys/local.js';
 import { listOutbox } from '../src/storage/outbox.js';
 import { freePort, startAzurite, startRecordingProxy, startS3rver, type Azurite, type S3rverInstance } from './fixtures/servers.js';
-import { expectOneLineError, sealcamAsync, type Run } from './helpers/cli.js';
+import { createdKeyLine, expectOneLineError, sealcamAsync, userKeyring, type Run } from './helpers/cli.js';
 import { asV1 } from './helpers/sealed.js';
 
 const CONTAINER = 'sealcam-cli';
@@ -47,7 +47,7 @@ function writeInput(dir: string, name: string, size: number, mtime?: string): Bu
 
 /** A file sealed elsewhere (here with the library) under the work directory's key. */
 async function presealed(dir: string, name: string, plaintext: Buffer, metadata: Record<string, unknown>): Promise<Buffer> {
-  const material = await new LocalKeyProvider(join(dir, '.sealcam', 'keys')).getOrCreate('sealcam-kek');
+  const material = await new LocalKeyProvider(userKeyring(dir)).getOrCreate('sealcam-kek');
   const sealed = Buffer.from(sealBuffer(plaintext, { kek: material.key, keyId: material.name, keyVersion: material.version, segmentSize: 4096, metadata }));
   writeFileSync(join(dir, name), sealed);
   return sealed;
@@ -252,7 +252,8 @@ describe('an unreachable store', () => {
     const down = await sealcam(cwd, ['upload', 'a.jpg', 'b.jpg'], env);
     expect(down.stdout).toBe('');
     expect(down.stderr).toBe(
-      `sealcam: cannot reach S3 endpoint ${endpoint} (ECONNREFUSED) after retries: check the network, store.endpoint and store.region; ` +
+      createdKeyLine(join(userKeyring(cwd), 'sealcam-kek', '1.key')) +
+        `sealcam: cannot reach S3 endpoint ${endpoint} (ECONNREFUSED) after retries: check the network, store.endpoint and store.region; ` +
         '2 files (a.jpg, b.jpg) are kept in the outbox .sealcam/outbox: sealcam upload --retry-outbox sends them later\n',
     );
     expect(down.status).toBe(EXIT_QUEUED);
@@ -286,6 +287,28 @@ describe('an unreachable store', () => {
   }, 30_000);
 });
 
+describe('missing cloud credentials', () => {
+  it('S3 without any AWS credentials is an error (exit 1, one line), not an outage: nothing is queued in the outbox', async () => {
+    const cwd = workDir('nocreds');
+    const s3rver = await startS3rver([CONTAINER]);
+    try {
+      const env = s3Env(s3rver.endpoint);
+      delete env.AWS_ACCESS_KEY_ID;
+      delete env.AWS_SECRET_ACCESS_KEY;
+      // HOME is the work directory (no ~/.aws); the instance-metadata lookup would leave 127.0.0.1.
+      writeInput(cwd, 'a.jpg', 1000);
+      const r = await sealcam(cwd, ['upload', 'a.jpg'], { ...env, AWS_EC2_METADATA_DISABLED: 'true' });
+      expect(r.status).toBe(1);
+      expect(r.stderr.split('\n').filter(Boolean).at(-1)).toBe(
+        `sealcam: no AWS credentials found for S3 at ${s3rver.endpoint}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run with an instance or task role`,
+      );
+      expect(await listOutbox(join(cwd, '.sealcam', 'outbox'))).toEqual([]);
+    } finally {
+      await s3rver.stop();
+    }
+  }, 30_000);
+});
+
 describe('keys and settings', () => {
   it('after a key rotation new uploads use the new version and both blobs still download', async () => {
     const cwd = workDir('rotate');
@@ -307,7 +330,7 @@ describe('keys and settings', () => {
     expect(readFileSync(join(cwd, 'after.out'))).toEqual(after);
 
     // A blob whose key version is gone, or whose key was replaced, is refused; nothing is written.
-    const ring = join(cwd, '.sealcam', 'keys', 'sealcam-kek');
+    const ring = join(userKeyring(cwd), 'sealcam-kek');
     writeFileSync(join(ring, '1.key'), randomBytes(16), { mode: 0o600 });
     expectOneLineError(
       await run('download', 'cam-01/2024/07/01/before.jpg.sealed', '-o', 'x.out'),
@@ -332,7 +355,7 @@ describe('keys and settings', () => {
       const plain = writeInput(cwd, 'c.jpg', 5000, '2024-08-01T00:00:00Z');
       const up = await sealcam(cwd, ['upload', 'c.jpg'], env);
       expect(up.status, up.stderr).toBe(0);
-      const key = readFileSync(join(cwd, '.sealcam', 'keys', 'sealcam-sse-c', '1.key'));
+      const key = readFileSync(join(userKeyring(cwd), 'sealcam-sse-c', '1.key'));
       expect(key).toHaveLength(32);
       const down = await sealcam(cwd, ['download', 'cam-01/2024/08/01/c.jpg.sealed', '-o', 'c.out'], env);
       expect(down.status, down.stderr).toBe(0);

@@ -127,6 +127,37 @@ async function roundTrip(store: BlobStore): Promise<void> {
   await expect(store.put('cam-01/.hidden', Buffer.from('x'))).rejects.toMatchObject({ code: 'EINPUT' });
 }
 
+/**
+ * Folder listings (S3's delimiter, Azure's hierarchy). Not run on s3rver: its delimiter listing
+ * prunes every directory below the first level, so nested keys never show up as common prefixes.
+ */
+async function folderListing(store: BlobStore): Promise<void> {
+  for (const name of ['cam-05/2024/05/01/a.sealed', 'cam-05/2024/05/02/b.sealed', 'cam-06/2024/05/02/c.sealed']) await store.put(name, Buffer.from(name));
+  const devices = await store.folders('');
+  expect(devices).toEqual(expect.arrayContaining(['cam-05/', 'cam-06/']));
+  expect(devices.every((d) => /^[^/]+\/$/.test(d))).toBe(true);
+  expect(await store.folders('cam-05/2024/05/')).toEqual(['cam-05/2024/05/01/', 'cam-05/2024/05/02/']);
+  expect(await store.folders('cam-09/')).toEqual([]);
+  await expect(store.folders('cam-05')).rejects.toMatchObject({ code: 'EINPUT' });
+}
+
+/**
+ * Create-only puts on a store that enforces them: of writers racing for one name exactly one
+ * wins, the rest get EEXIST, and the name holds the winner's bytes; an existing name is never
+ * replaced. A stream body goes to Azure as staged blocks and a commit, which is where it checks.
+ */
+async function createOnly(store: BlobStore, name: string, options: { size?: number; stream?: boolean } = {}): Promise<void> {
+  const size = options.size ?? 4096;
+  const bodies = Array.from({ length: 6 }, () => randomBytes(size));
+  const outcomes = await Promise.allSettled(bodies.map((body) => store.put(name, options.stream ? streamOf(body) : body, { ifAbsent: true, size })));
+  const won = outcomes.flatMap((o, i) => (o.status === 'fulfilled' ? [i] : []));
+  expect(won).toHaveLength(1);
+  for (const o of outcomes) if (o.status === 'rejected') expect(o.reason).toMatchObject({ code: 'EEXIST', message: expect.stringContaining(`${name} exists in`) });
+  expect(sha(await readAll(await store.get(name)))).toBe(sha(bodies[won[0]!]!));
+  await expect(store.put(name, randomBytes(10), { ifAbsent: true })).rejects.toMatchObject({ code: 'EEXIST' });
+  expect(sha(await readAll(await store.get(name)))).toBe(sha(bodies[won[0]!]!));
+}
+
 describe('createStore', () => {
   const config = (store: Partial<SealcamConfig['store']>): SealcamConfig => ({ ...DEFAULTS, store: { ...DEFAULTS.store, ...store } });
 
@@ -158,6 +189,14 @@ describe('LocalStore', () => {
     await expect(store.put('cam-03/2024/05/01/y.sealed', streamOf(Buffer.alloc(1000)), { size: 2000 })).rejects.toMatchObject({ code: 'EABORTED', message: /1000 of 2000/ });
     expect(filesUnder(dir)).toEqual(before);
     expect(await store.list({ device: 'cam-03' })).toEqual([]);
+  });
+
+  it('a create-only put has one winner among racing writers and never replaces (link(2))', async () => {
+    await createOnly(store, 'cam-04/2024/05/01/once.jpg');
+  });
+
+  it('lists the folders under a prefix', async () => {
+    await folderListing(store);
   });
 
   it('links to a file:// URL (not time-limited)', async () => {
@@ -194,6 +233,15 @@ describe('AzureBlobStore on Azurite', () => {
     const a = proxy.requests.filter((r) => r.method === 'PUT' && r.url.startsWith('/devstoreaccount1/sealcam/cam-01/2024/05/01/a.sealed?'));
     expect(a.filter((r) => /comp=block(&|$)/.test(r.url))).toHaveLength(4);
     expect(a.filter((r) => r.url.includes('comp=blocklist'))).toHaveLength(1);
+  });
+
+  it('a create-only put has one winner among racing writers, in one request and as a block-list commit (If-None-Match: *)', async () => {
+    await createOnly(store, 'cam-04/2024/05/01/once.jpg');
+    await createOnly(store, 'cam-04/2024/05/01/blocks.jpg', { size: 2 * MiB + 5, stream: true }); // 1 MiB blocks: three staged, one commit
+  });
+
+  it('lists the folders under a prefix (blob hierarchy)', async () => {
+    await folderListing(store);
   });
 
   it('an aborted stream commits nothing', async () => {
@@ -343,6 +391,16 @@ describe('S3Store on Ceph RGW (SSE really enforced)', () => {
     await store.put('cam-01/2024/05/05/big-c.sealed', streamOf(body));
     expect(sha(await readAll(await store.get('cam-01/2024/05/05/big-c.sealed')))).toBe(sha(body));
     await expect(storeWith({ sse: 'c', sseCustomerKey: randomBytes(32) }).get('cam-01/2024/05/05/big-c.sealed')).rejects.toMatchObject({ code: 'ESSEC' });
+  });
+
+  it('a create-only put has one winner among racing writers (If-None-Match: * on PutObject)', async (ctx) => {
+    needCeph(ctx);
+    await createOnly(storeWith(), 'cam-04/2024/05/01/once.jpg');
+  });
+
+  it('lists the folders under a prefix (delimiter)', async (ctx) => {
+    needCeph(ctx);
+    await folderListing(storeWith());
   });
 
   it('SSE-KMS with testkey-1 round-trips and is echoed', async (ctx) => {

@@ -125,3 +125,41 @@ describe('a stolen camera', () => {
     expect(down.stderr).toMatch(/signed for cam-01, not checked without a registry \(--trust\)/);
   });
 });
+
+describe('sealcam keys fleet and config check show the fleet keys by fingerprint', () => {
+  const fingerprintOf = (pubFile: string) => {
+    const r = sealcam('keys', 'fleet', '-r', pubFile);
+    expectOk(r);
+    return r.stdout.trim().replace(/^recipient +/, '');
+  };
+
+  it('lists the recipient, the identity (its recipient fingerprint), the signing key and every registry entry, never key bytes', () => {
+    fleet();
+    writeFileSync(join(dir, 'registry', 'cam-02.pub'), `${readFileSync(join(dir, 'cam-02.key.pub'), 'utf8').trim()} revoked\n`);
+    const r = sealcam('keys', 'fleet', '-r', 'fleet.key.pub', '-i', 'fleet.key', '--sign', 'cam-01.key', '--trust', 'registry');
+    expectOk(r);
+    const lines = r.stdout.trim().split('\n');
+    const recipient = fingerprintOf('fleet.key.pub');
+    expect(recipient).toMatch(/^x25519:[0-9a-f]{32}$/);
+    expect(lines[0]).toBe(`recipient  ${recipient}`);
+    expect(lines[1]).toContain(recipient); // the identity is the private half of that recipient
+    expect(lines[2]).toMatch(/^signing    ed25519:[0-9a-f]{32}$/);
+    expect(lines.slice(3)).toEqual([
+      'registry   registry: 2 devices',
+      `  cam-01  ${lines[2]!.slice('signing    '.length)}`,
+      expect.stringMatching(/^ {2}cam-02 {2}ed25519:[0-9a-f]{32} \(revoked\)$/),
+    ]);
+    const secret = readFileSync(join(dir, 'fleet.key'), 'utf8').trim().split(/\s+/).at(-1)!;
+    expect(r.stdout + r.stderr).not.toContain(secret);
+  });
+
+  it('config check lists them too, and an unreadable identity file is a problem (exit 1)', () => {
+    fleet();
+    const ok = sealcam('config', 'check', '--json', '-r', 'fleet.key.pub', '-i', 'fleet.key');
+    expectOk(ok);
+    expect(JSON.parse(ok.stdout).keys).toMatchObject({ recipients: [expect.stringMatching(/^x25519:/)], identities: [expect.stringContaining('x25519:')] });
+    const missing = sealcam('config', 'check', '-i', 'nope.key');
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain('nope.key');
+  });
+});

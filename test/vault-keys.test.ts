@@ -8,6 +8,7 @@ import { KmsIdentity, kmsRecipient, type KmsOptions } from '../src/keys/kms.js';
 import { RsaRecipient } from '../src/keys/rsa-oaep.js';
 import { startKeyVaultKeysStandin, type KeysStandin } from './fixtures/keyvault-keys-standin.js';
 import { startKmsStandin, type KmsStandin } from './fixtures/kms-standin.js';
+import { sealcamAsync } from './helpers/cli.js';
 
 /**
  * Vault-held RSA recipients with the real SDK clients over real sockets on 127.0.0.1. Neither Key
@@ -148,6 +149,22 @@ describe('AWS KMS RSA keys (stand-in server, real @aws-sdk/client-kms client)', 
     expect(recipient.location).toEqual({ kind: 'aws-kms', keyArn: keyA });
     expect(recipient.text.startsWith(`sealcam-aws-kms:${keyA},`)).toBe(true);
     expect(kms.requests.at(-1)).toMatchObject({ method: 'POST', target: 'TrentService.GetPublicKey' });
+  });
+
+  it('sealcam keys recipient <ARN> prints the recipient text through the AWS credential chain and AWS_ENDPOINT_URL_KMS', async () => {
+    const env = { AWS_ACCESS_KEY_ID: ACCESS_KEY, AWS_SECRET_ACCESS_KEY: 'test-secret', AWS_REGION: kms.region, AWS_ENDPOINT_URL_KMS: kms.endpoint, AWS_MAX_ATTEMPTS: '1' };
+    const run = await sealcamAsync(['keys', 'recipient', keyA], { env });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toBe(`${(await kmsRecipient(keyA, options())).text}\n`);
+    expect(run.stderr).toMatch(/^fingerprint rsa-oaep-256:[0-9a-f]+: give the text to cameras/);
+    const json = await sealcamAsync(['keys', 'recipient', keyA, '--json'], { env });
+    expect(JSON.parse(json.stdout)).toEqual({ recipient: run.stdout.trim(), fingerprint: expect.stringMatching(/^rsa-oaep-256:[0-9a-f]+$/) });
+  });
+
+  it('sealcam keys recipient refuses a URL that names no key service, in one line', async () => {
+    const run = await sealcamAsync(['keys', 'recipient', 's3://bucket/key']);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe('sealcam: s3:// is not a key service: give a Key Vault key id (https://<vault>.vault.azure.net/keys/<name>) or a KMS key ARN, key id or alias\n');
   });
 
   it('a camera wraps with the recipient text alone (no KMS call); the identity unwraps with KMS Decrypt', async () => {

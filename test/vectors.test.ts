@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createEax } from '../src/engine/eax.js';
@@ -86,8 +87,8 @@ describe('the harness can fail', () => {
     const vf = loadVectorFile('eax-wycheproof.json');
     const v = vf.vectors.find((x): x is EaxVector => x.kind === 'eax' && !x.valid && x.nonce.length > 0);
     if (!v) throw new Error('expected an invalid EAX vector');
-    const eax = createEax(v.key, { engine: 'native' });
-    const sealed = eax.encrypt(v.nonce, v.msg, { header: v.header, tagLength: v.tagLength });
+    const eax = createEax(v.key, { engine: 'native', tagLength: v.tagLength });
+    const sealed = eax.encrypt(v.nonce, v.msg, { header: v.header });
     eax.dispose();
     expect(sealed.ciphertext).toEqual(v.ct);
     v.tag.set(sealed.tag);
@@ -126,36 +127,82 @@ describe('reference AES (test-only)', () => {
 describe('sealcam vectors (built CLI)', () => {
   const main = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 
-  function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  function cli(args: string[], env: NodeJS.ProcessEnv = { ...process.env, SEALCAM_WASM: 'simd' }): { status: number | null; stdout: string; stderr: string } {
     if (!existsSync(join(packageRoot, 'dist', 'src', 'cli', 'vectors.js'))) {
       throw new Error('the CLI is not built: run npm run build first');
     }
-    const env = { ...process.env, SEALCAM_WASM: 'simd' };
     return spawnSync(process.execPath, [main, ...args], { cwd: packageRoot, env, encoding: 'utf8' });
   }
 
-  it('passes every file on both engines with the baseline (non-relaxed) WASM build', () => {
+  /** The table's rows by "file engine build". */
+  function rows(stdout: string): Map<string, { passed: number; failed: number }> {
+    const found = new Map<string, { passed: number; failed: number }>();
+    for (const line of stdout.split('\n')) {
+      const m = /^(\S+\.json)\s+(wasm|native)\s+(relaxed|simd|-)\s+(\d+)\s+(\d+)$/.exec(line);
+      if (m) found.set(`${m[1]} ${m[2]} ${m[3]}`, { passed: Number(m[4]), failed: Number(m[5]) });
+    }
+    return found;
+  }
+
+  it('passes every file on both engines with the baseline (non-relaxed) WASM build when SEALCAM_WASM=simd asks for it', () => {
     const { status, stdout, stderr } = cli(['vectors']);
     expect(stderr).toBe('');
     expect(status).toBe(0);
-    expect(stdout).toMatch(/WASM build: simd/);
-    const rows = new Map<string, { passed: number; failed: number }>();
-    for (const line of stdout.split('\n')) {
-      const m = /^(\S+\.json)\s+(wasm|native)\s+(\d+)\s+(\d+)$/.exec(line);
-      if (m) rows.set(`${m[1]} ${m[2]}`, { passed: Number(m[3]), failed: Number(m[4]) });
-    }
-    expect(rows.size).toBe(EXPECTED.length * ENGINES.length);
+    expect(stdout).toMatch(/WASM builds: simd;?\n|WASM builds: simd$/m);
+    const found = rows(stdout);
+    expect(found.size).toBe(EXPECTED.length * ENGINES.length);
     for (const { file, count } of EXPECTED) {
-      for (const engine of ENGINES) expect(rows.get(`${file} ${engine}`), `${file} ${engine}`).toEqual({ passed: count, failed: 0 });
+      expect(found.get(`${file} native -`), file).toEqual({ passed: count, failed: 0 });
+      expect(found.get(`${file} wasm simd`), file).toEqual({ passed: count, failed: 0 });
+    }
+  });
+
+  it('without SEALCAM_WASM runs both WASM builds, as the README says: relaxed here, simd in a child', () => {
+    const env = { ...process.env };
+    delete env.SEALCAM_WASM;
+    const { status, stdout, stderr } = cli(['vectors', '--engine', 'wasm'], env);
+    expect(stderr).toBe('');
+    expect(status).toBe(0);
+    expect(stdout).toMatch(/WASM builds: relaxed, simd/);
+    const found = rows(stdout);
+    for (const { file, count } of EXPECTED) {
+      for (const build of ['relaxed', 'simd']) expect(found.get(`${file} wasm ${build}`), `${file} ${build}`).toEqual({ passed: count, failed: 0 });
     }
   });
 
   it('--json gives the same results as data', () => {
     const { status, stdout } = cli(['vectors', '--engine', 'native', '--json']);
     expect(status).toBe(0);
-    const out = JSON.parse(stdout) as { wasmBuild: string | null; failed: number; results: { file: string; engine: string; passed: number }[] };
-    expect(out.wasmBuild).toBeNull();
+    const out = JSON.parse(stdout) as { wasmBuilds: string[]; failed: number; results: { file: string; engine: string; passed: number }[] };
+    expect(out.wasmBuilds).toEqual([]);
     expect(out.failed).toBe(0);
     expect(out.results.map((r) => [r.file, r.engine, r.passed])).toEqual(EXPECTED.map((e) => [e.file, 'native', e.count]));
+  });
+
+  it("checks the user's own files (FILE...) in the published schemas, and fails on a wrong answer in one", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sealcam-myvectors-'));
+    try {
+      const mine = join(dir, 'mine.json');
+      copyFileSync(join(packageRoot, 'vectors', 'eax-paper.json'), mine);
+      const good = cli(['vectors', mine]);
+      expect(good.status, good.stderr).toBe(0);
+      const count = EXPECTED.find((e) => e.file === 'eax-paper.json')!.count;
+      expect(rows(good.stdout).get(`${mine} native -`)).toEqual({ passed: count, failed: 0 });
+      expect(rows(good.stdout).get(`${mine} wasm simd`)).toEqual({ passed: count, failed: 0 });
+      expect(good.stdout).toMatch(/files: 1 of yours/);
+      // One changed ciphertext byte in the user's file is a failure, named by file and vector.
+      const doc = JSON.parse(readFileSync(mine, 'utf8')) as { vectors: { ct: string }[] };
+      const v = doc.vectors.find((x) => x.ct.length > 0)!;
+      v.ct = (v.ct[0] === '0' ? '1' : '0') + v.ct.slice(1);
+      writeFileSync(mine, JSON.stringify(doc));
+      const bad = cli(['vectors', mine, '--engine', 'native']);
+      expect(bad.status).toBe(1);
+      expect(bad.stdout).toMatch(new RegExp(`${mine.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\[native\\] #\\S+: `));
+      const missing = cli(['vectors', join(dir, 'none.json'), '--engine', 'native']);
+      expect(missing.status).toBe(1);
+      expect(missing.stdout).toMatch(/none\.json.*cannot read/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -7,6 +7,7 @@ import { openingFromConfig, openOptionsFor, sealingFromConfig, sealOptionsFor, t
 import { createKeyProvider } from '../keys/index.js';
 import { readKeyFile } from '../keys/keyfile.js';
 import type { HeaderKeys, KeyLookup, SealingKey } from './layouts.js';
+import { announceCreatedKey } from './output.js';
 
 /**
  * Where `encrypt` and `decrypt` get their keys: a key file (-k), recipients (-r, with --sign), or
@@ -20,10 +21,10 @@ export class CryptKeys {
 
   private constructor(
     config: SealcamConfig,
-    private readonly file?: { key: Uint8Array; name: string },
+    private readonly file?: { key: Uint8Array; name: string; path: string },
     private readonly recipients?: FleetSealing,
   ) {
-    this.cache = new KekCache(() => createKeyProvider(config));
+    this.cache = new KekCache(() => createKeyProvider(config, { onCreated: announceCreatedKey }));
     this.keyName = config.keys.name;
   }
 
@@ -36,7 +37,12 @@ export class CryptKeys {
     if (keyFile === undefined) return new CryptKeys(config, undefined, recipients);
     if (recipients !== undefined) throw new SealcamError('EUSAGE', 'give -k (a shared key) or -r (recipients), not both');
     const key = await readKeyFile(keyFile);
-    return new CryptKeys(config, { key, name: keyName ?? (basename(keyFile, extname(keyFile)) || 'key') });
+    return new CryptKeys(config, { key, name: keyName ?? (basename(keyFile, extname(keyFile)) || 'key'), path: keyFile });
+  }
+
+  /** The -k file as the user gave it, for messages (a wrong key names the file that was passed). */
+  get keyFilePath(): string | undefined {
+    return this.file?.path;
   }
 
   /** How new sealed files hold their key: to the recipients (v2, signed with --sign), else under the KEK (v1). */
@@ -49,10 +55,6 @@ export class CryptKeys {
   /** How sealed files open: the KEK they name, the identities (-i) for files sealed to recipients, the registry (--trust). */
   async openKeys(config: SealcamConfig): Promise<Pick<OpenOptions, 'kek' | 'fileKey' | 'trust'>> {
     return { kek: this.lookup, ...openOptionsFor(await openingFromConfig(config)) };
-  }
-
-  get fromFile(): boolean {
-    return this.file !== undefined;
   }
 
   /** The key file's key, for the raw layout, which records no key name. */

@@ -2,6 +2,8 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { checkToken } from '../dashboard/auth.js';
 import { parseListen, startDashboard } from '../dashboard/server.js';
+import { SealcamError } from '../errors.js';
+import { describeOutput, parseOutputLocation } from '../receiver/location.js';
 import { configFromOptions, durationFlag } from './options.js';
 
 /**
@@ -25,7 +27,11 @@ const isLoopback = (host: string) => host === 'localhost' || host === '::1' || (
 export async function run(opts: DashboardCommandOptions): Promise<void> {
   const { host } = parseListen(opts.listen);
   const quietAfterMs = durationFlag(opts.quietAfter, '--quiet-after') * 1000;
-  const root = resolve(configFromOptions(opts).receiver.outputDir);
+  const location = parseOutputLocation(configFromOptions(opts).receiver.output);
+  if (location.kind !== 'directory') {
+    throw new SealcamError('EUSAGE', `the dashboard reads a receiver output directory; ${describeOutput(location)} is a store location (run the dashboard where a receiver writes a directory, or sync the store's .sealcam/ records and images to one)`);
+  }
+  const root = resolve(location.dir);
   const envToken = process.env[TOKEN_ENV] ? checkToken(process.env[TOKEN_ENV], TOKEN_ENV) : undefined;
 
   let warnings = 0;

@@ -14,6 +14,8 @@ import { topicFor } from '../notify/notifier.js';
 import type { SealPool } from '../pool/pool.js';
 import type { BlobStore } from '../storage/store.js';
 import { integerFlag } from './options.js';
+import { createLog, type Logger } from './log.js';
+import { reporterFrom, type Reporter } from './output.js';
 import { createProgress, type Progress } from './progress.js';
 import { openSession } from './session.js';
 import { EXIT_QUEUED } from './upload.js';
@@ -27,6 +29,8 @@ import { EXIT_QUEUED } from './upload.js';
  */
 
 export interface DeviceCommandOptions {
+  json?: boolean;
+  quiet?: boolean;
   watch?: string;
   synthetic?: boolean;
   count?: string;
@@ -34,10 +38,14 @@ export interface DeviceCommandOptions {
   frameSize?: string;
   settleMs?: string;
   deleteSent?: boolean;
+  logLevel?: string;
   [flag: string]: unknown;
 }
 
 export interface SimulateCommandOptions {
+  json?: boolean;
+  quiet?: boolean;
+  logLevel?: string;
   devices?: string;
   rate?: string;
   count?: string;
@@ -49,6 +57,17 @@ export interface SimulateCommandOptions {
 }
 
 const FLUSH_TIMEOUT_MS = 10_000;
+
+/**
+ * The local broker's URL, for a receiver in another terminal: the command to run, on a line of
+ * its own (and as a JSON line with --json). `--mqtt-url mqtt://127.0.0.1:<port>` fixes the port.
+ */
+function announceBroker(out: Reporter, url: string, topic: string): void {
+  out.record({ event: 'broker', url, topic });
+  if (out.json) return;
+  out.line(`local MQTT broker (events on ${topic}); in another terminal, in this directory:`);
+  out.line(`  sealcam receive --mqtt-url ${url}`);
+}
 
 function usage(message: string): SealcamError {
   return new SealcamError('EUSAGE', message);
@@ -93,8 +112,10 @@ function stopOnSignals(controller: AbortController, say: (line: string) => void)
   };
 }
 
-const interactive = () => process.stderr.isTTY === true && !process.env.SEALCAM_NO_PROGRESS;
-const warn = (err: SealcamError) => process.stderr.write(`sealcam: warning: ${err.message}\n`);
+const interactive = (out: Reporter) => out.chatty && process.stderr.isTTY === true && !process.env.SEALCAM_NO_PROGRESS;
+/** A problem with one image (or the notifier) in the log, naming the device and the blob when known. */
+const warner = (log: Logger, device?: string) => (err: SealcamError, blobName?: string) =>
+  log.warn({ ...(device === undefined ? {} : { device }), ...(blobName === undefined ? {} : { blob: blobName }), code: err.code }, err.message);
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
 
 function imageLine(r: ImageResult): string {
@@ -110,17 +131,23 @@ interface ImageReporter {
   progress?: Progress;
 }
 
-/** On a terminal a bar; otherwise a line per image when `lines`, or nothing (the caller prints its own). */
-function imageReporter(label: string, total: number | undefined, lines: boolean): ImageReporter {
+/** An image as --json prints it. */
+function imageRecord(r: ImageResult): Record<string, unknown> {
+  return { event: r.queued ? 'queued' : 'sent', blob: r.blobName, sealedBytes: r.sealedSize, sha256: r.sha256, sealMs: r.sealMs, uploadMs: r.uploadMs };
+}
+
+/** On a terminal a bar; otherwise a line per image when `lines` (a JSON line with --json), or nothing (the caller prints its own). */
+function imageReporter(out: Reporter, label: string, total: number | undefined, lines: boolean): ImageReporter {
   let done = 0;
-  const progress = interactive() ? createProgress({ label, total: total ?? 1, unit: 'items' }) : undefined;
+  const progress = interactive(out) ? createProgress({ label, total: total ?? 1, unit: 'items' }) : undefined;
   return {
     progress,
     count: () => done,
     onImage: (r) => {
       done += 1;
+      if (lines) out.record(imageRecord(r));
       if (!progress) {
-        if (lines) console.log(imageLine(r));
+        if (lines && !out.quiet) out.line(imageLine(r));
         return;
       }
       if (total === undefined) progress.setTotal(done);
@@ -141,17 +168,20 @@ export async function device(opts: DeviceCommandOptions): Promise<void> {
     if (!info?.isDirectory()) throw usage(`--watch ${opts.watch} is not a directory`);
   }
 
+  const out = reporterFrom(opts);
   const { config, keys, store, pool } = await openCamera(opts);
+  const log = await createLog({ level: opts.logLevel, base: { device: config.device.id } });
+  const warn = warner(log);
   let camera: Device | undefined;
   let notifier: Awaited<ReturnType<typeof notifierFromConfig>>['notifier'] | undefined;
   const controller = new AbortController();
-  const say = (line: string) => process.stderr.write(`${line}\n`);
+  const say = (line: string) => log.info(line);
   const removeSignals = stopOnSignals(controller, say);
-  const report = imageReporter(`device ${config.device.id}`, count, true);
+  const report = imageReporter(out, `device ${config.device.id}`, count, true);
   try {
     const connected = await notifierFromConfig(config, config.device.id);
     notifier = connected.notifier;
-    if (connected.brokerUrl) console.log(`local MQTT broker at ${connected.brokerUrl}: events on ${topicFor(config.notify.topic, config.device.id)}`);
+    if (connected.brokerUrl) announceBroker(out, connected.brokerUrl, topicFor(config.notify.topic, config.device.id));
     const sealing = await sealingOf(config)(config.device.id);
     camera = await createDevice({ deviceId: config.device.id, config, keys, store, notifier, pool, sealing, onImage: report.onImage, onError: warn });
     let sent = 0;
@@ -166,7 +196,7 @@ export async function device(opts: DeviceCommandOptions): Promise<void> {
       }
     } else {
       const dir = opts.watch!;
-      if (!interactive()) say(`watching ${dir}: images are taken once unchanged for ${settleMs} ms (or write a hidden or .part name and rename it in)`);
+      if (!interactive(out)) say(`watching ${dir}: images are taken once unchanged for ${settleMs} ms (or write a hidden or .part name and rename it in)`);
       for await (const path of watchImages(dir, { signal: controller.signal, settleMs })) {
         try {
           await camera.sendImage(path);
@@ -192,12 +222,15 @@ export async function device(opts: DeviceCommandOptions): Promise<void> {
   }
   const stats = camera!.stats();
   const summary = `${config.device.id}: ${stats.imagesSent} image${stats.imagesSent === 1 ? '' : 's'} sent (${(stats.bytesSent / 1e6).toFixed(2)} MB sealed), ${stats.queued} queued in the outbox`;
+  out.record({ event: 'summary', device: config.device.id, imagesSent: stats.imagesSent, bytesSent: stats.bytesSent, queued: stats.queued });
   if (report.progress) report.progress.finish(summary);
-  else console.log(summary);
+  else out.line(summary);
   if (stats.queued > 0) process.exitCode = EXIT_QUEUED;
 }
 
 export async function simulate(opts: SimulateCommandOptions): Promise<void> {
+  const out = reporterFrom(opts);
+  // Commander gives the defaults (a small fleet, one image a second each).
   const devices = positiveInteger(opts.devices, '--devices')!;
   const rate = positiveNumber(opts.rate, '--rate')!;
   const count = positiveInteger(opts.count, '--count');
@@ -206,11 +239,13 @@ export async function simulate(opts: SimulateCommandOptions): Promise<void> {
   const frameBytes = positiveInteger(opts.frameSize, '--frame-size');
 
   const { config, keys, store, pool } = await openCamera(opts);
+  const log = await createLog({ level: opts.logLevel });
+  const warn = (err: SealcamError, blobName?: string) => warner(log, blobName?.split('/')[0])(err, blobName);
   const controller = new AbortController();
-  const say = (line: string) => process.stderr.write(`${line}\n`);
+  const say = (line: string) => log.info(line);
   const removeSignals = stopOnSignals(controller, say);
   // A fleet sends too many images for a line each: a bar on a terminal, otherwise a line every few seconds.
-  const report = imageReporter(`simulate ${devices} devices`, count === undefined ? undefined : count * devices, false);
+  const report = imageReporter(out, `simulate ${devices} devices`, count === undefined ? undefined : count * devices, false);
   const ticker = report.progress ? undefined : setInterval(() => say(`simulate: ${report.count()} images so far`), 5000).unref();
   try {
     const fleet = await runFleet({
@@ -229,14 +264,15 @@ export async function simulate(opts: SimulateCommandOptions): Promise<void> {
       frameBytes,
       flushTimeoutMs: FLUSH_TIMEOUT_MS,
       onReady: ({ deviceIds, brokerUrl }) => {
-        if (brokerUrl) console.log(`local MQTT broker at ${brokerUrl}: events on ${config.notify.topic.split('{device}').join('+')}`);
-        if (!interactive()) process.stderr.write(`simulating ${deviceIds[0]} .. ${deviceIds.at(-1)} at ${rate} image(s)/s each\n`);
+        if (brokerUrl) announceBroker(out, brokerUrl, config.notify.topic.split('{device}').join('+'));
+        if (!interactive(out)) say(`simulating ${deviceIds[0]} .. ${deviceIds.at(-1)} at ${rate} image(s)/s each`);
       },
       onImage: report.onImage,
       onError: warn,
     });
     report.progress?.finish(`simulate: ${fleet.images} images sent`);
-    for (const line of formatFleetReport(fleet)) console.log(line);
+    out.record({ event: 'summary', ...fleet });
+    for (const line of formatFleetReport(fleet)) out.line(line);
     if (fleet.queued > 0) process.exitCode = EXIT_QUEUED;
   } finally {
     clearInterval(ticker);

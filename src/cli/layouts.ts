@@ -1,35 +1,51 @@
-import { existsSync, type Stats } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { open, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { EngineName } from '../engine/types.js';
 import { SealcamError } from '../errors.js';
-import { openRawIO, sealRawIO } from '../formats/raw.js';
-import type { KekSealing, OpenOptions, RecipientSealing } from '../formats/sealed.js';
-import { detectFormat, openSidecarIO, parseSidecarMetadata, sealSidecarIO, serializeSidecarMetadata, type SidecarMetadata } from '../formats/sidecar.js';
-import { fsError, writeAtomic, writeFileAtomic } from '../io/atomic.js';
-import { fileIO } from '../io/file-io.js';
+import { openRawIO, PYCRYPTODOME_LAYOUT, rawReadRanges, rawSealNeedsSeek, sealRawIO, type RawLayout } from '../formats/raw.js';
+import type { KekSealing, OpenOptions, RecipientSealing, SealedMetadata } from '../formats/sealed.js';
+import {
+  detectFormat,
+  metadataNames,
+  openForeignIO,
+  SEED_FILES,
+  openSidecarIO,
+  parseAnyMetadata,
+  sealSidecarIO,
+  serializeSidecarMetadata,
+  type AnyMetadata,
+  type SidecarMetadata,
+} from '../formats/sidecar.js';
+import { joinIO, type BufferIO, type ByteSink } from '../io/buffer-io.js';
+import { fsError, STDIO, withSpool, writeFileAtomic, writeTarget, type FileIdentity, type OutputTarget, type TargetWriteOptions } from '../io/atomic.js';
+import { fileReader, filesIO, handleSink, rangesReader, streamReader, type StreamReader } from '../io/file-io.js';
 import type { SealPool } from '../pool/pool.js';
 
 /**
- * One file in, one file out, for each layout: the files are opened and measured here, and the
- * format modules stream between them (fileIO), so memory stays bounded whatever the size.
- * Outputs go through writeAtomic, so an output appears only complete; opened plaintext reaches
- * only the temp file until every tag verified (the `sealed` segments as they arrive, a raw or
- * sidecar message at its end), and a failure removes the temp file.
+ * One input to one output, for each layout. This module handles files (and stdin and stdout):
+ * it opens and measures them and hands the format modules a BufferIO between them, so memory stays
+ * bounded whatever the size. Outputs go through io/atomic.ts writeTarget: a regular file appears
+ * only complete; a device, FIFO or stdout is written into, and gets a raw or sidecar message (one
+ * EAX message, verified only at its end) only after it verified, through a private spool. `sealed`
+ * verifies each segment before it is written, so it streams straight through.
  */
 
 export type Layout = 'sealed' | 'raw' | 'sidecar';
 export const LAYOUTS: readonly Layout[] = ['sealed', 'raw', 'sidecar'];
 
-/** A sidecar metadata file is a few hundred bytes; anything this large is not one. */
-const MAX_SIDECAR_JSON = 64 * 1024;
+/** A metadata file is a few hundred bytes; anything this large is not one. */
+const MAX_METADATA_JSON = 64 * 1024;
 const MODE_PLAINTEXT = 0o600;
 
+/** An input measured before any work starts: a regular file, or stdin (`-`). */
+export type Input = { kind: 'file'; path: string; name: string; size: number; id: FileIdentity; mtime: Date } | { kind: 'stdin'; name: 'stdin' };
+
 export interface FileJob {
-  input: string;
-  /** The input's size as measured before any work started: reads that find another size fail (ECHANGED). */
-  size: number;
-  output: string;
+  input: Input;
+  output: OutputTarget;
+  /** Write here instead of to `output`: a spool the caller owns (sealcam convert opens into one, then seals from it). */
+  into?: ByteSink;
   force: boolean;
   engine: EngineName;
   /** Input bytes read, as they are read (for progress). */
@@ -49,145 +65,212 @@ export type HeaderKeys = Pick<KekSealing, 'kek' | 'keyId' | 'keyVersion'> | Pick
 /** The key a header or sidecar names (a fixed key file ignores the names). */
 export type KeyLookup = (name: string, version: string) => Promise<Uint8Array>;
 
-interface Input {
-  fd: FileHandle;
-  size: number;
-}
-
 function inputError(err: unknown, path: string): SealcamError {
   if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new SealcamError('ENOENT', `input file ${path} not found`);
   return fsError(err, 'read input file', path);
 }
 
-function regularFile(st: Stats, path: string): number {
-  if (!st.isFile()) throw new SealcamError('EINPUT', `input ${path} is not a regular file`);
-  return st.size;
-}
-
-/** The size of an input, checked before any work starts. */
-export async function inputSize(path: string): Promise<number> {
+/** Measures an input before any work starts: `-` is stdin, anything else must be a regular file. */
+export async function measureInput(path: string): Promise<Input> {
+  if (path === STDIO) return { kind: 'stdin', name: 'stdin' };
   try {
-    return regularFile(await stat(path), path);
+    const st = await stat(path);
+    if (!st.isFile()) throw new SealcamError('EINPUT', `input ${path} is not a regular file`);
+    return { kind: 'file', path, name: path, size: st.size, id: { dev: st.dev, ino: st.ino }, mtime: st.mtime };
   } catch (err) {
     throw inputError(err, path);
   }
 }
 
-/**
- * Runs `work` on the input, open for reading, and closes it (after any read still pending).
- * `size` is what inputSize measured; without it the open file is measured.
- */
-async function withInput<T>(path: string, size: number | undefined, work: (input: Input) => Promise<T>): Promise<T> {
+export const inputSize = (input: Input): number => (input.kind === 'file' ? input.size : 0);
+
+let stdin: StreamReader | undefined;
+/** Stdin, read once per process (its first bytes may be looked at before it is read). */
+function stdinReader(onBytes?: (n: number) => void): StreamReader {
+  stdin ??= streamReader(process.stdin, (n) => onBytes?.(n));
+  return stdin;
+}
+
+/** Runs `work` on a file input, open for reading, and closes it (after any read still pending). */
+async function withFile<T>(input: Extract<Input, { kind: 'file' }>, work: (fd: FileHandle) => Promise<T>): Promise<T> {
   let fd: FileHandle;
   try {
-    fd = await open(path, 'r');
+    fd = await open(input.path, 'r');
   } catch (err) {
-    throw inputError(err, path);
+    throw inputError(err, input.path);
   }
   try {
-    let measured = size;
-    if (measured === undefined) {
-      try {
-        measured = regularFile(await fd.stat(), path);
-      } catch (err) {
-        throw inputError(err, path);
-      }
-    }
-    return await work({ fd, size: measured });
+    return await work(fd);
   } finally {
     await fd.close();
   }
 }
 
-/** Which layout a stored file has (sealed magic, else a `.json` sidecar beside it, else raw). */
-export async function detectLayout(path: string): Promise<Layout> {
-  return withInput(path, 0, async ({ fd }) => {
-    const start = new Uint8Array(8);
-    const { bytesRead } = await fd.read(start, 0, start.length, 0);
-    return detectFormat(start.subarray(0, bytesRead), existsSync(sidecarPath(path)));
+/** Runs `work` on a reader of the whole input: a file (reads checked against the size measured) or stdin. */
+async function withReader<T>(job: FileJob, work: (read: BufferIO['read']) => Promise<T>): Promise<T> {
+  const { input } = job;
+  if (input.kind === 'stdin') return work(stdinReader(job.onBytes).read);
+  return withFile(input, (fd) => work(fileReader(fd, { name: input.path, size: input.size, onRead: job.onBytes })));
+}
+
+/**
+ * Runs `work` on a way to join the whole input to a sink: stdin's reader, or a file's (filesIO:
+ * between two regular files the pool's workers then read and write their segments themselves).
+ */
+async function withSource<T>(job: FileJob, work: (through: (sink: ByteSink) => BufferIO) => Promise<T>): Promise<T> {
+  const { input } = job;
+  if (input.kind === 'stdin') {
+    const read = stdinReader(job.onBytes).read;
+    return work((sink) => joinIO(read, sink));
+  }
+  return withFile(input, (fd) => work((sink) => filesIO(fd, { name: input.path, size: input.size, onRead: job.onBytes }, sink)));
+}
+
+/**
+ * Runs `work` on the input as a file at offsets: a file as it is, stdin copied to a private
+ * spool first (a layout whose parts are out of reading order must be read at offsets).
+ */
+async function withPositional<T>(job: FileJob, work: (fd: FileHandle, size: number, name: string) => Promise<T>): Promise<T> {
+  const { input } = job;
+  if (input.kind === 'file') return withFile(input, (fd) => work(fd, input.size, input.path));
+  return withSpool(async (fd) => {
+    const sink = handleSink(fd);
+    const read = stdinReader(job.onBytes).read;
+    const chunk = new Uint8Array(1 << 20);
+    let size = 0;
+    for (let n; (n = await read(chunk)) > 0; size += n) await sink.write(chunk.subarray(0, n));
+    return work(fd, size, 'stdin');
   });
+}
+
+/** Writes what `fill` produces to the job's output (see writeTarget), or into the caller's own sink. */
+function writeOut(job: FileJob, options: TargetWriteOptions, fill: (sink: ByteSink) => Promise<void>): Promise<void> {
+  return job.into !== undefined ? fill(job.into) : writeTarget(job.output, { force: job.force, ...options }, fill);
+}
+
+/**
+ * The metadata file beside `path`, if there is one: `<name>.json` or `<stem>.json`, else the seed's
+ * `encryption_metadata.json` when `path` is the seed's `encrypted_image.bin` or the only other file
+ * in its directory (it describes one file, not each file there).
+ */
+export function findMetadata(path: string): string | undefined {
+  const dir = dirname(path);
+  const own = metadataNames(basename(path))
+    .map((name) => join(dir, name))
+    .find((candidate) => existsSync(candidate));
+  if (own !== undefined) return own;
+  const seed = join(dir, SEED_FILES.metadata);
+  if (basename(path) === SEED_FILES.metadata || !existsSync(seed)) return undefined;
+  return basename(path) === SEED_FILES.ciphertext || onlyCiphertext(dir, basename(path)) ? seed : undefined;
+}
+
+/** Whether `name` is the only file in `dir` that is neither hidden nor JSON. */
+function onlyCiphertext(dir: string, name: string): boolean {
+  try {
+    const others = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isFile() && !e.name.startsWith('.') && !e.name.endsWith('.json'));
+    return others.length === 1 && others[0]!.name === name;
+  } catch {
+    return false;
+  }
+}
+
+/** Which layout a stored input has: sealed magic, else sidecar when it has metadata (given, or found beside it), else raw. */
+export async function detectLayout(input: Input, metadata: string | undefined): Promise<Layout> {
+  let start: Uint8Array;
+  if (input.kind === 'stdin') start = await stdinReader().peek(8);
+  else {
+    start = await withFile(input, async (fd) => {
+      const bytes = new Uint8Array(8);
+      const { bytesRead } = await fd.read(bytes, 0, bytes.length, 0);
+      return bytes.subarray(0, bytesRead);
+    });
+  }
+  return detectFormat(start, metadata !== undefined || (input.kind === 'file' && findMetadata(input.path) !== undefined));
 }
 
 export function sidecarPath(ciphertextPath: string): string {
   return `${ciphertextPath}.json`;
 }
 
-/** The input to the output, reads checked against the size measured at open. */
-function filesIO(job: FileJob, input: Input, output: FileHandle) {
-  return fileIO(input.fd, output, { name: job.input, size: input.size, onRead: job.onBytes });
-}
+// --- sealed: between two files the workers do the I/O; otherwise through the pool's own task buffers, so no chunk is allocated or copied on the main thread ---
 
-// --- sealed: through the pool's own task buffers, so no chunk is allocated or copied on the main thread ---
-
-export async function sealSealedFile(job: FileJob, keys: HeaderKeys, pool: SealPool, segmentSize: number): Promise<void> {
-  await withInput(job.input, job.size, async (input) => {
-    const options = {
-      ...keys,
-      segmentSize,
-      engine: job.engine,
-      metadata: { originalName: basename(job.input), originalSize: input.size },
-    };
-    await writeAtomic(job.output, { force: job.force }, (fd) => pool.sealIO(filesIO(job, input, fd), options));
-  });
+export async function sealSealedFile(job: FileJob, keys: HeaderKeys, pool: SealPool, segmentSize: number, metadata: SealedMetadata = {}): Promise<void> {
+  const recorded: SealedMetadata = job.input.kind === 'file' ? { originalName: basename(job.input.path), originalSize: job.input.size, ...metadata } : metadata;
+  const options = { ...keys, segmentSize, engine: job.engine, metadata: recorded };
+  await withSource(job, (through) => writeOut(job, {}, (sink) => pool.sealIO(through(sink), options)));
 }
 
 export async function openSealedFile(job: FileJob, keys: Pick<OpenOptions, 'kek' | 'fileKey' | 'trust'>, pool: SealPool): Promise<void> {
-  await withInput(job.input, job.size, async (input) => {
-    const write = (fd: FileHandle) => pool.openIO(filesIO(job, input, fd), { ...keys, engine: job.engine }).then(() => undefined);
-    await writeAtomic(job.output, { force: job.force, mode: MODE_PLAINTEXT }, write);
-  });
-}
-
-// --- raw: nonce(16) || tag(16) || ciphertext ---
-
-export async function sealRawFile(job: FileJob, key: Uint8Array): Promise<void> {
-  await withInput(job.input, job.size, (input) => writeAtomic(job.output, { force: job.force }, (fd) => sealRawIO(filesIO(job, input, fd), key, { engine: job.engine })));
-}
-
-export async function openRawFile(job: FileJob, key: Uint8Array): Promise<void> {
-  await withInput(job.input, job.size, (input) =>
-    writeAtomic(job.output, { force: job.force, mode: MODE_PLAINTEXT }, (fd) => openRawIO(filesIO(job, input, fd), key, { engine: job.engine, name: job.input })),
+  // Each run of segments is verified before it is written: straight into any target.
+  await withSource(job, (through) =>
+    writeOut(job, { mode: MODE_PLAINTEXT }, (sink) => pool.openIO(through(sink), { ...keys, engine: job.engine }).then(() => undefined)),
   );
 }
 
-// --- sidecar: ciphertext file + <file>.json ---
+// --- raw: nonce(16) || tag(16) || ciphertext, or the three in another order ---
+
+export async function sealRawFile(job: FileJob, key: Uint8Array, layout: RawLayout = PYCRYPTODOME_LAYOUT): Promise<void> {
+  await withReader(job, (read) =>
+    writeOut(job, { positional: rawSealNeedsSeek(layout) }, (sink) => sealRawIO(joinIO(read, sink), key, { engine: job.engine, layout })),
+  );
+}
+
+export async function openRawFile(job: FileJob, key: Uint8Array, layout: RawLayout = PYCRYPTODOME_LAYOUT): Promise<void> {
+  await withPositional(job, (fd, size, name) => {
+    const read = rangesReader(fd, rawReadRanges(layout, size), { name, size, onRead: job.input.kind === 'file' ? job.onBytes : undefined });
+    return writeOut(job, { mode: MODE_PLAINTEXT, unverified: true }, (sink) => openRawIO(joinIO(read, sink), key, { engine: job.engine, name: job.input.name }));
+  });
+}
+
+// --- sidecar: ciphertext file + <file>.json (sealcam's schema, or a reference script's) ---
 
 export async function sealSidecarFile(job: FileJob, kek: SealingKey): Promise<void> {
-  const metadataPath = sidecarPath(job.output);
-  await withInput(job.input, job.size, async (input) => {
-    let metadata: SidecarMetadata | undefined;
-    const fields = { keyName: kek.name, keyVersion: kek.version, originalName: basename(job.input), engine: job.engine };
-    await writeAtomic(job.output, { force: job.force }, async (fd) => {
-      metadata = await sealSidecarIO(filesIO(job, input, fd), kek.key, fields);
-    });
-    try {
-      await writeFileAtomic(metadataPath, new TextEncoder().encode(serializeSidecarMetadata(metadata!)), { force: job.force });
-    } catch (err) {
-      await unlink(job.output).catch(() => undefined);
-      throw err;
-    }
-  });
+  if (job.output.kind !== 'file') throw new SealcamError('EUSAGE', `--format sidecar writes two files (the ciphertext and its .json), so -o must name a file, not ${job.output.name}`);
+  const output = job.output;
+  const metadataPath = sidecarPath(output.path);
+  let metadata: SidecarMetadata | undefined;
+  const fields = { keyName: kek.name, keyVersion: kek.version, originalName: job.input.kind === 'file' ? basename(job.input.path) : 'stdin', engine: job.engine };
+  await withReader(job, (read) =>
+    writeTarget(output, { force: job.force }, async (sink: ByteSink) => {
+      metadata = await sealSidecarIO(joinIO(read, sink), kek.key, fields);
+    }),
+  );
+  try {
+    await writeFileAtomic(metadataPath, new TextEncoder().encode(serializeSidecarMetadata(metadata!)), { force: job.force });
+  } catch (err) {
+    await unlink(output.path).catch(() => undefined);
+    throw err;
+  }
 }
 
-async function readSidecarMetadata(path: string): Promise<SidecarMetadata> {
-  return withInput(path, undefined, async ({ fd, size }) => {
-    if (size > MAX_SIDECAR_JSON) throw new SealcamError('EFORMAT', `sidecar ${path} is ${size} bytes, too large to be sidecar metadata`);
-    try {
-      return parseSidecarMetadata(await fd.readFile());
-    } catch (err) {
-      if (err instanceof SealcamError) throw new SealcamError(err.code, `${path}: ${err.message}`);
-      throw fsError(err, 'read sidecar', path);
-    }
+/** Reads and parses a metadata file: sealcam's sidecar schema, or the nonce and tag of a reference script's. */
+export async function readMetadata(path: string): Promise<AnyMetadata> {
+  const input = await measureInput(path);
+  if (input.kind !== 'file') throw new SealcamError('EUSAGE', 'the metadata must be a file, not stdin');
+  if (input.size > MAX_METADATA_JSON) throw new SealcamError('EFORMAT', `metadata file ${path} is ${input.size} bytes, too large to be one`);
+  const text = await withFile(input, (fd) => fd.readFile()).catch((err: unknown) => {
+    throw fsError(err, 'read metadata file', path);
   });
+  return parseAnyMetadata(text, path);
 }
 
-export async function openSidecarFile(job: FileJob, keyFor: KeyLookup): Promise<void> {
-  const metadataPath = sidecarPath(job.input);
-  const metadata = await readSidecarMetadata(metadataPath);
-  const key = await keyFor(metadata.keyName, metadata.keyVersion);
-  await withInput(job.input, job.size, (input) =>
-    writeAtomic(job.output, { force: job.force, mode: MODE_PLAINTEXT }, (fd) =>
-      openSidecarIO(filesIO(job, input, fd), key, metadata, { engine: job.engine, metadataName: metadataPath }),
+/** How a sidecar's key is found: by the names its metadata records, or (a reference script's metadata records none) the -k key. */
+export interface SidecarKeys {
+  lookup: KeyLookup;
+  /** The -k key, or a one-line refusal saying it is needed. */
+  fileKey: (why: string) => Uint8Array;
+}
+
+export async function openSidecarFile(job: FileJob, keys: SidecarKeys, metadataPath: string): Promise<void> {
+  const metadata = await readMetadata(metadataPath);
+  const key =
+    metadata.kind === 'sealcam'
+      ? await keys.lookup(metadata.metadata.keyName, metadata.metadata.keyVersion)
+      : keys.fileKey(`${job.input.name} is described by ${metadataPath}, which records no key name, so opening it`);
+  const options = { engine: job.engine, metadataName: metadataPath };
+  await withReader(job, (read) =>
+    writeOut(job, { mode: MODE_PLAINTEXT, unverified: true }, (sink) =>
+      metadata.kind === 'sealcam' ? openSidecarIO(joinIO(read, sink), key, metadata.metadata, options) : openForeignIO(joinIO(read, sink), key, metadata.metadata, options),
     ),
   );
 }

@@ -8,6 +8,7 @@ import type { SealPool } from '../pool/pool.js';
 import { createStore } from '../storage/index.js';
 import type { BlobStore } from '../storage/store.js';
 import { configFromOptions } from './options.js';
+import { announceCreatedKey } from './output.js';
 
 /**
  * What the storage commands (upload, download, ls, link) open: the configuration, the key
@@ -29,7 +30,7 @@ export interface Session {
 export async function openSession(opts: Record<string, unknown>): Promise<Session> {
   const config = configFromOptions(opts);
   let provider: Promise<KeyProvider> | undefined;
-  const keys = () => (provider ??= createKeyProvider(config));
+  const keys = () => (provider ??= createKeyProvider(config, { onCreated: announceCreatedKey }));
   const { store: settings } = config;
   // The AWS SDK's notice that its releases after early 2027 need Node 22 is nine lines on stderr
   // for every command: news for whoever pins the SDK, not for someone listing blobs.

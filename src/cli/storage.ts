@@ -1,7 +1,7 @@
 import { AuthenticationError, SealcamError } from '../errors.js';
 import type { ProvenSigner, SealedHeader } from '../formats/sealed.js';
 import { describeFingerprint } from '../keys/stanza.js';
-import { assertWritable, writeStreamAtomic } from '../io/atomic.js';
+import { resolveOutput, writeStreamTarget } from '../io/atomic.js';
 import { openingFromConfig, openOptionsFor } from '../keys/fleet.js';
 import { kekFromProvider } from '../keys/kek.js';
 import { createOpenStream } from '../pool/streams.js';
@@ -11,7 +11,7 @@ import { durationFlag, integerFlag } from './options.js';
 import { createProgress } from './progress.js';
 import { refuseConfig } from '../config.js';
 import { openSession, type Session } from './session.js';
-import { printTable } from './table.js';
+import { printTable, reporterFrom } from './output.js';
 
 /**
  * `sealcam download`, `sealcam ls` and `sealcam link` (and, from ./upload.js, `sealcam upload`).
@@ -24,6 +24,8 @@ export { upload } from './upload.js';
 export interface DownloadOptions {
   output: string;
   force?: boolean;
+  json?: boolean;
+  quiet?: boolean;
   [flag: string]: unknown;
 }
 
@@ -36,7 +38,8 @@ async function existing(session: Session, blob: string): Promise<BlobInfo> {
 export async function download(blob: string, opts: DownloadOptions): Promise<void> {
   checkName(blob);
   const force = opts.force === true;
-  await assertWritable(opts.output, force);
+  const out = reporterFrom(opts);
+  const target = await resolveOutput(opts.output, force);
   const session = await openSession(opts);
   refuseConfig(session.config, ['seal']);
   const info = await existing(session, blob);
@@ -44,7 +47,7 @@ export async function download(blob: string, opts: DownloadOptions): Promise<voi
   const opening = openOptionsFor(await openingFromConfig(session.config, session.store));
   const pool = session.pool();
   let summary = '';
-  const progress = createProgress({ label: `opening ${blob}`, total: info.size, log: (line) => (summary = line) });
+  const progress = createProgress({ label: `opening ${blob}`, total: info.size, interactive: out.chatty ? undefined : false, log: (line) => (summary = line) });
   let header: SealedHeader | undefined;
   let signer: ProvenSigner | undefined;
   let opened = 0;
@@ -59,15 +62,18 @@ export async function download(blob: string, opts: DownloadOptions): Promise<voi
     // pipe() does not pass errors on: a broken download must fail the open stream, and the reverse.
     body.on('error', (err) => open.destroy(err));
     open.on('error', () => body.destroy());
-    await writeStreamAtomic(opts.output, body.pipe(open), { force, mode: 0o600 });
+    // Each segment is verified before it is written: a device, FIFO or stdout gets it as it verifies.
+    await writeStreamTarget(target, body.pipe(open), { force, mode: 0o600 });
   } catch (err) {
     progress.finish(); // ends the bar; its summary is dropped
     throw refusal(blob, err);
   } finally {
     await pool.close();
   }
-  progress.finish(`${opts.output}: ${opened} bytes verified and written (${describeKeys(header!, signer)})`);
-  process.stderr.write(`${summary}\n`);
+  const keys = describeKeys(header!, signer);
+  progress.finish(`${target.name}: ${opened} bytes verified and written (${keys})`);
+  out.note(summary);
+  out.record({ blob, output: target.name, bytes: opened, keys });
 }
 
 /**

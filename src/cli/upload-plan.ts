@@ -15,6 +15,10 @@ import { checkName, contentTypeOf, datedPrefix } from '../storage/index.js';
 
 export interface UploadInput {
   path: string;
+  /** The name the blob and header take (default: the file's base name); stdin's is --name. */
+  name?: string;
+  /** A spool of ours (stdin sealed on arrival): moved into the outbox, or removed once stored. */
+  temporary?: boolean;
   /** Bytes on disk: plaintext to seal, or the sealed file as it is. */
   size: number;
   /** The parsed (not yet verified) header of a file that is sealed already. */
@@ -67,6 +71,8 @@ async function readSealedHeader(path: string, start: Uint8Array, file: FileHandl
 
 export interface PlanOptions {
   device: string;
+  /** The name for the blob instead of the file's (stdin, sealed into a spool first). */
+  name?: string;
   /** From --capture-time; otherwise a sealed header's capture time, otherwise the file's mtime. */
   captureTime?: string;
 }
@@ -92,7 +98,8 @@ export async function planUpload(path: string, options: PlanOptions): Promise<Up
     const recorded: SealedMetadata = sealed?.metadata ?? {};
     const device = typeof recorded.deviceId === 'string' && DEVICE.test(recorded.deviceId) ? recorded.deviceId : options.device;
     const captureTime = options.captureTime ?? validTime(recorded.captureTime) ?? info.mtime.toISOString();
-    return { path, size: info.size, sealed, device, captureTime, blobName: blobNameFor(device, captureTime, path, sealed !== undefined) };
+    const name = options.name ?? path;
+    return { path, name: options.name, size: info.size, sealed, device, captureTime, blobName: blobNameFor(device, captureTime, name, sealed !== undefined) };
   } catch (err) {
     throw fsError(err, 'read input file', path);
   } finally {
@@ -112,7 +119,8 @@ export function refuseCollisions(inputs: UploadInput[]): void {
 
 /** The sealed header's public (authenticated) metadata for a file sealed here. */
 export function headerMetadata(input: UploadInput): SealedMetadata {
-  return { contentType: contentTypeOf(input.path), originalSize: input.size, deviceId: input.device, captureTime: input.captureTime, originalName: basename(input.path) };
+  const name = basename(input.name ?? input.path);
+  return { contentType: contentTypeOf(name), originalSize: input.size, deviceId: input.device, captureTime: input.captureTime, originalName: name };
 }
 
 /** The blob's metadata: non-secret fields only. */

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
+import { SealcamError } from '../errors.js';
 import { refuseConfig, type SealcamConfig } from '../config.js';
-import { createNotifier, readPem } from '../notify/index.js';
+import { brokerCredentials, createNotifier, readPem } from '../notify/index.js';
 import type { Notifier } from '../notify/notifier.js';
 
 /**
@@ -16,6 +17,24 @@ export interface ConfiguredNotifier {
 }
 
 /**
+ * notify.url for notify.kind local: where the in-process broker listens, mqtt://127.0.0.1:<port>
+ * (or localhost), so a receiver in another terminal can be pointed at a fixed port.
+ */
+export function localBrokerPort(url: string): number {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new SealcamError('ECONFIG', `notify.url ${JSON.stringify(url.slice(0, 80))} is not a URL: with notify.kind local it is where the local broker listens, e.g. mqtt://127.0.0.1:1883`);
+  }
+  const port = Number(u.port || '1883');
+  if (u.protocol !== 'mqtt:' || !['127.0.0.1', 'localhost'].includes(u.hostname) || !Number.isInteger(port) || port < 1) {
+    throw new SealcamError('ECONFIG', `with notify.kind local, notify.url must be mqtt://127.0.0.1:<port> (the local broker listens on loopback only, without TLS), got ${u.protocol}//${u.host}`);
+  }
+  return port;
+}
+
+/**
  * The notifier named by notify.kind. `identity` (a device id, or a fleet's name) keeps its disk
  * queue, and its MQTT client id, apart from other notifiers on the same machine.
  */
@@ -23,19 +42,20 @@ export async function notifierFromConfig(config: SealcamConfig, identity: string
   refuseConfig(config, ['notify'], env);
   const { notify } = config;
   const queueDir = join(notify.queueDir, identity);
-  const ca = await readPem(notify.caFile, 'notify.caFile');
   switch (notify.kind) {
-    case 'iothub':
+    case 'iothub': {
+      const ca = await readPem(notify.caFile, 'notify.caFile');
       return { notifier: await createNotifier('iothub', { connectionString: env[notify.iothubConnectionStringEnv]!, ca, queueDir }) };
+    }
     case 'mqtt': {
-      const [cert, key] = [await readPem(notify.certFile, 'notify.certFile'), await readPem(notify.keyFile, 'notify.keyFile')];
-      const options = { url: notify.url!, clientId: `sealcam-${identity}`, ca, cert, key, topicTemplate: notify.topic, queueDir };
+      const options = { url: notify.url!, clientId: `sealcam-${identity}`, ...(await brokerCredentials(notify, env)), topicTemplate: notify.topic, queueDir };
       return { notifier: await createNotifier('mqtt', options) };
     }
     case 'outbox':
       return { notifier: await createNotifier('outbox', { file: notify.outboxFile }) };
     case 'local': {
-      const notifier = await createNotifier('local', { clientId: `sealcam-${identity}`, topicTemplate: notify.topic, queueDir });
+      const port = notify.url === undefined ? undefined : localBrokerPort(notify.url);
+      const notifier = await createNotifier('local', { clientId: `sealcam-${identity}`, topicTemplate: notify.topic, queueDir, port });
       return { notifier, brokerUrl: (notifier as Notifier & { url: string }).url };
     }
   }

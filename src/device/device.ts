@@ -11,6 +11,7 @@ import { toHex } from '../keys/keytext.js';
 import type { KeyProvider } from '../keys/provider.js';
 import { checkEvent, DEVICE_ID, looksLikeKey, newEventId, type Notifier, type SealedImageEvent, type StoreKind } from '../notify/notifier.js';
 import type { SealPool } from '../pool/pool.js';
+import { backoffDelay, pause } from '../retry.js';
 import { listOutbox, queueSealed, retryOutbox } from '../storage/outbox.js';
 import type { BlobStore } from '../storage/store.js';
 import { blobMetadata, blobNameFor, eventFromOutbox } from './blob.js';
@@ -50,7 +51,7 @@ export interface DeviceOptions {
   keyRefreshMs?: number;
   /** Default <store.outboxDir>/<deviceId>: one outbox per device, as retries must not overlap. */
   outboxDir?: string;
-  /** Between retries of a non-empty outbox; default 5000. */
+  /** How often an empty outbox is looked at, and the first retry's ceiling while the store is down (then doubling, jittered, up to 5 minutes); default 5000. */
   outboxRetryMs?: number;
 }
 
@@ -128,6 +129,9 @@ async function readSource(source: ImageSource | string): Promise<Required<ImageS
   return { name, bytes, captureTime, contentType };
 }
 
+/** The longest wait between outbox retries while the store stays down. */
+const OUTBOX_MAX_WAIT_MS = 5 * 60_000;
+
 class CameraDevice implements Device {
   readonly deviceId: string;
   readonly keyName: string;
@@ -143,6 +147,7 @@ class CameraDevice implements Device {
   /** Outbox entries refused for good, reported once rather than on every retry. */
   private readonly refused = new Set<string>();
   private readonly timers: NodeJS.Timeout[] = [];
+  private readonly stopping = new AbortController();
   private closed = false;
 
   constructor(private readonly options: DeviceOptions) {
@@ -162,10 +167,29 @@ class CameraDevice implements Device {
     this.counters.queued = (await listOutbox(this.outboxDir)).length;
     const every = this.options.telemetryEveryMs ?? 10_000;
     if (every > 0) this.timers.push(setInterval(() => void this.sendTelemetry(), every).unref());
-    const retry = () => this.counters.queued > 0 && void this.drainOutbox().catch((err) => this.report(err));
-    this.timers.push(setInterval(retry, this.options.outboxRetryMs ?? 5_000).unref());
-    // A backlog left by an earlier run goes out first.
-    retry();
+    void this.retryOutboxInBackground();
+  }
+
+  /**
+   * Sends what the outbox holds: at once (a backlog left by an earlier run goes out first), then,
+   * while entries stay because the store is still down, after waits drawn with full jitter from a
+   * doubling ceiling (retry.ts), so cameras that lost the store together do not return together;
+   * with an empty outbox, it looks again every outboxRetryMs.
+   */
+  private async retryOutboxInBackground(): Promise<void> {
+    const every = this.options.outboxRetryMs ?? 5_000;
+    const policy = { baseMs: every, maxMs: Math.max(every, OUTBOX_MAX_WAIT_MS), attempts: Infinity };
+    let failures = 0;
+    while (!this.closed) {
+      if (this.counters.queued > 0) {
+        const { remaining } = await this.drainOutbox().catch((err) => {
+          this.report(err);
+          return { remaining: this.counters.queued };
+        });
+        failures = remaining > 0 ? failures + 1 : 0;
+      }
+      await pause(failures > 0 ? backoffDelay(failures, policy) : every, this.stopping.signal, true);
+    }
   }
 
   stats(): DeviceStats {
@@ -363,6 +387,7 @@ class CameraDevice implements Device {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.stopping.abort();
     for (const t of this.timers) clearInterval(t);
     await Promise.allSettled([...this.inFlight]);
     if (this.counters.queued > 0) await this.drainOutbox().catch((err) => this.report(err));

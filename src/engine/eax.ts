@@ -7,13 +7,15 @@ import { WasmBackend } from './wasm.js';
 
 /**
  * The EAX binding (Bellare, Rogaway, Wagner 2004) with pycryptodome's AES.MODE_EAX semantics:
- * 16-byte nonces by default (any length >= 1 accepted), tags of 1..16 bytes (default 16), and a
- * header (associated data) that is authenticated but not encrypted.
+ * 16-byte nonces by default (any length >= 1 accepted), and a header (associated data) that is
+ * authenticated but not encrypted. The tag length belongs to the context, as pycryptodome's
+ * `mac_len` belongs to the cipher object: 16 bytes unless the caller asks for a shorter one when
+ * creating it, and decryption accepts tags of exactly that length, so a truncated tag from a file
+ * (one byte is a 1-in-256 forgery) is refused instead of being compared on what is left.
  */
 
 export interface EncryptOptions {
   header?: Uint8Array;
-  tagLength?: number;
 }
 
 export interface DecryptOptions {
@@ -22,6 +24,8 @@ export interface DecryptOptions {
 
 export interface EaxOptions {
   engine?: EngineName;
+  /** Bytes of tag this context writes and accepts: 1 to 16 (default 16). Shorter tags are weaker forgery protection. */
+  tagLength?: number;
 }
 
 export interface Sealed {
@@ -69,6 +73,8 @@ export interface EaxUnverifiedDecryptor {
 export interface Eax {
   readonly engine: EngineName;
   readonly keyLength: 16 | 24 | 32;
+  /** The tag length this context writes and the only one it accepts. */
+  readonly tagLength: number;
   encrypt(nonce: Uint8Array, plaintext: Uint8Array, options?: EncryptOptions): Sealed;
   decrypt(nonce: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, options?: DecryptOptions): Uint8Array;
   /**
@@ -82,7 +88,7 @@ export interface Eax {
    * If the tag does not verify, `out` is wiped (in place, the ciphertext is lost) and AuthenticationError thrown.
    */
   decryptInto(nonce: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out: Uint8Array, options?: DecryptOptions): void;
-  start(nonce: Uint8Array, options?: { tagLength?: number }): EaxEncryptor;
+  start(nonce: Uint8Array): EaxEncryptor;
   startDecrypt(nonce: Uint8Array): EaxDecryptor;
   startUnverifiedDecrypt(nonce: Uint8Array): EaxUnverifiedDecryptor;
   /** Wipes the key schedule; the object refuses further use. */
@@ -198,8 +204,18 @@ class Encryptor extends IncrementalMessage implements EaxEncryptor {
   }
 }
 
+/** A tag of another length than the context's does not verify (pycryptodome refuses it too). */
+function wrongTagLength(tag: Uint8Array, tagLength: number): AuthenticationError {
+  return new AuthenticationError(
+    `authentication failed: the tag is ${tag.length} bytes, and this EAX context accepts only ${tagLength}-byte tags (createEax(key, { tagLength }) for short tags)`,
+  );
+}
+
 class UnverifiedDecryptor extends IncrementalMessage implements EaxUnverifiedDecryptor {
-  constructor(state: EaxState) {
+  constructor(
+    state: EaxState,
+    private readonly tagLength: number,
+  ) {
     super(state, 'EAX decryptor');
   }
   update(ciphertext: Uint8Array, out?: Uint8Array): Uint8Array {
@@ -209,9 +225,9 @@ class UnverifiedDecryptor extends IncrementalMessage implements EaxUnverifiedDec
     this.live();
     check.tag(tag);
     const full = this.end();
-    const ok = tagsEqual(full, tag);
+    const ok = tag.length === this.tagLength && tagsEqual(full, tag);
     full.fill(0);
-    if (!ok) throw new AuthenticationError();
+    if (!ok) throw tag.length === this.tagLength ? new AuthenticationError() : wrongTagLength(tag, this.tagLength);
   }
 }
 
@@ -246,8 +262,10 @@ class EaxCipher implements Eax {
   private backend: CipherBackend | undefined;
   readonly engine: EngineName;
   readonly keyLength: 16 | 24 | 32;
+  readonly tagLength: number;
 
-  constructor(key: Uint8Array, engine: EngineName) {
+  constructor(key: Uint8Array, engine: EngineName, tagLength: number) {
+    this.tagLength = check.tagLength(tagLength);
     this.backend = createBackend(key, engine);
     this.engine = engine;
     this.keyLength = this.backend.keyLength;
@@ -271,7 +289,7 @@ class EaxCipher implements Eax {
   }
 
   encryptInto(nonce: Uint8Array, plaintext: Uint8Array, out: Uint8Array, options: EncryptOptions = {}): Uint8Array {
-    const tagLength = check.tagLength(options.tagLength);
+    const { tagLength } = this;
     check.bytes(plaintext, 'plaintext');
     output(out, plaintext, 'plaintext');
     if (options.header !== undefined) check.bytes(options.header, 'header');
@@ -287,8 +305,9 @@ class EaxCipher implements Eax {
 
   decryptInto(nonce: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out: Uint8Array, options: DecryptOptions = {}): void {
     check.bytes(ciphertext, 'ciphertext');
-    check.tag(tag);
     output(out, ciphertext, 'ciphertext');
+    check.tag(tag);
+    if (tag.length !== this.tagLength) throw wrongTagLength(tag, this.tagLength);
     // The tag is compared after `out` is written.
     if (overlaps(out, tag)) throw new InputError('output must not overlap the tag');
     if (options.header !== undefined) check.bytes(options.header, 'header');
@@ -307,9 +326,8 @@ class EaxCipher implements Eax {
     if (!ok) throw new AuthenticationError();
   }
 
-  start(nonce: Uint8Array, options: { tagLength?: number } = {}): EaxEncryptor {
-    const tagLength = check.tagLength(options.tagLength);
-    return new Encryptor(this.live().eax(check.nonce(nonce, false)), tagLength);
+  start(nonce: Uint8Array): EaxEncryptor {
+    return new Encryptor(this.live().eax(check.nonce(nonce, false)), this.tagLength);
   }
 
   startDecrypt(nonce: Uint8Array): EaxDecryptor {
@@ -317,7 +335,7 @@ class EaxCipher implements Eax {
   }
 
   startUnverifiedDecrypt(nonce: Uint8Array): UnverifiedDecryptor {
-    return new UnverifiedDecryptor(this.live().eax(check.nonce(nonce, false)));
+    return new UnverifiedDecryptor(this.live().eax(check.nonce(nonce, false)), this.tagLength);
   }
 
   dispose(): void {
@@ -326,7 +344,7 @@ class EaxCipher implements Eax {
   }
 }
 
-/** AES-EAX under `key` (16, 24 or 32 bytes) on the WASM engine (default) or node:crypto. */
+/** AES-EAX under `key` (16, 24 or 32 bytes) on the WASM engine (default) or node:crypto, with `tagLength`-byte tags (default 16). */
 export function createEax(key: Uint8Array, options: EaxOptions = {}): Eax {
-  return new EaxCipher(key, options.engine ?? 'wasm');
+  return new EaxCipher(key, options.engine ?? 'wasm', options.tagLength ?? 16);
 }

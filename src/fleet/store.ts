@@ -2,10 +2,12 @@ import { mkdir, open, readdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { SealcamError } from '../errors.js';
 import { fsError, writeFileAtomic } from '../io/atomic.js';
+import { RECORDS_FOLDER } from '../storage/index.js';
+import type { BlobStore } from '../storage/store.js';
 
 /**
- * Where fleet records live, behind the few operations the records need, so a directory today and a
- * BlobStore prefix (azure://, s3://) later serve the same reader and writers. Names are relative to
+ * Where fleet records live, behind the few operations the records need, so a directory and a
+ * BlobStore prefix (azure://, s3://) serve the same reader and writers. Names are relative to
  * the record root (`<outputRoot>/.sealcam/`) and '/'-separated, e.g. `records/cam-1/2025-01-31/a.jpg.json`.
  */
 
@@ -23,8 +25,8 @@ export interface RecordSink {
   replace(name: string, data: Uint8Array): Promise<void>;
 }
 
-/** The record root of an output directory. */
-export const RECORDS_DIR = '.sealcam';
+/** The record root of an output: `<output>/.sealcam/`. */
+export const RECORDS_DIR = RECORDS_FOLDER;
 
 /** Record files: readable by the owner and group, as the opened images are. */
 const RECORD_MODE = 0o640;
@@ -98,5 +100,45 @@ export function directoryRecords(outputRoot: string): RecordSource & RecordSink 
     },
 
     replace: (name, data) => write(name, data, true),
+  };
+}
+
+/**
+ * Records under `<prefix>.sealcam/` of a blob store (an azure:// or s3:// output, `prefix` empty or
+ * ending in '/'): create is a create-only put (If-None-Match: *), so of several receivers exactly
+ * one writes each record.
+ */
+export function storeRecords(store: BlobStore, prefix: string): RecordSource & RecordSink {
+  const base = `${prefix}${RECORDS_DIR}/`;
+  const put = (name: string, data: Uint8Array, ifAbsent: boolean) =>
+    store.put(`${base}${checkedName(name, false)}`, data, { ifAbsent, contentType: 'application/json', size: data.length });
+  return {
+    async list(folder) {
+      const blobs = await store.list({ prefix: `${base}${checkedName(folder, true)}` });
+      return blobs.map((b) => b.name.slice(base.length)).filter((name) => name.endsWith('.json'));
+    },
+
+    async read(name, maxBytes) {
+      const chunks: Uint8Array[] = [];
+      let size = 0;
+      for await (const chunk of await store.get(`${base}${checkedName(name, false)}`)) {
+        size += (chunk as Uint8Array).length;
+        if (size > maxBytes) throw new SealcamError('EFORMAT', `record ${name} is more than the ${maxBytes} bytes a record may have`);
+        chunks.push(chunk as Uint8Array);
+      }
+      return Buffer.concat(chunks);
+    },
+
+    async create(name, data) {
+      try {
+        await put(name, data, true);
+        return 'written';
+      } catch (err) {
+        if ((err as SealcamError).code === 'EEXIST') return 'exists';
+        throw err;
+      }
+    },
+
+    replace: async (name, data) => void (await put(name, data, false)),
   };
 }

@@ -3,7 +3,8 @@ import { createEax } from '../engine/eax.js';
 import type { EngineName } from '../engine/types.js';
 import * as check from '../engine/validate.js';
 import { AuthenticationError, InputError, SealcamError } from '../errors.js';
-import { passThrough, type BufferIO } from '../io/buffer-io.js';
+import type { BufferIO } from '../io/buffer-io.js';
+import { openMessageIO, sealMessageIO } from './message.js';
 import { MAGIC } from './sealed.js';
 
 /**
@@ -28,6 +29,9 @@ import { MAGIC } from './sealed.js';
  * Sealing and opening stream too (sealSidecarIO, openSidecarIO): the pair is checked against the
  * metadata (size, SHA-256) and the tag only at the end, so a streamed open writes plaintext that
  * must be discarded if it fails.
+ *
+ * The reference scripts' own metadata files (other member names, hex or base64, fields of their
+ * own) are read by parseForeignMetadata and opened by openForeignIO.
  */
 
 export const SIDECAR_FORMAT = 'sealcam-sidecar';
@@ -134,24 +138,29 @@ function decodeBase64(value: unknown, field: string, length: number): Uint8Array
   return new Uint8Array(decoded);
 }
 
+/** The parsed object, or the JSON text (string or UTF-8 bytes) parsed to one; anything else is EFORMAT naming `what`. */
+function jsonObject(input: unknown, what: string): Record<string, unknown> {
+  let value = input;
+  if (typeof input === 'string' || input instanceof Uint8Array) {
+    try {
+      value = JSON.parse(typeof input === 'string' ? input : new TextDecoder('utf-8', { fatal: true }).decode(input));
+    } catch {
+      throw formatError(`${what} is not valid JSON`);
+    }
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw formatError(`${what} must be a JSON object, got ${shown(value)}`);
+  }
+  return value as Record<string, unknown>;
+}
+
 /**
  * Validates sidecar metadata (the parsed object, or the JSON text) strictly: exactly the known
  * members, the known format, version and algorithm, canonical base64 of the right lengths. Any
  * problem is a one-line SealcamError 'EFORMAT'.
  */
 export function parseSidecarMetadata(input: unknown): SidecarMetadata {
-  let value = input;
-  if (typeof input === 'string' || input instanceof Uint8Array) {
-    try {
-      value = JSON.parse(typeof input === 'string' ? input : new TextDecoder('utf-8', { fatal: true }).decode(input));
-    } catch {
-      throw formatError('sidecar metadata is not valid JSON');
-    }
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw formatError(`sidecar metadata must be a JSON object, got ${shown(value)}`);
-  }
-  const m = value as Record<string, unknown>;
+  const m = jsonObject(input, 'sidecar metadata');
   if (m.format !== SIDECAR_FORMAT) throw formatError(`unknown sidecar format ${shown(m.format)} (expected "${SIDECAR_FORMAT}")`);
   if (m.version !== SIDECAR_VERSION) throw formatError(`unsupported sidecar version ${shown(m.version)} (this sealcam reads version ${SIDECAR_VERSION})`);
   if (typeof m.algorithm !== 'string' || !Object.hasOwn(KEY_LENGTHS, m.algorithm)) {
@@ -223,7 +232,7 @@ export function sealSidecar(
   const eax = createEax(key, { engine: options.engine ?? 'wasm' });
   try {
     const nonce = new Uint8Array(randomBytes(SIDECAR_NONCE_LENGTH));
-    const { ciphertext, tag } = eax.encrypt(nonce, plaintext, { tagLength: SIDECAR_TAG_LENGTH });
+    const { ciphertext, tag } = eax.encrypt(nonce, plaintext);
     const metadata = sidecarMetadata(key, nonce, tag, { ...options, originalSize: plaintext.length, ciphertextSha256: sha256Hex(ciphertext) });
     return { ciphertext, metadata };
   } finally {
@@ -235,20 +244,17 @@ export function sealSidecar(
 export async function sealSidecarIO(io: BufferIO, key: Uint8Array, options: SealSidecarOptions): Promise<SidecarMetadata> {
   check.aesKey(key);
   checkOptions(options);
-  const eax = createEax(key, { engine: options.engine ?? 'wasm' });
   const nonce = new Uint8Array(randomBytes(SIDECAR_NONCE_LENGTH));
-  const encryptor = eax.start(nonce, { tagLength: SIDECAR_TAG_LENGTH });
-  try {
-    const hash = createHash('sha256');
-    const size = await passThrough(io, (chunk) => {
-      encryptor.update(chunk, chunk);
+  const hash = createHash('sha256');
+  let size = 0;
+  const tag = await sealMessageIO(io, key, nonce, {
+    engine: options.engine,
+    onCiphertext: (chunk) => {
       hash.update(chunk);
-    });
-    return sidecarMetadata(key, nonce, encryptor.final(), { ...options, originalSize: size, ciphertextSha256: hash.digest('hex') });
-  } finally {
-    encryptor.dispose();
-    eax.dispose();
-  }
+      size += chunk.length;
+    },
+  });
+  return sidecarMetadata(key, nonce, tag, { ...options, originalSize: size, ciphertextSha256: hash.digest('hex') });
 }
 
 /** The metadata's algorithm must be the key's: a key of another size is the wrong key. */
@@ -305,23 +311,143 @@ export async function openSidecarIO(io: BufferIO, key: Uint8Array, metadata: unk
   const m = parseSidecarMetadata(metadata);
   const where = options.metadataName ?? 'the metadata';
   checkKey(key, m, where);
-  const eax = createEax(key, { engine: options.engine ?? 'wasm' });
-  const decryptor = eax.startUnverifiedDecrypt(decodeBase64(m.nonce, 'nonce', SIDECAR_NONCE_LENGTH));
+  const hash = createHash('sha256');
   try {
-    const hash = createHash('sha256');
-    const size = await passThrough(io, (chunk) => {
-      hash.update(chunk);
-      decryptor.update(chunk, chunk);
+    await openMessageIO(io, key, decodeBase64(m.nonce, 'nonce', SIDECAR_NONCE_LENGTH), decodeBase64(m.tag, 'tag', SIDECAR_TAG_LENGTH), {
+      engine: options.engine,
+      onCiphertext: (chunk) => hash.update(chunk),
+      beforeTag: (size) => checkCiphertext(m, size, hash.digest(), where),
     });
-    checkCiphertext(m, size, hash.digest(), where);
+  } catch (err) {
+    throw err instanceof AuthenticationError && !err.message.startsWith('sidecar mismatch') ? tagFailure() : err;
+  }
+}
+
+// --- the metadata files the reference scripts wrote ----------------------------------------------
+
+/**
+ * What scripts in the manner of the seed wrote beside `encrypted_image.bin`: a JSON object with
+ * the nonce and the tag, base64 or hex, under names of their choosing, and fields of their own.
+ * Only the nonce and tag are needed to open the file; a name and a capture time are kept when
+ * present (for `sealcam convert`). None of it is authenticated.
+ */
+export interface ForeignMetadata {
+  nonce: Uint8Array;
+  tag: Uint8Array;
+  /** The members the nonce and tag came from, for messages. */
+  fields: { nonce: string; tag: string };
+  originalName?: string;
+  /** ISO 8601, UTC. */
+  captureTime?: string;
+}
+
+/** The member names tried, in this order (case does not matter). */
+export const FOREIGN_NAMES = {
+  nonce: ['nonce', 'iv'],
+  tag: ['tag', 'mac'],
+  originalName: ['originalName', 'original_name', 'original_filename', 'filename', 'file_name'],
+  captureTime: ['captureTime', 'capture_time', 'captured_at', 'timestamp'],
+} as const;
+
+/**
+ * The names of a metadata file that belongs to `fileName` alone, most specific first:
+ * `<name>.json` (sealcam's sidecars) and `<name without extension>.json`.
+ */
+export function metadataNames(fileName: string): string[] {
+  const dot = fileName.lastIndexOf('.');
+  const stem = dot > 0 ? fileName.slice(0, dot) : undefined;
+  return [...new Set([`${fileName}.json`, ...(stem === undefined ? [] : [`${stem}.json`])])].filter((n) => n !== fileName);
+}
+
+/**
+ * The seed's fixed pair: `encrypted_image.bin` beside `encryption_metadata.json`. That metadata
+ * file describes the seed's file, or the one ciphertext of a directory, never every file in one.
+ */
+export const SEED_FILES = { ciphertext: 'encrypted_image.bin', metadata: 'encryption_metadata.json' } as const;
+
+function member(m: Record<string, unknown>, names: readonly string[]): [string, unknown] | undefined {
+  const keys = Object.keys(m);
+  for (const name of names) {
+    const key = keys.find((k) => k.toLowerCase() === name.toLowerCase());
+    if (key !== undefined) return [key, m[key]];
+  }
+  return undefined;
+}
+
+/** Bytes from base64 (padded or not, standard or URL alphabet) or hex; when both readings work, the one of `preferred` bytes wins. */
+function decodeText(value: string, preferred: number): Uint8Array | undefined {
+  const readings: Uint8Array[] = [];
+  if (/^([0-9a-fA-F]{2})+$/.test(value)) readings.push(new Uint8Array(Buffer.from(value, 'hex')));
+  const b64 = value.replace(/-/g, '+').replace(/_/g, '/');
+  if (/^[A-Za-z0-9+/]+={0,2}$/.test(b64) && b64.replace(/=+$/, '').length % 4 !== 1) {
+    const decoded = Buffer.from(b64, 'base64');
+    // Only a reading that encodes back to the text: Buffer skips what it does not understand.
+    if (decoded.toString('base64').replace(/=+$/, '') === b64.replace(/=+$/, '')) readings.push(new Uint8Array(decoded));
+  }
+  return readings.find((r) => r.length === preferred) ?? readings[0];
+}
+
+function foreignBytes(m: Record<string, unknown>, what: 'nonce' | 'tag', where: string): { bytes: Uint8Array; field: string } {
+  const names = FOREIGN_NAMES[what];
+  const found = member(m, names);
+  if (found === undefined) {
+    throw formatError(`${where} has no ${what}: tried the members ${names.join(', ')} (found ${Object.keys(m).slice(0, 8).join(', ') || 'none'})`);
+  }
+  const [field, value] = found;
+  const bytes = typeof value === 'string' ? decodeText(value.trim(), 16) : undefined;
+  if (bytes === undefined) throw formatError(`${where}: ${field} must be base64 or hex text, got ${shown(value)}`);
+  return { bytes, field };
+}
+
+/**
+ * Reads a metadata file of the reference scripts (the parsed object, or its JSON text): the nonce
+ * (`nonce` or `iv`) and the tag (`tag` or `mac`), base64 or hex; other members are ignored. The
+ * tag must be 16 bytes, pycryptodome's default: a shorter tag from an unauthenticated file would
+ * be an easier forgery, and no script in this family writes one. Problems are EFORMAT.
+ */
+export function parseForeignMetadata(input: unknown, where = 'the metadata'): ForeignMetadata {
+  const m = jsonObject(input, where);
+  const nonce = foreignBytes(m, 'nonce', where);
+  const tag = foreignBytes(m, 'tag', where);
+  if (nonce.bytes.length === 0 || nonce.bytes.length > 64) throw formatError(`${where}: ${nonce.field} is ${nonce.bytes.length} bytes; an EAX nonce here is 1 to 64 bytes (16 as pycryptodome makes them)`);
+  if (tag.bytes.length !== SIDECAR_TAG_LENGTH) {
+    throw formatError(`${where}: ${tag.field} is ${tag.bytes.length} bytes; sealcam opens only 16-byte tags (pycryptodome's default mac_len)`);
+  }
+  const name = member(m, FOREIGN_NAMES.originalName)?.[1];
+  const time = member(m, FOREIGN_NAMES.captureTime)?.[1];
+  const captured = typeof time === 'string' || typeof time === 'number' ? new Date(typeof time === 'number' && time < 1e11 ? time * 1000 : time) : undefined;
+  return {
+    nonce: nonce.bytes,
+    tag: tag.bytes,
+    fields: { nonce: nonce.field, tag: tag.field },
+    ...(typeof name === 'string' && isBaseName(name) ? { originalName: name } : {}),
+    ...(captured !== undefined && !Number.isNaN(captured.getTime()) ? { captureTime: captured.toISOString() } : {}),
+  };
+}
+
+/** Either kind of metadata file: sealcam's own (it says `"format": "sealcam-sidecar"`) or a reference script's. */
+export type AnyMetadata = { kind: 'sealcam'; metadata: SidecarMetadata } | { kind: 'foreign'; metadata: ForeignMetadata };
+
+export function parseAnyMetadata(input: unknown, where = 'the metadata'): AnyMetadata {
+  const m = jsonObject(input, where);
+  if (m.format === SIDECAR_FORMAT) {
     try {
-      decryptor.finish(decodeBase64(m.tag, 'tag', SIDECAR_TAG_LENGTH));
+      return { kind: 'sealcam', metadata: parseSidecarMetadata(m) };
     } catch (err) {
-      throw err instanceof AuthenticationError ? tagFailure() : err;
+      throw err instanceof SealcamError ? formatError(`${where}: ${err.message}`) : err;
     }
-  } finally {
-    decryptor.dispose();
-    eax.dispose();
+  }
+  return { kind: 'foreign', metadata: parseForeignMetadata(m, where) };
+}
+
+/** Opens a file described by a reference script's metadata: one EAX message under its nonce, checked against its tag at the end (what was written must be discarded on a failure). */
+export async function openForeignIO(io: BufferIO, key: Uint8Array, metadata: ForeignMetadata, options: OpenSidecarOptions = {}): Promise<void> {
+  check.aesKey(key);
+  try {
+    await openMessageIO(io, key, metadata.nonce, metadata.tag, { engine: options.engine });
+  } catch (err) {
+    if (!(err instanceof AuthenticationError)) throw err;
+    throw new AuthenticationError(`authentication failed: the file does not verify under this key with the nonce and tag of ${options.metadataName ?? 'the metadata'} (wrong key, wrong metadata file, or the file was altered)`);
   }
 }
 

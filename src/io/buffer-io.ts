@@ -27,8 +27,10 @@ export interface FilePair {
   name: string;
   /** The input's size when it was opened: a read that finds another size means it changed. */
   size: number;
-  /** Where the input's bytes start (read() starts there too). */
-  start: number;
+  /** Where the input's next byte is: where read() would read next. */
+  readAt(): number;
+  /** Where the output's next byte goes: where write() would write next. */
+  writeAt(): number;
   /** Input bytes read, as they are read (for progress). */
   onRead?: (bytes: number) => void;
 }
@@ -62,6 +64,21 @@ export function memoryIO(input: Uint8Array, output: () => Uint8Array): BufferIO 
 /** A BufferIO whose sink also takes writes at an offset (a file): for a layout that fills a field in at the end. */
 export interface RandomAccessIO extends BufferIO {
   writeAt(bytes: Uint8Array, position: number): Promise<void>;
+}
+
+/** Where output goes: one write after the other, and, for a file, writes at an offset. */
+export interface ByteSink {
+  /** Write `bytes` after the last write; the buffer is reused once this resolves. */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Present when the sink can seek (a file), absent for a pipe, a device or stdout. */
+  writeAt?(bytes: Uint8Array, position: number): Promise<void>;
+  /** Present when the sink is a regular file open in this process: its descriptor and where write() goes next. */
+  readonly file?: { readonly fd: number; readonly next: number };
+}
+
+/** A reader and a sink as one BufferIO (with writeAt when the sink has it). */
+export function joinIO(read: BufferIO['read'], sink: ByteSink): BufferIO & Pick<ByteSink, 'writeAt'> {
+  return { read, write: (bytes) => sink.write(bytes), ...(sink.writeAt ? { writeAt: sink.writeAt.bind(sink) } : {}) };
 }
 
 /** Bytes per chunk when one message streams through: large enough that per-call costs vanish. */

@@ -49,6 +49,21 @@ class Malformed extends Error {}
 const quote = (text: string) => JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}...` : text);
 const hex = (n: number, digits = 2) => `0x${n.toString(16).toUpperCase().padStart(digits, '0')}`;
 
+/** What the walk reads from: an open file, or an image already in memory. */
+interface PositionedSource {
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+}
+
+function memorySource(bytes: Uint8Array): PositionedSource {
+  return {
+    async read(buffer, offset, length, position) {
+      const piece = bytes.subarray(position, position + length);
+      buffer.set(piece, offset);
+      return { bytesRead: piece.length };
+    },
+  };
+}
+
 /** Positioned reads through one reused buffer. */
 class Window {
   private readonly buffer = new Uint8Array(WINDOW);
@@ -56,7 +71,7 @@ class Window {
   private filled = 0;
 
   constructor(
-    private readonly fd: FileHandle,
+    private readonly fd: PositionedSource,
     readonly size: number,
   ) {}
 
@@ -289,18 +304,30 @@ function limitsFrom(options: ImageCheckOptions): ImageLimits {
   return limits;
 }
 
-/** Checks the image at `path`; see the module comment. Throws only for invalid options. */
-export async function checkImage(path: string, options: ImageCheckOptions = {}): Promise<ImageCheck> {
+/**
+ * Checks the image at `path`, or the image `bytes` in memory (an image bound for an object
+ * store); see the module comment. Throws only for invalid options.
+ */
+export async function checkImage(image: string | Uint8Array, options: ImageCheckOptions = {}): Promise<ImageCheck> {
   const limits = limitsFrom(options);
+  if (image instanceof Uint8Array) return walk(memorySource(image), image.length, limits, options, (err) => String((err as Error)?.message ?? err));
   let fd: FileHandle;
   try {
-    fd = await open(path, 'r');
+    fd = await open(image, 'r');
   } catch (err) {
-    return { format: 'unknown', warnings: [`could not check the image: ${fsError(err, 'read', path).message}`] };
+    return { format: 'unknown', warnings: [`could not check the image: ${fsError(err, 'read', image).message}`] };
   }
+  try {
+    return await walk(fd, (await fd.stat()).size, limits, options, (err) => fsError(err, 'read', image).message);
+  } finally {
+    await fd.close();
+  }
+}
+
+async function walk(source: PositionedSource, size: number, limits: ImageLimits, options: ImageCheckOptions, describe: (err: unknown) => string): Promise<ImageCheck> {
   const result: ImageCheck = { format: 'unknown', warnings: [] };
   try {
-    const win = new Window(fd, (await fd.stat()).size);
+    const win = new Window(source, size);
     if (win.size === 0) return { format: 'unknown', warnings: ['the file is empty'] };
     result.format = detect(await win.at(0, 8));
     result.warnings.push(...claimWarnings(result.format, options));
@@ -316,9 +343,7 @@ export async function checkImage(path: string, options: ImageCheckOptions = {}):
     if (result.height !== undefined && result.height > limits.maxHeight) result.warnings.push(`height ${result.height} exceeds the limit of ${limits.maxHeight}`);
     return result;
   } catch (err) {
-    result.warnings.push(`could not check the image: ${fsError(err, 'read', path).message}`);
+    result.warnings.push(`could not check the image: ${describe(err)}`);
     return result;
-  } finally {
-    await fd.close();
   }
 }

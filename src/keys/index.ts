@@ -1,20 +1,21 @@
 import { webcrypto } from 'node:crypto';
 import { refuseConfig, type SealcamConfig } from '../config.js';
 import { SealcamError } from '../errors.js';
+import type { LocalKeyOptions } from './local.js';
 import type { KeyProvider } from './provider.js';
 
 /**
  * The key provider named by the configuration. Both providers are loaded on demand: the Azure one
  * pulls in the Azure SDK, which a device using local keys should never pay for at start-up.
  */
-export async function createKeyProvider(config: SealcamConfig): Promise<KeyProvider> {
+export async function createKeyProvider(config: SealcamConfig, options: LocalKeyOptions = {}): Promise<KeyProvider> {
   refuseConfig(config, ['keys']);
   if (config.keys.provider === 'azure-keyvault') {
     const { AzureKeyVaultProvider } = await import('./azure.js');
     return new AzureKeyVaultProvider({ vaultUrl: config.keys.vaultUrl! });
   }
   const { LocalKeyProvider } = await import('./local.js');
-  return new LocalKeyProvider(config.keys.dir);
+  return new LocalKeyProvider(config.keys.dir, options);
 }
 
 export type KeyBits = 128 | 192 | 256;

@@ -4,8 +4,9 @@ import { fsError, writeFileAtomic } from '../io/atomic.js';
 
 /**
  * Key files: a raw AES key of 16, 24 or 32 bytes (what `get_random_bytes(16)` written to a file
- * gives), or the same key as hex text with an optional trailing newline. A key file must be
- * private to its owner. Error messages name the file and sizes, never key material.
+ * gives), or the same key as hex or base64 text (a Key Vault secret's value is base64) with an
+ * optional trailing newline. A key file must be private to its owner. Error messages name the
+ * file and sizes, never key material.
  */
 
 const KEY_SIZES = [16, 24, 32] as const;
@@ -34,9 +35,47 @@ function withoutNewline(data: Uint8Array): number {
   return n;
 }
 
+/** The value of a base64 character (standard or URL alphabet), or -1. */
+function base64Value(c: number): number {
+  if (c >= 0x41 && c <= 0x5a) return c - 0x41;
+  if (c >= 0x61 && c <= 0x7a) return c - 0x61 + 26;
+  if (c >= 0x30 && c <= 0x39) return c - 0x30 + 52;
+  if (c === 0x2b || c === 0x2d) return 62;
+  if (c === 0x2f || c === 0x5f) return 63;
+  return -1;
+}
+
 /**
- * Hex text is tried first: 32 hex digits are also 32 bytes, the size of a raw AES-256 key, but a
- * random raw key consists only of hex digit characters with probability (22/256)^32 < 1e-34.
+ * The key in base64 text data[0, n) (padded or not), decoded into a fresh array without going
+ * through a string (strings cannot be wiped), or undefined when it is not base64 of a key size.
+ */
+function fromBase64(data: Uint8Array, n: number): Uint8Array | undefined {
+  let end = n;
+  while (end > 0 && data[end - 1] === 0x3d && n - end < 2) end--;
+  const length = Math.floor((end * 6) / 8);
+  if (end % 4 === 1 || !isKeySize(length) || (end !== n && n % 4 !== 0)) return undefined;
+  for (let i = 0; i < end; i++) if (base64Value(data[i]!) < 0) return undefined;
+  const key = new Uint8Array(length);
+  let bits = 0;
+  let acc = 0;
+  let at = 0;
+  for (let i = 0; i < end; i++) {
+    acc = ((acc << 6) | base64Value(data[i]!)) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      key[at++] = (acc >> bits) & 0xff;
+    }
+  }
+  acc = 0;
+  return key;
+}
+
+/**
+ * Hex text is tried first, then base64, then raw bytes. 32 hex digits are also 32 bytes, the size
+ * of a raw AES-256 key, but a random raw key consists only of hex digit characters with
+ * probability (22/256)^32 < 1e-34, and only of base64 characters with probability
+ * (64/256)^32 = 2^-64.
  */
 function parseKey(data: Uint8Array, path: string): Uint8Array {
   const n = withoutNewline(data);
@@ -47,6 +86,8 @@ function parseKey(data: Uint8Array, path: string): Uint8Array {
     for (let i = 0; i < key.length; i++) key[i] = (hexValue(data[2 * i]!) << 4) | hexValue(data[2 * i + 1]!);
     return key;
   }
+  const base64 = fromBase64(data, n);
+  if (base64 !== undefined) return base64;
   // A copy: the caller wipes `data`, and Buffer#slice would only be a view of it.
   if (isKeySize(data.length)) return Uint8Array.from(data);
   const hint = hex && n > 0 ? ` (${n} hex digits)` : '';
@@ -56,7 +97,7 @@ function parseKey(data: Uint8Array, path: string): Uint8Array {
   );
 }
 
-const AES_KEY_EXPECTED = 'a raw AES key of 16, 24 or 32 bytes, or 32, 48 or 64 hex digits';
+const AES_KEY_EXPECTED = 'a raw AES key of 16, 24 or 32 bytes, or the same as hex (32, 48 or 64 digits) or base64 text';
 
 export interface SmallFileOptions {
   /** What the file is, for messages: "key file", "recipient file", "registry entry". */

@@ -1,5 +1,5 @@
 import { mkdir, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { SealcamError } from '../errors.js';
 import { fsError } from '../io/atomic.js';
 import { generateKey, keyLength, type KeyBits } from './index.js';
@@ -27,25 +27,45 @@ export function checkKeyName(name: unknown): string {
   return name;
 }
 
+/** A key version just written to the keyring: the file to back up. */
+export interface CreatedKey {
+  name: string;
+  version: string;
+  /** The key file, absolute. */
+  path: string;
+}
+
+export interface LocalKeyOptions {
+  /** Called once for each version this provider writes (a new key, a rotation), so the user can be told where it is. */
+  onCreated?: (key: CreatedKey) => void;
+}
+
 export class LocalKeyProvider implements KeyProvider {
   readonly kind = 'local';
 
-  constructor(readonly dir: string) {
+  constructor(
+    readonly dir: string,
+    private readonly options: LocalKeyOptions = {},
+  ) {
     if (typeof dir !== 'string' || dir.length === 0) throw new SealcamError('EINPUT', 'keyring directory must be a non-empty string');
+    this.where = resolve(dir);
   }
 
+  /** The keyring, absolute (as messages name it, so it can be found again from any directory). */
+  private readonly where: string;
+
   private keyPath(name: string, version: number | string): string {
-    return join(this.dir, name, `${version}.key`);
+    return join(this.where, name, `${version}.key`);
   }
 
   /** Version numbers on disk, oldest first; a key that was never created has none. */
   private async versions(name: string): Promise<number[]> {
     let entries: string[];
     try {
-      entries = await readdir(join(this.dir, checkKeyName(name)));
+      entries = await readdir(join(this.where, checkKeyName(name)));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw fsError(err, 'read keyring directory', join(this.dir, name));
+      throw fsError(err, 'read keyring directory', join(this.where, name));
     }
     const found: number[] = [];
     for (const entry of entries) {
@@ -69,7 +89,7 @@ export class LocalKeyProvider implements KeyProvider {
   private async noVersion(name: string, version: string): Promise<SealcamError> {
     const known = await this.versions(name);
     const list = known.length > 0 ? known.join(', ') : 'none';
-    return new SealcamError('ENOKEY', `key ${name} has no version ${version} in ${this.dir} (versions: ${list})`);
+    return new SealcamError('ENOKEY', `key ${name} has no version ${version} in ${this.where} (versions: ${list})`);
   }
 
   async get(name: string, version: string): Promise<KeyMaterial> {
@@ -87,7 +107,7 @@ export class LocalKeyProvider implements KeyProvider {
 
   /** Writes `version` unless it exists (then null): link(2) inside writeKeyFile never replaces a file. */
   private async tryCreate(name: string, version: number, bits: KeyBits | undefined): Promise<KeyMaterial | null> {
-    const dir = join(this.dir, name);
+    const dir = join(this.where, name);
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
     } catch (err) {
@@ -101,6 +121,7 @@ export class LocalKeyProvider implements KeyProvider {
       if (err instanceof SealcamError && err.code === 'EEXIST') return null;
       throw err;
     }
+    this.options.onCreated?.({ name, version: String(version), path: this.keyPath(name, version) });
     return { ...(await this.describe(name, version)), key };
   }
 
@@ -122,7 +143,7 @@ export class LocalKeyProvider implements KeyProvider {
       const created = await this.tryCreate(name, next, options.bits);
       if (created) return created;
     }
-    throw new SealcamError('EBUSY', `cannot add a version to key ${name} in ${this.dir}: other processes keep taking the next number`);
+    throw new SealcamError('EBUSY', `cannot add a version to key ${name} in ${this.where}: other processes keep taking the next number`);
   }
 
   async list(name: string): Promise<KeyVersion[]> {

@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import type { IPublishPacket } from 'mqtt';
+import type { SealcamConfig } from '../config.js';
 import { SealcamError } from '../errors.js';
 import { fsError } from '../io/atomic.js';
+import { pause } from '../retry.js';
 import type { IotHubNotifierOptions } from './iothub.js';
 import type { LocalNotifierOptions } from './local.js';
 import type { MqttConnection, MqttNotifierOptions } from './mqtt.js';
@@ -24,6 +26,25 @@ export async function readPem(path: string | undefined, setting: string): Promis
   } catch (err) {
     throw fsError(err, `read ${setting}`, path);
   }
+}
+
+/**
+ * How a client proves itself to the broker, from the notify settings: the user name and the
+ * password from the variable notify.passwordEnv names (Mosquitto password files, Azure Event Grid),
+ * and the PEM files (a CA to trust; AWS IoT Core's X.509 client certificate and key).
+ */
+export async function brokerCredentials(
+  notify: SealcamConfig['notify'],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Pick<MqttConnection, 'username' | 'password' | 'ca' | 'cert' | 'key'>> {
+  const password = env[notify.passwordEnv];
+  return {
+    ...(notify.username === undefined ? {} : { username: notify.username }),
+    ...(password === undefined || password === '' ? {} : { password }),
+    ca: await readPem(notify.caFile, 'notify.caFile'),
+    cert: await readPem(notify.certFile, 'notify.certFile'),
+    key: await readPem(notify.keyFile, 'notify.keyFile'),
+  };
 }
 
 export interface NotifierOptions {
@@ -55,14 +76,24 @@ export interface SubscribeOptions extends Omit<MqttConnection, 'clientId'> {
   /** Default `sealcam/+/events` (every device). */
   topic?: string;
   /**
-   * Fixed, so the broker keeps this receiver's session (default 'sealcam-receiver'). Two receivers
-   * sharing an id would take the session from each other: give each one its own.
+   * Fixed, so the broker keeps this receiver's session while it is away (default 'sealcam-receiver').
+   * Two receivers sharing an id would take the session from each other: give each one its own.
    */
   clientId?: string;
   /** false (default): a persistent session, so events published while the receiver was away arrive on reconnect. */
   clean?: boolean;
-  /** How many recent events to remember for dropping repeats (default 10000). */
-  dedupeWindow?: number;
+  /**
+   * A shared-subscription group (MQTT 5 `$share/<group>/<topic>`): the broker hands each event to
+   * one member of the group, so several receivers split the stream. Needs a broker with shared
+   * subscriptions (Mosquitto 2, EMQX, HiveMQ, AWS IoT Core, Azure Event Grid); aedes has none.
+   */
+  share?: string;
+  /**
+   * With `share`: connections, each taking one event at a time (receive maximum 1) under the client
+   * id `<clientId>-<n>`, so events are handled `connections` at a time (default 1). mqtt.js handles
+   * one incoming message at a time per connection, and the acknowledgement waits for the outcome.
+   */
+  connections?: number;
   /** How long to wait for the first connection (default 10000 ms). */
   connectTimeoutMs?: number;
 }
@@ -75,6 +106,8 @@ export interface EventInfo {
    * this is who sent the event, whatever the event claims.
    */
   channelDevice?: string;
+  /** The broker sent it again (the DUP flag): an earlier delivery was not acknowledged. */
+  redelivered: boolean;
 }
 
 /** The topic level a filter's single `+` matched, or undefined when the filter has none, or several. */
@@ -87,16 +120,29 @@ export function channelDeviceOf(filter: string, topic: string): string | undefin
 }
 
 export interface Subscription {
+  /**
+   * Lets the events being handled finish (and be acknowledged), then disconnects. In a share group
+   * it unsubscribes first, so the broker hands the group's events to the other members (scaling
+   * in); without one the persistent session keeps its subscription, and what is published while
+   * the receiver is away waits for it.
+   */
   close(): Promise<void>;
 }
 
+/** A share group name: MQTT forbids '/', '+' and '#' in it. */
+const SHARE_GROUP = /^[A-Za-z0-9._-]{1,64}$/;
+/** How long close() waits for the broker to confirm an unsubscribe (an unreachable broker never will). */
+const UNSUBSCRIBE_WAIT_MS = 5000;
+/** The broker keeps a receiver's session this long while it is away (MQTT 5 session expiry). */
+const SESSION_EXPIRY_SECONDS = 7 * 24 * 3600;
+
 /**
- * Subscribes at QoS 1 and hands each valid event to `onEvent`, once: QoS 1 and the device's queue
- * may repeat a message, so repeats of a recent event (the same id, blob and SHA-256: an id alone
- * proves nothing, another sender may reuse it) are dropped. The PUBACK goes out only after
- * `onEvent` settles, so an event being handled when the receiver dies is delivered again. An
- * `onEvent` that throws is reported to `onError` and not retried (a poison message must not block
- * the rest); so are messages that fail the shape check.
+ * Subscribes at QoS 1 and hands each valid event to `onEvent`. The acknowledgement (PUBACK) goes
+ * out only after `onEvent` settles, so an event whose image is not yet committed when the receiver
+ * dies is delivered again. An `onEvent` that throws is reported to `onError` and acknowledged (a
+ * poison message must not block the rest; the store still holds the blob for a reconcile pass);
+ * so are messages that fail the shape check. Repeats are the handler's business: only it can
+ * tell a repeat by the blob it names.
  */
 export async function subscribeEvents(
   options: SubscribeOptions,
@@ -104,51 +150,97 @@ export async function subscribeEvents(
   onError: (err: SealcamError) => void = () => undefined,
 ): Promise<Subscription> {
   const { connectMqtt, describeMqttError, isRefusal } = await import('./mqtt.js');
-  const clientId = options.clientId ?? 'sealcam-receiver';
-  const topic = options.topic ?? 'sealcam/+/events';
-  const window = options.dedupeWindow ?? 10_000;
-  const seen = new Set<string>();
-  const client = await connectMqtt({ ...options, clientId }, { clean: options.clean ?? false });
+  const baseId = options.clientId ?? 'sealcam-receiver';
+  const filter = options.topic ?? 'sealcam/+/events';
+  const { share } = options;
+  if (share !== undefined && !SHARE_GROUP.test(share)) throw new SealcamError('ECONFIG', "a share group must be 1-64 letters, digits, '.', '_' or '-'");
+  const count = options.connections ?? 1;
+  if (!Number.isInteger(count) || count < 1 || count > 64) throw new SealcamError('ECONFIG', 'connections must be an integer from 1 to 64');
+  if (share === undefined && count > 1) throw new SealcamError('ECONFIG', 'several connections need a share group: without one each would receive every event');
+  const subscribed = share === undefined ? filter : `$share/${share}/${filter}`;
 
-  const handle = async (packet: IPublishPacket) => {
+  /** Whether to acknowledge: not when the handler says it is closing (ECLOSED), so the broker delivers the event again. */
+  const handle = async (packet: IPublishPacket): Promise<boolean> => {
     let event: SealedImageEvent;
     try {
       event = checkEvent(JSON.parse(packet.payload.toString()));
     } catch (err) {
       const why = err instanceof SealcamError ? err.message : 'not JSON';
       onError(new SealcamError('EEVENT', `message on ${packet.topic} dropped: ${why}`));
-      return;
+      return true;
     }
-    const repeat = `${event.eventId}\0${event.blobName}\0${event.sha256}`;
-    if (seen.has(repeat)) return;
-    const channelDevice = channelDeviceOf(topic, packet.topic);
+    const channelDevice = channelDeviceOf(filter, packet.topic);
     try {
-      await onEvent(event, { topic: packet.topic, ...(channelDevice === undefined ? {} : { channelDevice }) });
+      await onEvent(event, { topic: packet.topic, redelivered: packet.dup === true, ...(channelDevice === undefined ? {} : { channelDevice }) });
     } catch (err) {
+      if ((err as SealcamError)?.code === 'ECLOSED') return false;
       onError(new SealcamError('EHANDLER', `event ${event.eventId} handler failed: ${(err as Error)?.message ?? String(err)}`));
     }
-    seen.add(repeat);
-    if (seen.size > window) seen.delete(seen.values().next().value as string);
+    return true;
   };
-  client.handleMessage = (packet, done) => void handle(packet).then(() => done());
+  const active = new Set<Promise<unknown>>();
 
-  try {
-    await new Promise<void>((resolve, reject) => {
-      let lastError: unknown;
-      const timer = setTimeout(() => reject(lastError ?? new SealcamError('ETIMEDOUT', 'no connection')), options.connectTimeoutMs ?? 10_000);
-      client.once('connect', () => (clearTimeout(timer), resolve()));
-      client.on('error', (err) => {
-        lastError = err;
-        // A refusal will not change by retrying; anything else may be the broker still starting.
-        if (isRefusal(err)) (clearTimeout(timer), reject(err));
+  const connectOne = async (clientId: string) => {
+    const mqtt5 = share !== undefined;
+    const client = await connectMqtt(
+      { ...options, clientId },
+      {
+        clean: options.clean ?? false,
+        ...(mqtt5 ? { protocolVersion: 5, properties: { sessionExpiryInterval: SESSION_EXPIRY_SECONDS, receiveMaximum: 1 } } : {}),
+      },
+    );
+    // done(error) skips the PUBACK and goes on to the next packet (mqtt.js handlers/publish.js).
+    client.handleMessage = (packet, done) => {
+      const handled = handle(packet).then((ack) => (ack ? done() : done(new Error('not acknowledged: the receiver is closing'))));
+      active.add(handled);
+      void handled.finally(() => active.delete(handled));
+    };
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let lastError: unknown;
+        const timer = setTimeout(() => reject(lastError ?? new SealcamError('ETIMEDOUT', 'no connection')), options.connectTimeoutMs ?? 10_000);
+        client.once('connect', () => (clearTimeout(timer), resolve()));
+        client.on('error', (err) => {
+          lastError = err;
+          // A refusal will not change by retrying; anything else may be the broker still starting.
+          if (isRefusal(err)) (clearTimeout(timer), reject(err));
+        });
       });
+      const granted = await client.subscribeAsync(subscribed, { qos: 1 });
+      // MQTT 5 brokers without shared subscriptions answer 0x9E; older ones 0x80.
+      if (granted.some((g) => g.qos > 2)) throw new SealcamError('EREFUSED', `the broker refused the subscription to ${subscribed} (reason ${granted[0]?.qos})${share ? ': does it support shared subscriptions?' : ''}`);
+    } catch (err) {
+      await client.endAsync(true).catch(() => undefined);
+      throw describeMqttError(err, options.url, clientId);
+    }
+    client.removeAllListeners('error');
+    client.on('error', (err) => onError(describeMqttError(err, options.url, clientId)));
+    // Subscribed again on every reconnect (connectMqtt's reconnects do not): a broker that lost the
+    // session (restarted without persistence, or it expired) comes back without the subscription,
+    // and Mosquitto 2.0 restores a persisted session without its shared subscriptions while saying
+    // the session is present. Subscribing again to the same filter only replaces it.
+    client.on('connect', () => {
+      client.subscribe(subscribed, { qos: 1 }, (err) => err && onError(describeMqttError(err, options.url, clientId)));
     });
-    await client.subscribeAsync(topic, { qos: 1 });
+    return client;
+  };
+
+  const ids = share === undefined ? [baseId] : Array.from({ length: count }, (_, i) => `${baseId}-${i + 1}`);
+  const clients: Awaited<ReturnType<typeof connectOne>>[] = [];
+  try {
+    for (const id of ids) clients.push(await connectOne(id));
   } catch (err) {
-    await client.endAsync(true).catch(() => undefined);
-    throw describeMqttError(err, options.url, clientId);
+    await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+    throw err;
   }
-  client.removeAllListeners('error');
-  client.on('error', (err) => onError(describeMqttError(err, options.url, clientId)));
-  return { close: () => client.endAsync().then(() => undefined) };
+  return {
+    close: async () => {
+      // A group member unsubscribes first, so nothing new arrives; the events being handled finish
+      // and are acknowledged (or not, if the handler is closing); then the connections end.
+      const unsubscribe = (c: (typeof clients)[number]) => Promise.race([c.unsubscribeAsync(subscribed).catch(() => undefined), pause(UNSUBSCRIBE_WAIT_MS)]);
+      if (share !== undefined) await Promise.all(clients.map((c) => (c.connected ? unsubscribe(c) : undefined)));
+      while (active.size > 0) await Promise.allSettled([...active]);
+      await Promise.all(clients.map((c) => c.endAsync().catch(() => undefined)));
+    },
+  };
 }

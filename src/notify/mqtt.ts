@@ -1,5 +1,6 @@
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { SealcamError } from '../errors.js';
+import { backoffDelay } from '../retry.js';
 import { topicFor } from './notifier.js';
 import { QueuedNotifier, type PumpControl, type PumpOptions, type QueueOptions } from './queue.js';
 
@@ -22,7 +23,7 @@ export interface MqttConnection {
   /** X.509 client certificate and key (PEM), e.g. for AWS IoT Core. */
   cert?: string | Buffer;
   key?: string | Buffer;
-  /** Delay between reconnect attempts (default 1000 ms). */
+  /** The first reconnect wait's ceiling (default 1000 ms); it doubles per failed attempt, up to a minute, and each wait is drawn with full jitter. */
   reconnectPeriodMs?: number;
 }
 
@@ -62,16 +63,43 @@ export function mqttClientOptions(c: MqttConnection, extra: IClientOptions = {})
     ca: c.ca,
     cert: c.cert,
     key: c.key,
-    reconnectPeriod: c.reconnectPeriodMs ?? 1000,
     connectTimeout: 10_000,
     ...extra,
   };
 }
 
+/** The longest wait between reconnect attempts. */
+const RECONNECT_MAX_MS = 60_000;
+
+/**
+ * A client that reconnects by itself after a lost connection, waiting between attempts with
+ * full jitter from a doubling ceiling (retry.ts) that starts at reconnectPeriodMs, instead of
+ * mqtt.js's fixed period: a fleet that lost its broker together does not reconnect in lockstep.
+ */
 export async function connectMqtt(c: MqttConnection, extra?: IClientOptions): Promise<MqttClient> {
-  const options = mqttClientOptions(c, extra);
+  const options = mqttClientOptions(c, { ...extra, reconnectPeriod: 0 });
   const { connect } = await import('mqtt');
-  return connect(c.url, options);
+  const client = connect(c.url, options);
+  const policy = { baseMs: c.reconnectPeriodMs ?? 1000, maxMs: RECONNECT_MAX_MS, attempts: Infinity };
+  let failures = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const ended = () => client.disconnecting || client.disconnected;
+  client.on('connect', () => (failures = 0));
+  client.on('close', () => {
+    if (ended() || timer !== undefined) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      // What mqtt.js's own reconnect does (client.reconnect() would also drop the stores of
+      // messages in flight, which must be resent on the new connection).
+      if (ended()) return;
+      client.emit('reconnect');
+      client.connect();
+    }, backoffDelay(++failures, policy));
+    // Not unref'd: a receiver whose broker went away has nothing else keeping it alive, and it must
+    // wait for the broker, not exit (close() ends the client, which clears the timer).
+  });
+  client.on('end', () => clearTimeout(timer));
+  return client;
 }
 
 /** CONNACK refusals: bad credentials or not authorised, in MQTT 3.1.1 and 5 codes. */

@@ -242,7 +242,7 @@ export async function sealThrough(runner: TaskRunner, io: BufferIO, created: Cre
     const file = fileTask('seal', options.engine ?? runner.engine, created.payloadKey, segmentContext(created.header));
     const shape = shapeOf(runner, file);
     const none = (): void => undefined;
-    const chunks = io.files ? fileChunks(io.files, shape, io.files.start, created.bytes.length, none) : bufferedChunks(io, shape, none);
+    const chunks = io.files ? fileChunks(io.files, shape, io.files.readAt(), io.files.writeAt(), none) : bufferedChunks(io, shape, none);
     await runBody(runner, file, chunks, progressReporter(options.onProgress, declaredSize(created.header.metadata)));
   } finally {
     created.payloadKey.fill(0);
@@ -276,7 +276,7 @@ export async function openThrough(runner: TaskRunner, io: BufferIO, options: Ope
     const report = progressReporter(options.onProgress, declaredSize(header.metadata));
     const shape = shapeOf(runner, file);
     const layout = (bodyLength: number): void => void segmentLayout(bodyLength, header.segmentSize);
-    const chunks = io.files ? fileChunks(io.files, shape, io.files.start + header.headerLength, 0, layout) : bufferedChunks(io, shape, layout);
+    const chunks = io.files ? fileChunks(io.files, shape, io.files.readAt(), io.files.writeAt(), layout) : bufferedChunks(io, shape, layout);
     await runBody(runner, file, chunks, report);
   } finally {
     payloadKey.fill(0);

@@ -10,6 +10,7 @@ import { createHeader, sealedBodyLength, segmentLayout, type OpenOptions, type S
 import { memoryIO, type BufferIO } from '../io/buffer-io.js';
 import { packageRoot } from '../paths.js';
 import { openThrough, sealThrough, type PipelineOptions, type ProgressOptions, type TaskRunner } from './pipeline.js';
+import { tooManyJobs } from './limits.js';
 import { runTask, type SegmentTask, type TaskFailure, type TaskOutput } from './segments.js';
 import type { PoolWorkerData } from './worker.js';
 
@@ -71,6 +72,8 @@ export class SealPool implements TaskRunner {
     this.batchBytes = options.batchBytes ?? BATCH_BYTES;
     this.inlineBytes = options.inlineBytes ?? 0;
     if (!Number.isInteger(this.jobs) || this.jobs < 1) throw new InputError(`jobs must be a positive integer, got ${this.jobs}`);
+    const tooMany = tooManyJobs(this.jobs);
+    if (tooMany !== undefined) throw new InputError(`jobs: ${tooMany}`);
     if (!ENGINES.includes(this.engine)) throw new InputError(`engine must be 'wasm' or 'native', got ${String(this.engine)}`);
     if (!Number.isInteger(this.batchBytes) || this.batchBytes < 1) throw new InputError(`batchBytes must be a positive integer, got ${this.batchBytes}`);
     if (!Number.isSafeInteger(this.inlineBytes) || this.inlineBytes < 0) throw new InputError(`inlineBytes must be a non-negative integer, got ${this.inlineBytes}`);
@@ -199,7 +202,7 @@ export class SealPool implements TaskRunner {
    */
   sealIO(io: BufferIO, options: SealOptions & PipelineOptions): Promise<void> {
     const created = createHeader({ ...options, engine: options.engine ?? this.engine });
-    return sealThrough(this.runnerFor(io.files && io.files.size - io.files.start), io, created, options);
+    return sealThrough(this.runnerFor(io.files && io.files.size - io.files.readAt()), io, created, options);
   }
 
   /**
@@ -209,7 +212,7 @@ export class SealPool implements TaskRunner {
    * removes (as the CLI's writeAtomic does).
    */
   openIO(io: BufferIO, options: OpenOptions & PipelineOptions): Promise<SealedHeader> {
-    return openThrough(this.runnerFor(io.files && io.files.size - io.files.start), io, options);
+    return openThrough(this.runnerFor(io.files && io.files.size - io.files.readAt()), io, options);
   }
 
   /** Stop the workers once the queued tasks are done. */

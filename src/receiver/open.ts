@@ -1,27 +1,22 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { EngineName } from '../engine/types.js';
 import { SealcamError } from '../errors.js';
 import type { OpenOptions, ProvenSigner, SealedHeader } from '../formats/sealed.js';
-import { writeStreamAtomic } from '../io/atomic.js';
+import type { ImageCheck } from '../io/image-check.js';
 import type { SealPool } from '../pool/pool.js';
 import { createOpenStream } from '../pool/streams.js';
 import type { BlobStore } from '../storage/store.js';
 import { hashing, type Job } from './job.js';
-import { captureDay, imageName, sinceCapture, type OutputPlacer, type Placement } from './output.js';
-import type { ReceiverState } from './state.js';
+import type { Output, Published } from './output.js';
 
 /**
- * One blob, fetched, verified and written: the download streams through its SHA-256 into the
- * pool's open stream, the verified header names and dates the image, and the plaintext goes into
- * an atomic write at the place output.ts reserves, so nothing unverified ever appears there. The
- * journal learns the output path before the image can appear, and the outcome once it has.
+ * One blob, fetched, verified and published: the download streams through its SHA-256 into the
+ * pool's open stream, the verified header is checked against the place the blob was stored, and
+ * the plaintext is staged whole (output.ts) and published under the job's output name only once
+ * the last segment verified, so nothing unverified ever appears in the output.
  */
-
-/** Opened images are plaintext: owner and group only (the umask may narrow it further). */
-const IMAGE_MODE = 0o640;
 
 export interface OpenDeps {
   store: BlobStore;
@@ -29,24 +24,31 @@ export interface OpenDeps {
   engine?: EngineName;
   /** How the file's key is found (v1: the KEK; v2: an identity) and who may have sealed it (a registry). */
   keys: Pick<OpenOptions, 'kek' | 'fileKey' | 'trust'>;
-  output: OutputPlacer;
-  state: ReceiverState;
+  output: Output;
 }
 
 export interface OpenedImage {
+  /** Where the image is (`published` 'exists': where another receiver put it). */
   outputPath: string;
-  /** Image bytes written. */
+  /** 'exists': another receiver (or an earlier run) published this image first; nothing was written. */
+  published: Published;
+  /** Image bytes. */
   bytes: number;
   /** Request to last sealed byte received. */
   downloadMs?: number;
   /** Verified header to image in place (opening overlaps the download). */
   openMs: number;
-  /** Capture (from the verified header, else the event) to image written. */
-  latencyMs?: number;
   /** SHA-256 of the sealed bytes judged. */
   sha256: string;
+  /** SHA-256 of the image. */
+  imageSha256: string;
   /** What the event claimed that the blob is not (`sha256`, `sealedSize`): a hint that lied, counted, never trusted. */
   notificationMismatch?: string[];
+  /** The verified header, and the device key the registry accepted (when one was given). */
+  header: SealedHeader;
+  signer?: ProvenSigner;
+  /** The image checks (image-check.ts): warnings, never a refusal of a verified image. */
+  check: ImageCheck;
 }
 
 /**
@@ -63,8 +65,8 @@ function wrongPlace(header: SealedHeader, signer: ProvenSigner | undefined, blob
   return new SealcamError('EDEVICE', `the verified header names device ${JSON.stringify(String(named).slice(0, 64))}, the blob is under ${blobDevice}`);
 }
 
-/** Fetches, verifies and writes `job`'s blob; a failure leaves nothing at the output. */
-export async function openBlob(job: Job, deps: OpenDeps): Promise<OpenedImage> {
+/** Fetches, verifies and publishes `job`'s blob; a failure leaves nothing in the output. */
+export async function openBlob(job: Job & { outputName: string }, deps: OpenDeps): Promise<OpenedImage> {
   const started = performance.now();
   const source = await deps.store.get(job.blobName);
   let downloadMs: number | undefined;
@@ -82,51 +84,51 @@ export async function openBlob(job: Job, deps: OpenDeps): Promise<OpenedImage> {
   const feeding = pipeline(source, checked, opener);
   feeding.catch(() => undefined); // read below
 
-  // The header is verified (signature, MAC, key) before any plaintext: its metadata names and dates the image.
-  const [header, signer] = await Promise.race([
-    once(opener, 'header') as Promise<[SealedHeader, ProvenSigner | undefined]>,
-    feeding.then((): never => {
-      throw new SealcamError('EFORMAT', 'the blob ended before its header');
-    }),
-  ]);
-  const { metadata } = header;
-  const misplaced = wrongPlace(header, signer, job.deviceId);
-  if (misplaced !== undefined) {
-    opener.destroy(misplaced);
-    throw misplaced;
-  }
-  const times = [metadata.captureTime, job.captureTime];
-  let placement: Placement | undefined;
-  let written = false;
   try {
-    placement = await deps.output.place(job.deviceId, captureDay(times, job.blobName), imageName(metadata, job.blobName));
-    const { path } = placement;
-    await deps.state.writing(job.blobName, path);
+    // The header is verified (signature, MAC, key) before any plaintext.
+    const [header, signer] = await Promise.race([
+      once(opener, 'header') as Promise<[SealedHeader, ProvenSigner | undefined]>,
+      feeding.then((): never => {
+        throw new SealcamError('EFORMAT', 'the blob ended before its header');
+      }),
+    ]);
+    const misplaced = wrongPlace(header, signer, job.deviceId);
+    if (misplaced !== undefined) throw misplaced;
+
     const opening = performance.now();
-    const writing = writeStreamAtomic(path, opener, { mode: IMAGE_MODE }).catch((err) => {
-      opener.destroy(err); // stops the download too
+    const staging = deps.output.stage(opener);
+    const [fed, staged] = await Promise.allSettled([feeding, staging]);
+    // The download side's own errors (verification, network) say more than the staging's echo of them.
+    if (fed.status === 'rejected' && (fed.reason instanceof SealcamError || staged.status === 'fulfilled')) {
+      if (staged.status === 'fulfilled') await staged.value.discard();
+      throw fed.reason;
+    }
+    if (staged.status === 'rejected') throw staged.reason;
+    const image = staged.value;
+    const { metadata } = header;
+    const contentType = typeof metadata.contentType === 'string' ? metadata.contentType : undefined;
+    let check: ImageCheck;
+    try {
+      check = await image.check({ ...(contentType ? { contentType } : {}), name: job.outputName });
+    } catch (err) {
+      await image.discard();
       throw err;
-    });
-    const [fed, wrote] = await Promise.allSettled([feeding, writing]);
-    // The download side's own errors (verification, network) say more than the write's echo of them.
-    if (fed.status === 'rejected' && (fed.reason instanceof SealcamError || wrote.status === 'fulfilled')) throw fed.reason;
-    if (wrote.status === 'rejected') throw wrote.reason;
-    if (fed.status === 'rejected') throw fed.reason;
-    written = true;
-    const bytes = (await stat(path)).size;
-    await deps.state.finished({ blobName: job.blobName, eventId: job.eventId, status: 'opened', outputPath: path, sha256: actual });
+    }
+    const published = await image.publish(job.outputName, contentType ? { contentType } : {});
     return {
-      outputPath: path,
-      bytes,
+      outputPath: deps.output.locate(job.outputName),
+      published,
+      bytes: image.bytes,
       downloadMs,
       openMs: performance.now() - opening,
-      latencyMs: sinceCapture(times),
       sha256: actual,
+      imageSha256: image.sha256,
       ...(mismatch.length > 0 ? { notificationMismatch: mismatch } : {}),
+      header,
+      ...(signer === undefined ? {} : { signer }),
+      check,
     };
   } finally {
     opener.destroy(); // a no-op once it ended; otherwise releases the download
-    // Nothing is left in the output directory for an image that did not open.
-    await placement?.release(written);
   }
 }

@@ -1,149 +1,294 @@
-import { mkdir, rmdir } from 'node:fs/promises';
-import { extname, join } from 'node:path';
-import type { SealcamError } from '../errors.js';
-import type { SealedMetadata } from '../formats/sealed.js';
-import { assertWritable, fsError } from '../io/atomic.js';
+import { createHash, randomBytes } from 'node:crypto';
+import { link, lstat, mkdir, open, readdir, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { SealcamError } from '../errors.js';
+import { directoryRecords, RECORDS_DIR, storeRecords, type RecordSink, type RecordSource } from '../fleet/store.js';
+import { fsError, writeStreamAtomic } from '../io/atomic.js';
+import { checkImage, type ImageCheck, type ImageCheckOptions } from '../io/image-check.js';
+import { DEVICE_ID } from '../notify/notifier.js';
+import type { SealcamConfig } from '../config.js';
+import { checkFolder, createStore } from '../storage/index.js';
+import type { BlobStore } from '../storage/store.js';
+import { describeOutput, outputProblem, parseOutputLocation } from './location.js';
 
 /**
- * Where an opened image goes: `<outputDir>/<device>/<yyyy-mm-dd>/<name>`. The name comes from the
- * verified sealed header (originalName), reduced to a plain, safe file name; the date is the
- * capture date in UTC. OutputPlacer reserves the path and its directories for one image.
+ * Where opened images go, exactly once however many receivers share the place. An image's name
+ * depends only on the sealed blob's name (`<device>/<yyyy>/<mm>/<dd>/<name>.sealed` becomes
+ * `<device>/<yyyy-mm-dd>/<name>`), so every receiver that opens a blob picks the same name, and
+ * the name is taken with a create-only write: link(2) in a directory, If-None-Match: * on Azure
+ * Blob and S3. The loser of a race learns "exists" and counts a duplicate; nobody makes a second
+ * copy, and nothing is ever replaced.
+ *
+ * Bytes are staged first (a file in `<root>/.sealcam/incoming/`, or memory for an object store),
+ * hashed on the way, and published under their name only once the whole stream ended without an
+ * error: the open stream errors on the first segment that fails, so nothing unverified is ever
+ * published, and no directory is created for an image that did not open. Quarantined blobs use the
+ * same staging, named by blob and content.
  */
 
-const MAX_NAME = 200;
+/** Opened images are plaintext: owner and group only (the umask may narrow it further). */
+export const IMAGE_MODE = 0o640;
 
-/** A plain file name from untrusted text: no directories, no leading dots, only [A-Za-z0-9._-]. */
-export function safeFileName(raw: unknown): string | undefined {
-  if (typeof raw !== 'string') return undefined;
-  const base = raw.split(/[\\/]/).pop() ?? '';
-  let name = base.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._-]+/, '');
-  if (!/[A-Za-z0-9]/.test(name)) return undefined;
-  if (name.length > MAX_NAME) {
-    const ext = extname(name).slice(0, 16);
-    name = name.slice(0, MAX_NAME - ext.length) + ext;
+/** An object store output holds each image in memory while it is stored (one request, so the create-only check is one step). */
+export const MAX_STORE_IMAGE_BYTES = 256 * 1024 * 1024;
+
+/** Staged files of another host older than this belong to a receiver that died (a live one publishes or removes its own within seconds). */
+const STALE_STAGING_MS = 60 * 60 * 1000;
+
+/** This host in staging names, so a sweep can tell its own dead processes from other hosts' (an output directory may be shared). */
+const HOST = hostname().replace(/[^A-Za-z0-9]/g, '').slice(0, 32) || 'host';
+/** `<16 hex>-<host>-<pid>`, or a temp file io/atomic.ts makes of one (`.<that>.<...>.tmp`). */
+const STAGING_NAME = /^\.?[0-9a-f]{16}-([A-Za-z0-9]+)-([1-9][0-9]*)(?:\..*\.tmp)?$/;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-  return name;
 }
 
-/** The image's file name: the header's originalName, else the blob's base name without `.sealed`. */
-export function imageName(metadata: SealedMetadata, blobName: string): string {
-  const fromHeader = safeFileName(metadata.originalName);
-  if (fromHeader !== undefined) return fromHeader;
-  const base = blobName.slice(blobName.lastIndexOf('/') + 1);
-  return safeFileName(base.replace(/\.sealed$/, '')) ?? base;
-}
-
-/** `name`, then `name-1`, `name-2`, ... before the extension: a different image never takes an existing name. */
-export function withSuffix(name: string, n: number): string {
-  if (n === 0) return name;
-  const ext = extname(name);
-  return `${name.slice(0, name.length - ext.length)}-${n}${ext}`;
-}
-
-/** The first capture time that parses, in ms since the epoch. */
-function firstTime(times: unknown[]): number | undefined {
-  for (const time of times) {
-    const ms = typeof time === 'string' ? Date.parse(time) : NaN;
-    if (!Number.isNaN(ms)) return ms;
-  }
-  return undefined;
-}
-
-/** yyyy-mm-dd (UTC) of the first capture time that parses, else the date in the blob name, else today. */
-export function captureDay(times: unknown[], blobName: string): string {
-  const ms = firstTime(times);
-  if (ms !== undefined) return new Date(ms).toISOString().slice(0, 10);
-  const m = /^[^/]+\/(\d{4})\/(\d{2})\/(\d{2})\//.exec(blobName);
-  return m ? `${m[1]}-${m[2]}-${m[3]}` : new Date().toISOString().slice(0, 10);
-}
-
-/** Milliseconds from capture to now, when a capture time is known. */
-export function sinceCapture(times: unknown[]): number | undefined {
-  const ms = firstTime(times);
-  return ms === undefined ? undefined : Date.now() - ms;
-}
-
-/** An output path reserved for one image; release() once the write is over, saying whether the image was written. */
-export interface Placement {
-  path: string;
-  release(written: boolean): Promise<void>;
-}
+const DATED_BLOB = /^([^/]+)\/(\d{4})\/(\d{2})\/(\d{2})\/([^/]+)\.sealed$/;
 
 /**
- * Where opened images go on disk: a name no other image has, on disk or in flight, in a
- * `<device>/<yyyy-mm-dd>` directory that exists while anything is written there and is removed
- * again when nothing was (a blob that failed leaves no empty directories behind).
+ * The output name of a blob: `<device>/<yyyy-mm-dd>/<name>` for `<device>/<yyyy>/<mm>/<dd>/<name>.sealed`
+ * (the layout every sealcam writer uses), undefined for any other name. One-to-one, so two blobs
+ * never share an image name.
  */
-export class OutputPlacer {
-  /** Paths chosen by images in flight, so two images never pick the same free name. */
-  private readonly reserved = new Set<string>();
-  /** Images being written under each device directory: an empty one is removed only when none is. */
-  private readonly writers = new Map<string, number>();
-  /** Each device directory's pending changes: creating and removing its directories never interleave. */
-  private readonly deviceOps = new Map<string, Promise<void>>();
+export function outputName(blobName: string): string | undefined {
+  const m = DATED_BLOB.exec(blobName);
+  if (!m || !DEVICE_ID.test(m[1]!) || m[5]!.startsWith('.')) return undefined;
+  return `${m[1]}/${m[2]}-${m[3]}-${m[4]}/${m[5]}`;
+}
 
-  constructor(private readonly root: string) {}
+export type Published = 'written' | 'exists';
 
-  /** Reserves `<root>/<device>/<day>/<name>` (or the first free `name-N`), creating its directory. */
-  async place(deviceId: string, day: string, name: string): Promise<Placement> {
-    const deviceDir = join(this.root, deviceId);
-    const dir = join(deviceDir, day);
-    await this.inDevice(deviceDir, async () => {
-      this.writers.set(deviceDir, (this.writers.get(deviceDir) ?? 0) + 1);
-      await mkdir(dir, { recursive: true }).catch((err) => {
-        throw fsError(err, 'create output directory', dir);
-      });
-    });
-    let path: string | undefined;
-    const release = async (written: boolean) => {
-      if (path !== undefined) this.reserved.delete(path);
-      await this.inDevice(deviceDir, async () => {
-        const left = (this.writers.get(deviceDir) ?? 1) - 1;
-        if (left > 0) return void this.writers.set(deviceDir, left);
-        this.writers.delete(deviceDir);
-        if (!written) for (const d of [dir, deviceDir]) await rmdir(d).catch(() => undefined);
-      });
-    };
-    try {
-      path = await this.claim(dir, name);
-    } catch (err) {
-      await release(false);
-      throw err;
-    }
-    return { path, release };
-  }
+type Source = Readable | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
-  private inDevice(deviceDir: string, change: () => Promise<void>): Promise<void> {
-    const next = (this.deviceOps.get(deviceDir) ?? Promise.resolve()).then(change);
-    const settled = next.catch(() => undefined);
-    this.deviceOps.set(deviceDir, settled);
-    void settled.then(() => this.deviceOps.get(deviceDir) === settled && this.deviceOps.delete(deviceDir));
-    return next;
-  }
+/** Bytes waiting to be published under a name. */
+export interface Staged {
+  readonly bytes: number;
+  /** SHA-256 of the bytes, lower-case hex. */
+  readonly sha256: string;
+  /** The image checks (image-check.ts) on the staged bytes. */
+  check(options: ImageCheckOptions): Promise<ImageCheck>;
+  /** Creates `name` from the staged bytes unless it exists; either way the staging is gone after. */
+  publish(name: string, options?: { contentType?: string }): Promise<Published>;
+  /** Drops the staged bytes without publishing them. */
+  discard(): Promise<void>;
+}
 
-  /** The first free name among name, name-1, name-2, ... that no other image in flight has chosen. */
-  private async claim(dir: string, name: string): Promise<string> {
-    for (let n = 0; ; n++) {
-      const candidate = join(dir, withSuffix(name, n));
-      if (this.reserved.has(candidate)) continue;
-      this.reserved.add(candidate);
-      const taken = await pathExists(candidate).catch((err) => {
-        this.reserved.delete(candidate);
-        throw err;
-      });
-      if (!taken) return candidate;
-      this.reserved.delete(candidate);
-    }
+export interface Output {
+  /** For messages: the directory, or azure://container/prefix, s3://bucket/prefix. */
+  readonly where: string;
+  /** Stages `source` whole; rejects, leaving nothing, if the stream errors. */
+  stage(source: Source): Promise<Staged>;
+  /** Whether something is published under `name`. */
+  has(name: string): Promise<boolean>;
+  /** Where `name` is, for messages and results: a path, or a URL-like location. */
+  locate(name: string): string;
+  /** The names published directly in `folder` (`<device>/<yyyy-mm-dd>/`), for reconciling. */
+  names(folder: string): Promise<Set<string>>;
+  /** Creates `name` holding `data` unless it exists (small files: quarantine reports). */
+  create(name: string, data: Uint8Array, contentType?: string): Promise<Published>;
+  /** The fleet records receivers keep beside the images (`.sealcam/`), for the dashboard. */
+  readonly records: RecordSource & RecordSink;
+  /** The output for a subfolder (`<prefix>/`), such as the quarantine of a store output. */
+  under(prefix: string): Output;
+  /** Removes staging a receiver that died left behind. */
+  sweep(): Promise<void>;
+}
+
+/** Passes chunks through while hashing and counting them. */
+async function* hashed(source: Source, hash: ReturnType<typeof createHash>, count: (n: number) => void): AsyncGenerator<Uint8Array> {
+  for await (const chunk of source) {
+    hash.update(chunk as Uint8Array);
+    count((chunk as Uint8Array).length);
+    yield chunk as Uint8Array;
   }
 }
 
-/** Whether anything (a file, a link) is at `path`. */
-export async function pathExists(path: string): Promise<boolean> {
-  return assertWritable(path).then(
-    () => false,
-    (err: SealcamError) => {
-      if (err.code === 'EEXIST') return true;
-      throw err;
+const exists = (path: string) =>
+  lstat(path).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return false;
+      throw fsError(err, 'inspect', path);
     },
   );
+
+async function syncDirectory(dir: string): Promise<void> {
+  try {
+    const fd = await open(dir, 'r');
+    try {
+      await fd.sync();
+    } finally {
+      await fd.close();
+    }
+  } catch {
+    /* some platforms cannot open a directory: best effort, as io/atomic.ts */
+  }
+}
+
+/** A directory output: images at `<root>/<name>`, staging in `<root>/.sealcam/incoming/`. */
+export function directoryOutput(root: string): Output {
+  const base = resolve(root);
+  const incoming = join(base, RECORDS_DIR, 'incoming');
+  const pathOf = (name: string) => join(base, ...name.split('/'));
+  const output: Output = {
+    where: base,
+
+    async stage(source) {
+      await mkdir(incoming, { recursive: true, mode: 0o700 }).catch((err) => {
+        throw fsError(err, 'create staging directory', incoming);
+      });
+      const staging = join(incoming, `${randomBytes(8).toString('hex')}-${HOST}-${process.pid}`);
+      const hash = createHash('sha256');
+      let bytes = 0;
+      // Atomic itself: the staging file appears only once the stream ended well (and is fsynced).
+      await writeStreamAtomic(staging, hashed(source, hash, (n) => (bytes += n)), { mode: IMAGE_MODE, what: 'stage image' });
+      const sha256 = hash.digest('hex');
+      const discard = () => unlink(staging).catch(() => undefined);
+      return {
+        bytes,
+        sha256,
+        check: (options) => checkImage(staging, options),
+        async publish(name) {
+          const path = pathOf(name);
+          try {
+            await mkdir(dirname(path), { recursive: true }).catch((err) => {
+              throw fsError(err, 'create output directory', dirname(path));
+            });
+            // link(2) never replaces: of several receivers publishing one name, exactly one succeeds.
+            await link(staging, path);
+            await syncDirectory(dirname(path));
+            return 'written';
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code === 'EEXIST') return 'exists';
+            throw fsError(err, 'publish image', path);
+          } finally {
+            await discard();
+          }
+        },
+        discard,
+      };
+    },
+
+    has: (name) => exists(pathOf(name)),
+
+    locate: pathOf,
+
+    async names(folder) {
+      const dir = pathOf(folder.replace(/\/$/, ''));
+      const entries = await readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return [];
+        throw fsError(err, 'list', dir);
+      });
+      return new Set(entries.filter((e) => e.isFile() && !e.name.startsWith('.')).map((e) => e.name));
+    },
+
+    async create(name, data) {
+      const staged = await output.stage([data]);
+      return staged.publish(name);
+    },
+
+    records: directoryRecords(base),
+
+    under: (prefix) => directoryOutput(join(base, ...prefix.split('/').filter(Boolean))),
+
+    async sweep() {
+      const entries = await readdir(incoming).catch(() => [] as string[]);
+      const now = Date.now();
+      for (const entry of entries) {
+        const path = join(incoming, entry);
+        const info = await lstat(path).catch(() => undefined);
+        if (!info?.isFile()) continue;
+        const m = STAGING_NAME.exec(entry);
+        const pid = Number(m?.[2]);
+        // This host's: stale once its process is gone. Another host's (a shared directory): by age.
+        const dead = m?.[1] === HOST ? pid !== process.pid && !alive(pid) : now - info.mtimeMs > STALE_STAGING_MS;
+        if (dead) await unlink(path).catch(() => undefined);
+      }
+    },
+  };
+  return output;
+}
+
+/** An object-store output: images at `<prefix><name>` in `store`, each staged in memory and put create-only. */
+export function storeOutput(store: BlobStore, prefix: string, where: string): Output {
+  const output: Output = {
+    where,
+
+    async stage(source) {
+      const hash = createHash('sha256');
+      const chunks: Uint8Array[] = [];
+      let bytes = 0;
+      for await (const chunk of hashed(source, hash, (n) => (bytes += n))) {
+        if (bytes > MAX_STORE_IMAGE_BYTES) {
+          throw new SealcamError('ETOOLARGE', `an image larger than ${MAX_STORE_IMAGE_BYTES} bytes cannot go to ${where} (it is stored in one request): use a directory output`);
+        }
+        chunks.push(chunk);
+      }
+      let data: Buffer | undefined = Buffer.concat(chunks, bytes);
+      chunks.length = 0;
+      const sha256 = hash.digest('hex');
+      return {
+        bytes,
+        sha256,
+        check: (options) => checkImage(data ?? new Uint8Array(0), options),
+        async publish(name, options = {}) {
+          try {
+            await store.put(`${prefix}${name}`, data!, { ifAbsent: true, size: bytes, ...(options.contentType ? { contentType: options.contentType } : {}) });
+            return 'written';
+          } catch (err) {
+            if ((err as SealcamError).code === 'EEXIST') return 'exists';
+            throw err;
+          } finally {
+            data = undefined;
+          }
+        },
+        discard: async () => void (data = undefined),
+      };
+    },
+
+    has: async (name) => (await store.head(`${prefix}${name}`)) !== undefined,
+
+    locate: (name) => `${where.replace(/\/$/, '')}/${name}`,
+
+    async names(folder) {
+      const listed = await store.list({ prefix: `${prefix}${folder}` });
+      const start = prefix.length + folder.length;
+      return new Set(listed.map((b) => b.name.slice(start)).filter((n) => n !== '' && !n.includes('/')));
+    },
+
+    async create(name, data, contentType) {
+      const staged = await output.stage([data]);
+      return staged.publish(name, contentType ? { contentType } : {});
+    },
+
+    records: storeRecords(store, prefix),
+
+    under: (sub) => storeOutput(store, `${prefix}${sub.replace(/\/?$/, '/')}`, `${where.replace(/\/$/, '')}/${sub.replace(/\/$/, '')}`),
+
+    sweep: async () => undefined, // nothing is staged outside memory
+  };
+  return output;
+}
+
+/** The Output for receiver.output (location.ts): a directory, or a prefix of an Azure container or S3 bucket. */
+export async function openOutput(config: SealcamConfig, env: NodeJS.ProcessEnv = process.env): Promise<Output> {
+  const problem = outputProblem(config);
+  if (problem !== undefined) throw new SealcamError('ECONFIG', problem);
+  const location = parseOutputLocation(config.receiver.output);
+  if (location.kind === 'directory') return directoryOutput(location.dir);
+  try {
+    checkFolder(location.prefix);
+  } catch {
+    throw new SealcamError('ECONFIG', `receiver.output ${JSON.stringify(config.receiver.output)}: the prefix must be '/'-separated parts of letters, digits, '.', '_' or '-', none starting with '.'`);
+  }
+  const store = await createStore({ ...config, store: { ...config.store, kind: location.kind, container: location.container } }, { env });
+  return storeOutput(store, location.prefix, describeOutput(location));
 }

@@ -10,7 +10,9 @@ export interface ReceiverStats {
   lies: number;
   /** Image bytes written. */
   bytes: number;
-  /** Images that failed and stay pending. */
+  /** Events the broker delivered again (an earlier delivery went unacknowledged). */
+  redeliveries: number;
+  /** Images that failed for a reason not their own (retries used up); the blob stays in the store for the next pass. */
   failed: number;
   /** Accepted and not finished yet. */
   pending: number;
@@ -22,7 +24,7 @@ export type Outcome =
   | { status: 'failed' };
 
 export class ReceiverCounters {
-  private readonly counts = { opened: 0, duplicates: 0, quarantined: 0, refused: 0, lies: 0, bytes: 0, failed: 0 };
+  private readonly counts = { opened: 0, duplicates: 0, quarantined: 0, refused: 0, lies: 0, bytes: 0, redeliveries: 0, failed: 0 };
 
   count(outcome: Outcome): void {
     if (outcome.status === 'failed') {
@@ -36,6 +38,10 @@ export class ReceiverCounters {
     } else if (outcome.status === 'duplicate') this.counts.duplicates++;
     else if (outcome.status === 'quarantined') this.counts.quarantined++;
     else this.counts.refused++;
+  }
+
+  redelivery(): void {
+    this.counts.redeliveries++;
   }
 
   snapshot(pending: number): ReceiverStats {

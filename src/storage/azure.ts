@@ -2,7 +2,7 @@ import type { TokenCredential } from '@azure/identity';
 import type { BlobServiceClient, ContainerClient, StoragePipelineOptions, StorageSharedKeyCredential } from '@azure/storage-blob';
 import type { Readable } from 'node:stream';
 import { networkCode, SealcamError } from '../errors.js';
-import { checkExpiry, checkMetadata, checkName, listPrefix, measure, newestFirst, sourceFailed } from './index.js';
+import { alreadyExists, checkExpiry, checkFolder, checkMetadata, checkName, listPrefix, measure, newestFirst, sourceFailed } from './index.js';
 import type { BlobInfo, BlobStore, ListOptions, PutOptions } from './store.js';
 
 /**
@@ -133,6 +133,8 @@ export class AzureBlobStore implements BlobStore {
         onProgress: options.onProgress && ((p: { loadedBytes: number }) => options.onProgress!(p.loadedBytes)),
       };
       const blockSize = this.options.blockSize ?? 4 * MiB;
+      // Create-only: the service checks on Put Blob, or on the block list's commit, so one racer wins.
+      if (options.ifAbsent) Object.assign(common, { conditions: { ifNoneMatch: '*' } });
       const result =
         body instanceof Uint8Array
           ? await blob.uploadData(body, { ...common, blockSize, concurrency: this.options.concurrency ?? 4 })
@@ -141,6 +143,8 @@ export class AzureBlobStore implements BlobStore {
     } catch (err) {
       const failure = source.failure();
       if (failure) throw sourceFailed(name, this.where(container), failure);
+      const e = err as AzureError;
+      if (options.ifAbsent && (e.statusCode === 409 || e.statusCode === 412)) throw alreadyExists(name, `container ${this.container} of ${this.where(container)}`);
       throw this.failure(err, container, `upload ${name}`);
     } finally {
       source.close();
@@ -191,6 +195,20 @@ export class AzureBlobStore implements BlobStore {
       throw this.failure(err, container, `list ${prefix || 'all blobs'}`);
     }
     return newestFirst(found, options.limit);
+  }
+
+  async folders(prefix: string): Promise<string[]> {
+    checkFolder(prefix);
+    let container: ContainerClient | undefined;
+    const found: string[] = [];
+    try {
+      container = await this.containerClient();
+      for await (const item of container.listBlobsByHierarchy('/', { prefix })) if (item.kind === 'prefix') found.push(item.name);
+    } catch (err) {
+      if ((err as AzureError).code === 'ContainerNotFound') return [];
+      throw this.failure(err, container, `list folders under ${prefix || 'the container'}`);
+    }
+    return found.sort();
   }
 
   async delete(name: string): Promise<void> {

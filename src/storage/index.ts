@@ -79,12 +79,20 @@ export function datedPrefix(device: string, time: Date): string {
   return `${device}/${time.getUTCFullYear()}/${pad(time.getUTCMonth() + 1)}/${pad(time.getUTCDate())}/`;
 }
 
-/** One path segment; never starting with '.', so '..' cannot occur and hidden names stay the local store's own. */
-const SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
+/**
+ * One path segment; never starting with '.', so '..' cannot occur and hidden names stay the local
+ * store's own. '%' and '~' appear only in names receivers make for their records (fleet/records.ts).
+ */
+const SEGMENT = /^[A-Za-z0-9_%~-][A-Za-z0-9._%~-]*$/;
+
+/** The one hidden segment a name may have: where receivers keep their records beside an output (receiver/output.ts). */
+export const RECORDS_FOLDER = '.sealcam';
+
+const segmentOk = (s: string) => SEGMENT.test(s) || s === RECORDS_FOLDER;
 
 /** Refuses names that could escape a directory or differ between stores (`<device>/<yyyy>/<mm>/<dd>/<name>`). */
 export function checkName(name: unknown): string {
-  if (typeof name !== 'string' || name.length === 0 || name.length > 1024 || !name.split('/').every((s) => SEGMENT.test(s))) {
+  if (typeof name !== 'string' || name.length === 0 || name.length > 1024 || !name.split('/').every(segmentOk)) {
     throw new InputError(`blob name ${JSON.stringify(name)} is not valid: use '/'-separated parts of letters, digits, '.', '_' or '-', none starting with '.'`);
   }
   return name;
@@ -95,7 +103,7 @@ export function listPrefix(options: ListOptions = {}): string | undefined {
   const { prefix = '', device } = options;
   const parts = typeof prefix === 'string' ? prefix.split('/') : [];
   // The last part may be cut short ('cam-01/2024/0'), or empty after a trailing '/'.
-  if (parts.length === 0 || !parts.every((p, i) => SEGMENT.test(p) || (i === parts.length - 1 && p === ''))) {
+  if (parts.length === 0 || !parts.every((p, i) => segmentOk(p) || (i === parts.length - 1 && p === ''))) {
     throw new InputError(`list prefix ${JSON.stringify(prefix)} is not valid: use '/'-separated parts of letters, digits, '.', '_' or '-'`);
   }
   if (device === undefined) return prefix;
@@ -103,6 +111,22 @@ export function listPrefix(options: ListOptions = {}): string | undefined {
   const devicePrefix = `${device}/`;
   if (prefix.startsWith(devicePrefix)) return prefix;
   return devicePrefix.startsWith(prefix) ? devicePrefix : undefined;
+}
+
+/** Refuses a folder prefix that is not '' or '/'-terminated parts a name may have. */
+export function checkFolder(prefix: unknown): string {
+  if (prefix === '') return prefix;
+  if (typeof prefix !== 'string' || !prefix.endsWith('/')) throw new InputError(`folder ${JSON.stringify(prefix)} must be empty or end in '/'`);
+  checkName(prefix.slice(0, -1));
+  return prefix;
+}
+
+/** S3 takes a create-only body in one PutObject: at most 5 GiB, and its length must be known. */
+export const MAX_SINGLE_PUT = 5 * 1024 ** 3;
+
+/** The error of a create-only put whose name exists: nothing was written. */
+export function alreadyExists(name: string, where: string): SealcamError {
+  return new SealcamError('EEXIST', `${name} exists in ${where}: not replaced`);
 }
 
 /** Newest first (neither S3 nor Azure lists in time order), ties by name so the order is stable. */

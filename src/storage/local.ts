@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { SealcamError } from '../errors.js';
 import { fsError, writeAtomic, writeFileAtomic } from '../io/atomic.js';
-import { checkExpiry, checkMetadata, checkName, listPrefix, measure, newestFirst, sourceFailed } from './index.js';
+import { alreadyExists, checkExpiry, checkFolder, checkMetadata, checkName, listPrefix, measure, newestFirst, sourceFailed } from './index.js';
 import type { BlobInfo, BlobStore, ListOptions, PutOptions } from './store.js';
 
 /**
@@ -45,8 +45,11 @@ export class LocalStore implements BlobStore {
       path = this.pathOf(name);
       sidecar = { metadata: checkMetadata(options.metadata), contentType: options.contentType };
       await mkdir(dirname(path), { recursive: true });
-      // The metadata is in place before the blob takes its name, so a listed blob always has it.
-      await writeAtomic(path, { force: true, mode: 0o644, what: 'store blob' }, async (file) => {
+      const writeSidecar = () => writeFileAtomic(LocalStore.sidecarOf(path), Buffer.from(JSON.stringify(sidecar)), { force: true });
+      const ifAbsent = options.ifAbsent === true;
+      // The metadata is in place before the blob takes its name, so a listed blob always has it;
+      // except for a create-only put, whose sidecar must not be written until the name is ours.
+      await writeAtomic(path, { force: !ifAbsent, mode: 0o644, what: 'store blob' }, async (file) => {
         // Chunk by chunk: memory stays bounded and the source's pace sets ours.
         if (body instanceof Uint8Array) await file.write(body);
         else {
@@ -55,11 +58,13 @@ export class LocalStore implements BlobStore {
             options.onProgress?.(source.bytes());
           }
         }
-        await writeFileAtomic(LocalStore.sidecarOf(path), Buffer.from(JSON.stringify(sidecar)), { force: true });
+        if (!ifAbsent) await writeSidecar();
       });
+      if (ifAbsent) await writeSidecar();
     } catch (err) {
       const failure = source.failure();
       if (failure) throw sourceFailed(name, this.dir, failure);
+      if ((err as SealcamError).code === 'EEXIST') throw alreadyExists(name, `the local store ${this.dir}`);
       throw fsError(err, 'store blob', path);
     } finally {
       source.close();
@@ -129,6 +134,15 @@ export class LocalStore implements BlobStore {
       if (sidecar.contentType !== undefined) blob.contentType = sidecar.contentType;
     }
     return chosen;
+  }
+
+  async folders(prefix: string): Promise<string[]> {
+    const dir = join(this.dir, ...checkFolder(prefix).split('/'));
+    const entries = await readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return [];
+      throw fsError(err, 'list', dir);
+    });
+    return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => `${prefix}${e.name}/`).sort();
   }
 
   async delete(name: string): Promise<void> {

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { SseMode } from '../config.js';
 import { networkCode, SealcamError } from '../errors.js';
-import { checkExpiry, checkMetadata, checkName, listPrefix, measure, newestFirst, sourceFailed } from './index.js';
+import { alreadyExists, checkExpiry, checkFolder, checkMetadata, checkName, listPrefix, MAX_SINGLE_PUT, measure, newestFirst, sourceFailed } from './index.js';
 import type { BlobInfo, BlobStore, ListOptions, PutOptions } from './store.js';
 
 /**
@@ -122,6 +122,13 @@ export class S3Store implements BlobStore {
     const e = (err ?? {}) as S3Error;
     const status = e.$metadata?.httpStatusCode;
     const code = e.name && e.name !== 'Error' && e.name !== 'Unknown' ? e.name : undefined;
+    // The SDK found no credentials anywhere (variables, profile, instance role): a setup problem to fix, not an outage to wait out.
+    if (code === 'CredentialsProviderError') {
+      return new SealcamError(
+        'ENOCREDENTIALS',
+        `no AWS credentials found for S3 at ${this.where()}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run with an instance or task role`,
+      );
+    }
     if ((code && ACCESS_ERRORS.includes(code)) || status === 403) {
       return new SealcamError('EACCESS', `S3 at ${this.where()} refused access to bucket ${this.bucket} (${code ?? status}): check AWS credentials and s3:PutObject/GetObject permissions`);
     }
@@ -143,6 +150,7 @@ export class S3Store implements BlobStore {
   }
 
   async put(name: string, body: Readable | Uint8Array, options: PutOptions = {}): Promise<BlobInfo> {
+    if (options.ifAbsent) return this.create(name, body, options);
     const source = measure(body, options.size);
     try {
       checkName(name);
@@ -172,6 +180,32 @@ export class S3Store implements BlobStore {
       throw this.failure(err, `upload ${name}`);
     } finally {
       source.close();
+    }
+  }
+
+  /**
+   * A create-only put: one PutObject with If-None-Match: *, which S3 (and Ceph RGW) check in the
+   * same step as the write; CompleteMultipartUpload is not checked by every S3-compatible store,
+   * so the body goes in one request. 412 means another writer was first; 409 is S3 asking for a
+   * retry while a racing write is in progress.
+   */
+  private async create(name: string, body: Readable | Uint8Array, options: PutOptions): Promise<BlobInfo> {
+    checkName(name);
+    if (!(body instanceof Uint8Array)) throw new SealcamError('EINPUT', `a create-only put to S3 takes the whole body as bytes (${name})`);
+    if (body.length > MAX_SINGLE_PUT) throw new SealcamError('EINPUT', `${name} is ${body.length} bytes: a create-only put to S3 takes at most 5 GiB in one request`);
+    const metadata = checkMetadata(options.metadata);
+    try {
+      const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+      const input = { Bucket: this.bucket, Key: name, Body: body, ContentLength: body.length, Metadata: metadata, ContentType: options.contentType, IfNoneMatch: '*', ...this.write };
+      await (await this.client()).send(new PutObjectCommand(input));
+      options.onProgress?.(body.length);
+      return { name, size: body.length, lastModified: new Date(), metadata, contentType: options.contentType };
+    } catch (err) {
+      const e = err as S3Error;
+      const status = e.$metadata?.httpStatusCode;
+      if (status === 412) throw alreadyExists(name, `S3 bucket ${this.bucket}`);
+      if (status === 409) throw new SealcamError('EUNAVAILABLE', `S3 bucket ${this.bucket} asks to retry the create of ${name} (409 ${e.name ?? 'ConditionalRequestConflict'}): a racing write is in progress`);
+      throw this.failure(err, `upload ${name}`);
     }
   }
 
@@ -218,6 +252,19 @@ export class S3Store implements BlobStore {
       throw this.failure(err, `list ${prefix || 'all objects'}`);
     }
     return newestFirst(found, options.limit);
+  }
+
+  async folders(prefix: string): Promise<string[]> {
+    checkFolder(prefix);
+    const found: string[] = [];
+    try {
+      const { paginateListObjectsV2 } = await import('@aws-sdk/client-s3');
+      const pages = paginateListObjectsV2({ client: await this.client() }, { Bucket: this.bucket, Prefix: prefix || undefined, Delimiter: '/' });
+      for await (const page of pages) for (const p of page.CommonPrefixes ?? []) if (p.Prefix !== undefined) found.push(p.Prefix);
+    } catch (err) {
+      throw this.failure(err, `list folders under ${prefix || 'the bucket'}`);
+    }
+    return found.sort();
   }
 
   async delete(name: string): Promise<void> {

@@ -27,6 +27,13 @@ export interface PutOptions {
   size?: number;
   /** Called as bytes are sent. */
   onProgress?: (sentBytes: number) => void;
+  /**
+   * Create only: fail with EEXIST, writing nothing, when `name` exists (If-None-Match: * on Azure
+   * and S3, link(2) locally). The check and the write are one step on the service, so of several
+   * writers racing for one name exactly one succeeds. S3 sends such a body in one PutObject, so it
+   * must be a Uint8Array of at most 5 GiB.
+   */
+  ifAbsent?: boolean;
 }
 
 export interface ListOptions {
@@ -44,6 +51,8 @@ export interface BlobStore {
   get(name: string): Promise<Readable>;
   head(name: string): Promise<BlobInfo | undefined>;
   list(options?: ListOptions): Promise<BlobInfo[]>;
+  /** The folders directly under `prefix` (empty, or ending in '/'), as full prefixes ending in '/': `cam-01/` under ''. */
+  folders(prefix: string): Promise<string[]>;
   delete(name: string): Promise<void>;
   /** A time-limited, read-only URL (or file URL for `local`). */
   link(name: string, expiresInSeconds: number): Promise<string>;

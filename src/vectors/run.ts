@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { createBackend, createEax } from '../engine/eax.js';
 import { tagsEqual } from '../engine/run.js';
 import type { CipherBackend, EngineName } from '../engine/types.js';
@@ -511,10 +511,11 @@ function checkEaxRaw(v: EaxVector, engine: EngineName): string | null {
 
 function checkEax(v: EaxVector, engine: EngineName): string | null {
   if (v.nonce.length === 0) return checkEaxRaw(v, engine);
-  const eax = createEax(v.key, { engine });
+  // The context is made for the vector's tag length: it writes and accepts only that length.
+  const eax = createEax(v.key, { engine, tagLength: v.tagLength });
   try {
     if (v.valid) {
-      const sealed = eax.encrypt(v.nonce, v.msg, { header: v.header, tagLength: v.tagLength });
+      const sealed = eax.encrypt(v.nonce, v.msg, { header: v.header });
       const bad = differs('ct', sealed.ciphertext, v.ct);
       if (bad) return bad;
       if (!tagMatches(sealed.tag, v.tag, v.tagLength) || sealed.tag.length !== v.tagLength) return 'tag differs';
@@ -619,25 +620,35 @@ export async function runFile(vf: VectorFile, engine: EngineName): Promise<FileR
   return result;
 }
 
+/** One file's results on each engine; a file that cannot be loaded is one failure per engine rather than stopping the run. */
+async function runOneFile(file: string, dir: string, engines: readonly EngineName[], label = file): Promise<FileResult[]> {
+  let vf: VectorFile | undefined;
+  let loadError = '';
+  try {
+    vf = loadVectorFile(file, dir);
+  } catch (err) {
+    loadError = err instanceof VectorFormatError ? err.message : explain(err);
+  }
+  const results: FileResult[] = [];
+  for (const engine of engines) {
+    results.push(vf ? { ...(await runFile(vf, engine)), file: label } : { file: label, engine, passed: 0, failed: 1, failures: [{ id: null, reason: loadError.replace(file, label) }] });
+  }
+  return results;
+}
+
 /**
  * Run every file in `dir` on each engine; results are ordered by file, then engine. A file that
  * cannot be loaded is reported as one failure rather than stopping the run.
  */
 export async function runVectors(engines: readonly EngineName[], dir: string = vectorsDir): Promise<FileResult[]> {
   const results: FileResult[] = [];
-  for (const file of listVectorFiles(dir)) {
-    let vf: VectorFile | undefined;
-    let loadError = '';
-    try {
-      vf = loadVectorFile(file, dir);
-    } catch (err) {
-      loadError = err instanceof VectorFormatError ? err.message : explain(err);
-    }
-    for (const engine of engines) {
-      results.push(
-        vf ? await runFile(vf, engine) : { file, engine, passed: 0, failed: 1, failures: [{ id: null, reason: loadError }] },
-      );
-    }
-  }
+  for (const file of listVectorFiles(dir)) results.push(...(await runOneFile(file, dir, engines)));
+  return results;
+}
+
+/** runVectors() for files of one's own (paths as given), in any of the three schemas. */
+export async function runVectorPaths(paths: readonly string[], engines: readonly EngineName[]): Promise<FileResult[]> {
+  const results: FileResult[] = [];
+  for (const path of paths) results.push(...(await runOneFile(basename(path), dirname(path), engines, path)));
   return results;
 }

@@ -1,5 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { expect } from 'vitest';
 import { packageRoot } from '../../src/paths.js';
 
@@ -14,7 +16,7 @@ export interface Run {
 }
 
 export interface RunOptions {
-  /** Where it runs (a default keyring or config file lands, or is looked for, there). */
+  /** Where it runs (a config file is looked for there) and, unless `env` says otherwise, its HOME: the per-user keyring lands in <cwd>/.config/sealcam/keys. */
   cwd?: string;
   /** Added to the cleaned environment. */
   env?: Record<string, string>;
@@ -23,17 +25,31 @@ export interface RunOptions {
   timeout?: number;
 }
 
-/** The environment without the machine's own settings (SEALCAM_* unless told), plus `env`. */
-export function cleanEnv(options: Pick<RunOptions, 'env' | 'drop'> = {}): NodeJS.ProcessEnv {
+let home: string | undefined;
+/** A HOME for runs without a directory of their own, made once per test file. */
+function sharedHome(): string {
+  return (home ??= mkdtempSync(join(tmpdir(), 'sealcam-home-')));
+}
+
+/** The per-user keyring of a run in `cwd` (see cleanEnv). */
+export const userKeyring = (cwd: string): string => join(cwd, '.config', 'sealcam', 'keys');
+
+/**
+ * The environment without the machine's own settings (SEALCAM_* unless told), with HOME and
+ * XDG_CONFIG_HOME in `cwd` (or a temp directory), so no run ever touches the real user's keyring
+ * or cloud profiles, plus `env`.
+ */
+export function cleanEnv(options: Pick<RunOptions, 'env' | 'drop' | 'cwd'> = {}): NodeJS.ProcessEnv {
   const drop = options.drop ?? /^SEALCAM_/;
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) if (!drop.test(name)) env[name] = value;
-  return { ...env, ...options.env };
+  const base = options.cwd ?? sharedHome();
+  return { ...env, HOME: base, XDG_CONFIG_HOME: join(base, '.config'), ...options.env };
 }
 
 /** Runs `sealcam ARGS` and waits for it. */
 export function sealcam(args: string[], options: RunOptions = {}): Run {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: options.cwd, encoding: 'utf8', env: cleanEnv(options), timeout: options.timeout ?? 60_000 });
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: options.cwd, encoding: 'utf8', env: cleanEnv(options), timeout: options.timeout ?? 60_000, maxBuffer: 256 * 1024 * 1024 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -52,6 +68,19 @@ export function sealcamAsync(args: string[], options: RunOptions = {}): Promise<
 
 export function expectOk(r: Run): void {
   expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+}
+
+/** The one line a run prints when it creates a key version in a local keyring (`keyFile`: <ring>/<name>/<version>.key, absolute). */
+export function createdKeyLine(keyFile: string): string {
+  const name = basename(dirname(keyFile));
+  const version = basename(keyFile, '.key');
+  return `sealcam: created key ${name} version ${version} in ${keyFile}: back it up (what is sealed under it opens only with it)\n`;
+}
+
+/** Exit 0, and nothing on stderr but the announcement of the key version the run created. */
+export function expectOkCreatingKey(r: Run, keyFile: string): void {
+  expect(r.stderr).toBe(createdKeyLine(keyFile));
   expect(r.status).toBe(0);
 }
 

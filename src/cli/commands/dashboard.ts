@@ -12,6 +12,6 @@ export function registerDashboardCommands(program: Command): void {
       )
       .option('--listen <host:port>', 'address to serve on (another than loopback only when named here)', '127.0.0.1:8787')
       .option('--quiet-after <duration>', 'flag a camera quiet after this long without an image: 90s, 5m, 2h', '5m'),
-    ['receiver.outputDir'],
+    ['receiver.output'],
   ).action(async (opts) => (await import('../dashboard.js')).run(opts));
 }

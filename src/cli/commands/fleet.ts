@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { addConfigOptions } from '../options.js';
+import { addConfigOptions, addLogOption } from '../options.js';
 
 /** Declares `device`, `simulate` and `demo`; each action imports its implementation only when it runs. */
 
@@ -23,11 +23,12 @@ const CAMERA_FLAGS = [
   'seal.engine',
   'notify.kind',
   'notify.url',
+  'notify.username',
 ];
 
 export function registerFleetCommands(program: Command): void {
   addConfigOptions(
-    program
+    addLogOption(program
       .command('device')
       .description(
         'run one camera: seal each image under the newest key version, upload it, announce it (notify.kind), report telemetry; ' +
@@ -39,21 +40,25 @@ export function registerFleetCommands(program: Command): void {
       .option('--rate <r>', 'synthetic frames per second', '1')
       .option('--frame-size <bytes>', 'synthetic frame size in bytes', '65536')
       .option('--settle-ms <ms>', '--watch: how long a file must stay unchanged before it is taken', '1000')
-      .option('--delete-sent', '--watch: delete each file once sealed and stored (or queued) instead of moving it to <dir>/sent/'),
+      .option('--delete-sent', '--watch: delete each file once sealed and stored (or queued) instead of moving it to <dir>/sent/')
+      .option('--json', 'print one JSON line per image (and the local broker, and the summary)')
+      .option('--quiet', 'print only the summary and errors')),
     CAMERA_FLAGS,
   ).action(async (opts) => (await import('../device.js')).device(opts));
 
   addConfigOptions(
-    program
+    addLogOption(program
       .command('simulate')
       .description('run a fleet of cameras <device.id>-1..N in one process, sealing on one shared pool; prints images, bytes, latency and throughput')
-      .requiredOption('--devices <n>', 'number of cameras')
-      .requiredOption('--rate <r>', 'images per second per camera')
+      .option('--devices <n>', 'number of cameras', '3')
+      .option('--rate <r>', 'images per second per camera', '1')
       .option('--count <n>', 'images per camera')
       .option('--duration <seconds>', 'run this long (default without --count: until stopped)')
       .option('--own-keys', 'each camera seals under its own key <keys.name>-<device id>')
       .option('--samples', 'send the sample images (src/device/samples) instead of synthetic frames')
-      .option('--frame-size <bytes>', 'synthetic frame size in bytes', '65536'),
+      .option('--frame-size <bytes>', 'synthetic frame size in bytes', '65536')
+      .option('--json', 'print the report as one JSON line')
+      .option('--quiet', 'print only the report and errors')),
     CAMERA_FLAGS,
   ).action(async (opts) => (await import('../device.js')).simulate(opts));
 

@@ -15,11 +15,14 @@ export function registerStorageCommands(program: Command): void {
         'seal each file under the newest key version (files sealed already go as they are) and upload it as <device>/<yyyy>/<mm>/<dd>/<name>.sealed; ' +
           'prints each blob name; exit 75 when the store was unreachable and files were kept in the outbox',
       )
-      .argument('[file...]', 'files to upload'),
+      .argument('[file...]', 'files to upload; - is stdin (sealed on arrival, then sent as a file)'),
     [...STORE_FLAGS, 'keys.name', 'seal.recipients', 'device.signingKey', 'device.id', 'seal.segmentSize', ...POOL_FLAGS],
   )
     .option('--capture-time <time>', 'capture time for the blob name and metadata (default: the file modification time)')
     .option('--retry-outbox', 'first send what the outbox holds, removing each entry once it is stored')
+    .option('--name <name>', "the blob's file name for stdin (-), default stdin")
+    .option('--json', 'print one JSON line per file: its blob name and whether it was stored or queued')
+    .option('--quiet', 'print only blob names and errors')
     .action(async (files, opts) => (await import('../storage.js')).upload(files, opts));
 
   addConfigOptions(
@@ -27,8 +30,10 @@ export function registerStorageCommands(program: Command): void {
       .command('download')
       .description('fetch a blob, verify and open it; nothing is written unless every segment verifies')
       .argument('<blob>', 'blob name, as printed by upload and ls')
-      .requiredOption('-o, --output <file>', 'where to write the opened file (mode 0600)')
-      .option('--force', 'overwrite an existing output file'),
+      .requiredOption('-o, --output <file>', 'where to write the opened file (mode 0600); - is stdout; a device or FIFO is written into as each segment verifies')
+      .option('--force', 'overwrite an existing output file')
+      .option('--json', 'print what was written as JSON')
+      .option('--quiet', 'no summary line'),
     [...STORE_FLAGS, 'keys.identities', 'receiver.trust', ...POOL_FLAGS],
   ).action(async (blob, opts) => (await import('../storage.js')).download(blob, opts));
 
