@@ -10,6 +10,7 @@ import { openRaw, sealRaw } from '../src/formats/raw.js';
 import { openSealed, parseHeader, sealBuffer } from '../src/formats/sealed.js';
 import { openSidecar, parseSidecarMetadata, sealSidecar, serializeSidecarMetadata } from '../src/formats/sidecar.js';
 import { same } from './helpers/bytes.js';
+import { packageRoot } from '../src/paths.js';
 import { cleanEnv, CLI, expectOk, expectOkCreatingKey, expectOneLineError, sealcam as run, type Run } from './helpers/cli.js';
 import { DeviceSigningKey } from '../src/keys/ed25519.js';
 import { loadIdentity, loadRecipients } from '../src/keys/recipients.js';
@@ -348,6 +349,25 @@ describe('sealcam encrypt / decrypt: layouts, engines and workers', () => {
       expect(same(readFileSync(join(dir, 'opened', name)), plain), name).toBe(true);
       expect(mode(join(dir, 'opened', name))).toBe(0o600);
     }
+  });
+
+  it('one camera image seals and opens on the calling thread (no worker started); a batch above 32 MiB starts --jobs workers', () => {
+    const key = keygen();
+    const counting = { cwd: dir, env: { NODE_OPTIONS: `--require ${join(packageRoot, 'test', 'helpers', 'count-workers.cjs')}` } };
+    const workers = (r: Run): string => {
+      expect(r.status, r.stderr).toBe(0);
+      return r.stderr;
+    };
+    const { path, data } = input(1_671_137);
+    expect(workers(run(['encrypt', path, '-o', join(dir, 'one.sealed'), '-k', key, '--jobs', '2'], counting))).toBe('workers started: 0\n');
+    expect(workers(run(['decrypt', join(dir, 'one.sealed'), '-o', join(dir, 'one'), '-k', key, '--jobs', '2'], counting))).toBe('workers started: 0\n');
+    expect(same(readFileSync(join(dir, 'one')), data)).toBe(true);
+
+    const MiB = 1 << 20;
+    const big = [input(17 * MiB, 'a.bin'), input(16 * MiB, 'b.bin')];
+    expect(workers(run(['encrypt', ...big.map((b) => b.path), '-o', join(dir, 'big'), '-k', key, '--jobs', '2'], counting))).toBe('workers started: 2\n');
+    expect(workers(run(['decrypt', join(dir, 'big', 'a.bin.sealed'), join(dir, 'big', 'b.bin.sealed'), '-o', join(dir, 'open'), '-k', key, '--jobs', '2'], counting))).toBe('workers started: 2\n');
+    for (const b of big) expect(same(readFileSync(join(dir, 'open', b.path.split('/').at(-1)!)), b.data)).toBe(true);
   });
 
   it('files sealed by the library open with the CLI, whatever their layout (detected)', () => {

@@ -34,6 +34,23 @@ export const workerPath = join(packageRoot, 'dist', 'src', 'pool', 'worker-entry
 const BATCH_BYTES = 1 << 20;
 
 /**
+ * One invocation whose inputs total at most this much runs on its calling thread: a cold pool
+ * costs more than it saves below it. A cold pool is t0 = 150-200 ms before its first result on the
+ * 2-core development VM (a worker's Node environment, its modules, the WASM instance and kernel
+ * calibration; bench/inline.ts), and N workers save at most (1 - 1/N) of the single-thread time B/r,
+ * so they pay only past B = t0 * r / (1 - 1/N): about 80 MB for WASM (r = 200 MB/s) on 2 cores and
+ * 40 MB on many. Measured with `node dist/bench/inline.js` (bench/README.md, "Small inputs"): the
+ * calling thread won at every size up to 128 MiB on that VM under load, 1.5x at 32 MiB. 32 MiB keeps
+ * the calling thread below the break-even on any core count.
+ */
+export const INLINE_BYTES = 32 << 20;
+
+/** The pool's inlineBytes for one invocation whose inputs total `totalBytes`: all of it on the calling thread, or none. */
+export function inlineBytesFor(totalBytes: number): number {
+  return totalBytes <= INLINE_BYTES ? INLINE_BYTES : 0;
+}
+
+/**
  * The workers' young generation (MB). They allocate small objects and, on the native engine,
  * node:crypto's short-lived output buffers; a small young generation collects those every few MB
  * rather than letting each worker's heap and garbage grow by tens of MB over a long stream.
