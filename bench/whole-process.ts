@@ -20,7 +20,8 @@ import type { StartupFigures, TimedCommand, WholeProcess } from './results.js';
  */
 
 const BATCH = 100;
-const CLI = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
+/** The bundled CLI, as it ships (package.json bin). */
+const CLI = join(packageRoot, 'dist', 'cli', 'main.js');
 const SEED = join(packageRoot, 'bench', 'seed_encrypt.py');
 const PROBE = join(packageRoot, 'dist', 'bench', 'startup-probe.js');
 const run = promisify(execFile);

@@ -15,7 +15,7 @@ import { cleanEnv, CLI, expectOk, expectOkCreatingKey, expectOneLineError, sealc
 import { DeviceSigningKey } from '../src/keys/ed25519.js';
 import { loadIdentity, loadRecipients } from '../src/keys/recipients.js';
 
-/** The built command line (node dist/src/cli/main.js), run as a user would run it. */
+/** The built command line (node dist/cli/main.js), run as a user would run it. */
 
 
 /** In the test's own directory, so a default keyring or config file lands (or is looked for) there. */
@@ -368,6 +368,21 @@ describe('sealcam encrypt / decrypt: layouts, engines and workers', () => {
     expect(workers(run(['encrypt', ...big.map((b) => b.path), '-o', join(dir, 'big'), '-k', key, '--jobs', '2'], counting))).toBe('workers started: 2\n');
     expect(workers(run(['decrypt', join(dir, 'big', 'a.bin.sealed'), join(dir, 'big', 'b.bin.sealed'), '-o', join(dir, 'open'), '-k', key, '--jobs', '2'], counting))).toBe('workers started: 2\n');
     for (const b of big) expect(same(readFileSync(join(dir, 'open', b.path.split('/').at(-1)!)), b.data)).toBe(true);
+  });
+
+  it('--version and encrypt of one image load no cloud SDK, transport, logger or piscina (the bundle keeps them lazy)', () => {
+    const key = keygen();
+    const { path } = input(100_000);
+    const lazy = /node_modules\/(@aws-sdk|@azure|aedes|azure-iot|mqtt|pino|piscina|sharp)/;
+    for (const args of [['--version'], ['encrypt', path, '-o', join(dir, 'x.sealed'), '-k', key], ['encrypt', path, '-o', join(dir, 'x.eax'), '--format', 'raw', '-k', key]]) {
+      const record = join(dir, 'imports.txt');
+      writeFileSync(record, '');
+      const r = run(args, { cwd: dir, env: { NODE_OPTIONS: `--import ${join(packageRoot, 'test', 'helpers', 'record-imports.mjs')}`, RECORD_IMPORTS: record } });
+      expect(r.status, r.stderr).toBe(0);
+      const loaded = readFileSync(record, 'utf8').split('\n').filter(Boolean);
+      expect(loaded.some((url) => url.endsWith('/dist/cli/main.js')), args.join(' ')).toBe(true);
+      expect(loaded.filter((url) => lazy.test(url)), args.join(' ')).toEqual([]);
+    }
   });
 
   it('files sealed by the library open with the CLI, whatever their layout (detected)', () => {
