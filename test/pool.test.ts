@@ -29,6 +29,13 @@ const kek = new Uint8Array(randomBytes(16));
 const fixed = { dek: new Uint8Array(randomBytes(16)), salt: new Uint8Array(randomBytes(16)), prefix: new Uint8Array(randomBytes(11)) };
 const sealOptions = (engine: EngineName, segmentSize = S): SealOptions => ({ kek, keyId: 'cam-key', keyVersion: '3', segmentSize, fixed, engine });
 const SIZES = [0, 1, S - 1, S, S + 1, 10 * S + 3, 20 * MiB];
+/** The pools most tests run on: both engines on 1 and 2 workers, and 3-segment tasks. */
+const POOL_CONFIGS = [
+  ...ENGINES.flatMap((engine) => [1, 2].map((jobs) => ({ jobs, engine, batchBytes: undefined as number | undefined }))),
+  { jobs: 2, engine: 'wasm' as EngineName, batchBytes: 3 * S },
+];
+/** Files around segment and task boundaries: 256-segment default tasks and 3-segment ones. */
+const IO_SIZES = [0, 1, S - 1, S, S + 1, 3 * S, 3 * S + 1, 6 * S, 10 * S + 3, MiB, MiB + 1, 5 * MiB + 7];
 
 
 function* pieces(data: Uint8Array, size: number): Generator<Uint8Array> {
@@ -114,12 +121,7 @@ describe('SealPool buffers', () => {
   };
 
   // Default tasks (256 segments of 4 KiB) and tiny ones (3 segments), so task boundaries fall everywhere.
-  const configs = [
-    ...ENGINES.flatMap((engine) => [1, 2].map((jobs) => ({ jobs, engine, batchBytes: undefined as number | undefined }))),
-    { jobs: 2, engine: 'wasm' as EngineName, batchBytes: 3 * S },
-  ];
-
-  for (const { jobs, engine, batchBytes } of configs) {
+  for (const { jobs, engine, batchBytes } of POOL_CONFIGS) {
     it(`${engine}, ${jobs} worker(s)${batchBytes ? ', 3-segment tasks' : ''}: seal gives sealBuffer's bytes and open gives the plaintext back`, async () => {
       const p = pool(jobs, engine, batchBytes);
       for (const n of SIZES) {
@@ -387,17 +389,10 @@ function memoryIO(input: Uint8Array, writeDelay = 0) {
 }
 
 describe('sealIO and openIO: reads into the task buffers and writes from them', () => {
-  const configs = [
-    ...ENGINES.flatMap((engine) => [1, 2].map((jobs) => ({ jobs, engine, batchBytes: undefined as number | undefined }))),
-    { jobs: 2, engine: 'wasm' as EngineName, batchBytes: 3 * S },
-  ];
-  // Around segment and task boundaries: 256-segment default tasks and 3-segment ones.
-  const sizes = [0, 1, S - 1, S, S + 1, 3 * S, 3 * S + 1, 6 * S, 10 * S + 3, MiB, MiB + 1, 5 * MiB + 7];
-
-  for (const { jobs, engine, batchBytes } of configs) {
+  for (const { jobs, engine, batchBytes } of POOL_CONFIGS) {
     it(`${engine}, ${jobs} worker(s)${batchBytes ? ', 3-segment tasks' : ''}: sealBuffer's bytes, and the plaintext back`, async () => {
       const p = pool(jobs, engine, batchBytes);
-      for (const n of sizes) {
+      for (const n of IO_SIZES) {
         const plaintext = new Uint8Array(randomBytes(n));
         const options = { ...sealOptions(engine), metadata: { originalSize: n } };
         const sealing = memoryIO(plaintext);
@@ -526,16 +521,11 @@ describe('between two files the workers read and write their segments themselves
       await output.close();
     }
   };
-  const configs = [
-    ...ENGINES.flatMap((engine) => [1, 2].map((jobs) => ({ jobs, engine, batchBytes: undefined as number | undefined }))),
-    { jobs: 2, engine: 'wasm' as EngineName, batchBytes: 3 * S },
-  ];
-  const sizes = [0, 1, S - 1, S, S + 1, 3 * S, 3 * S + 1, 10 * S + 3, MiB, MiB + 1, 5 * MiB + 7];
 
-  for (const { jobs, engine, batchBytes } of configs) {
+  for (const { jobs, engine, batchBytes } of POOL_CONFIGS) {
     it(`${engine}, ${jobs} worker(s)${batchBytes ? ', 3-segment tasks' : ''}: sealBuffer's bytes, and the plaintext back`, async () => {
       const p = pool(jobs, engine, batchBytes);
-      for (const n of sizes) {
+      for (const n of IO_SIZES) {
         const plaintext = new Uint8Array(randomBytes(n));
         const options = { ...sealOptions(engine), metadata: { originalSize: n } };
         writeFileSync(join(dir, 'f-plain'), plaintext);
