@@ -1,4 +1,4 @@
-import { OPS } from './cases/types.js';
+import { cliPath, OPS } from './cases/types.js';
 import { mbText, sizeLabel } from './report.js';
 import type { Result, RunRecord } from './results.js';
 
@@ -114,7 +114,7 @@ export function sizeSeries(results: Result[]): Series[] {
 
 /** Pool throughput against workers at the largest buffer size, the streamed rows, and single-thread lines for reference. */
 export function scalingSeries(results: Result[]): { size: number; series: Series[] } | null {
-  const pooled = results.filter((r) => ok(r) && r.pool);
+  const pooled = results.filter((r) => ok(r) && cliPath(r));
   const buffers = pooled.filter((r) => r.kind === 'sealed');
   if (pooled.length === 0) return null;
   const size = Math.max(...(buffers.length ? buffers : pooled).map((r) => r.size));

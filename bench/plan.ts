@@ -147,12 +147,20 @@ export function makePlan(args: BenchArgs, cores: number, emulated: boolean): Pla
   const workers = mode === 'tiny' ? [1, 2] : workerCounts(max, mode === 'quick');
   const top = Math.max(...workers);
   const streamSizes = mode === 'tiny' ? [2 * MiB + 5] : mode === 'quick' ? [STREAM_SIZES[0]!] : STREAM_SIZES;
-  // Every worker count at the first size (scaling); the largest pool at every size (RSS must not grow).
+  // Every worker count at the first size (scaling); the largest pool at every size (RSS must not
+  // grow). At the first size also the other two paths (main-thread I/O, the Duplex streams) for
+  // one WASM worker and the largest pools, side by side with the workers' own I/O.
   const streamConfigs = (size: number): StreamConfig[] => {
     const first = size === streamSizes[0];
     const wasm = first ? workers : [top];
     const native = first ? [...new Set([2, top])] : [top];
-    return [...wasm.map((w) => ({ engine: 'wasm' as const, workers: w })), ...native.map((w) => ({ engine: 'native' as const, workers: w }))];
+    const files = [...wasm.map((w) => ({ engine: 'wasm' as const, workers: w })), ...native.map((w) => ({ engine: 'native' as const, workers: w }))].map((c) => ({ ...c, via: 'files' as const }));
+    if (!first) return files;
+    const others = (['main-thread I/O', 'Duplex'] as const).flatMap((via): StreamConfig[] => [
+      ...[...new Set([1, top])].map((w) => ({ engine: 'wasm' as const, workers: w, via })),
+      { engine: 'native', workers: top, via },
+    ]);
+    return [...files, ...others];
   };
   const wantWhole = args.hyperfine ?? mode === 'full';
   const wholeProcess =

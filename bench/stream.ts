@@ -1,6 +1,6 @@
 import { fork } from 'node:child_process';
 import { createCipheriv, createHash, randomBytes, type Hash } from 'node:crypto';
-import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,18 +19,19 @@ import {
 } from '../src/formats/sealed.js';
 import { packageRoot } from '../src/paths.js';
 import { fileIO } from '../src/io/file-io.js';
-import { SealPool } from '../src/pool/index.js';
+import { createOpenStream, createSealStream, SealPool } from '../src/pool/index.js';
 import { fixedHeader, KEK, KEY_ID, poolImpl } from './cases/sealed.js';
-import { caseName, OPS } from './cases/types.js';
+import { caseName, OPS, type StreamPath } from './cases/types.js';
 import { mbText, sizeLabel } from './report.js';
 import type { Result } from './results.js';
 
 /**
  * Streamed `sealed` files (three runs up to 256 MiB, see runsAt):
  * a file of 256 MiB (and 1 GiB) sealed and opened file to file the way
- * `sealcam encrypt/decrypt` do it (SealPool.sealIO / openIO over fileIO: reads into the pool's
- * task buffers, writes from them), each direction in a child process that does only that, so
- * its peak RSS (see peakRssMiB) is the streaming's own. The sealed file is checked
+ * `sealcam encrypt/decrypt` do it (SealPool.sealIO / openIO over fileIO: the workers read and
+ * write their segments themselves), and, side by side at the first size, the same files with the
+ * main thread doing the I/O and through the Duplex streams (StreamPath), each direction in a
+ * child process that does only that, so its peak RSS (see peakRssMiB) is the streaming's own. The sealed file is checked
  * against a reference computed segment by segment with the native engine while the input was
  * written, and the opened file against the input's digest.
  */
@@ -43,6 +44,7 @@ export interface StreamJob {
   output: string;
   engine: EngineName;
   workers: number;
+  via: StreamPath;
   kek: Uint8Array;
   fixed?: SealOptions['fixed'];
   metadata?: SealedMetadata;
@@ -64,20 +66,36 @@ export async function streamFile(job: StreamJob): Promise<{ ms: number; rssBefor
     resetPeakRss();
     const rssBeforeMiB = process.memoryUsage().rss / MiB;
     const started = performance.now();
-    const input = await open(job.input, 'r');
-    const output = await open(job.output, 'w');
-    try {
-      const io = fileIO(input, output, { name: job.input, size: (await input.stat()).size });
-      if (job.op === 'seal') await pool.sealIO(io, { kek: job.kek, keyId: KEY_ID, keyVersion: '1', metadata: job.metadata, fixed: job.fixed });
-      else await pool.openIO(io, { kek: job.kek });
-    } finally {
-      await input.close();
-      await output.close();
-    }
+    if (job.via === 'Duplex') await throughDuplex(pool, job);
+    else await throughFiles(pool, job);
     return { ms: performance.now() - started, rssBeforeMiB };
   } finally {
     await pool.close();
   }
+}
+
+const sealing = (job: StreamJob): SealOptions => ({ kek: job.kek, keyId: KEY_ID, keyVersion: '1', metadata: job.metadata, fixed: job.fixed });
+
+/** File to file through SealPool.sealIO/openIO: the workers' own I/O, or (job.via) the main thread's. */
+async function throughFiles(pool: SealPool, job: StreamJob): Promise<void> {
+  const input = await open(job.input, 'r');
+  const output = await open(job.output, 'w');
+  try {
+    const files = fileIO(input, output, { name: job.input, size: (await input.stat()).size });
+    // Without `files` the pipeline reads into its task buffers and writes from them itself.
+    const io = job.via === 'files' ? files : { read: files.read, write: files.write };
+    if (job.op === 'seal') await pool.sealIO(io, sealing(job));
+    else await pool.openIO(io, { kek: job.kek });
+  } finally {
+    await input.close();
+    await output.close();
+  }
+}
+
+/** Through the Duplex streams, between file streams (as a socket or an HTTP body would come). */
+async function throughDuplex(pool: SealPool, job: StreamJob): Promise<void> {
+  const stream = job.op === 'seal' ? createSealStream({ ...sealing(job), pool }) : createOpenStream({ kek: job.kek, pool });
+  await pipeline(createReadStream(job.input), stream, createWriteStream(job.output));
 }
 
 /** Linux: restart the peak-RSS count from the current RSS (clear_refs 5), so the warm-up does not count. */
@@ -196,6 +214,7 @@ async function fileDigest(path: string): Promise<string> {
 export interface StreamConfig {
   engine: EngineName;
   workers: number;
+  via: StreamPath;
 }
 
 export interface StreamPlan {
@@ -208,12 +227,16 @@ export interface StreamPlan {
   log(line: string): void;
 }
 
+function streamImpl(config: StreamConfig): string {
+  return poolImpl(config.engine, config.workers) + (config.via === 'files' ? '' : `, ${config.via}`);
+}
+
 export function streamRowName(config: StreamConfig, op: string): string {
-  return caseName({ impl: poolImpl(config.engine, config.workers), op });
+  return caseName({ impl: streamImpl(config), op });
 }
 
 function row(config: StreamConfig, op: string, size: number): Omit<Result, 'status'> {
-  const impl = poolImpl(config.engine, config.workers);
+  const impl = streamImpl(config);
   return {
     name: streamRowName(config, op),
     impl,
@@ -222,7 +245,7 @@ function row(config: StreamConfig, op: string, size: number): Omit<Result, 'stat
     keyBits: 128,
     direction: op === OPS.streamSeal ? 'enc' : 'dec',
     pureJs: false,
-    pool: { engine: config.engine, workers: config.workers },
+    pool: { engine: config.engine, workers: config.workers, ...(config.via === 'files' ? {} : { via: config.via }) },
     size,
     bytes: size,
   };
@@ -266,7 +289,7 @@ export async function runStreams(plan: StreamPlan): Promise<Result[]> {
       const want = await writeInput(input, size, { kek: KEK, keyId: KEY_ID, keyVersion: '1', metadata, fixed });
       for (const config of configs) {
         const began = Date.now();
-        const job = { engine: config.engine, workers: config.workers, kek: KEK };
+        const job = { engine: config.engine, workers: config.workers, via: config.via, kek: KEK };
         const sealRow = row(config, OPS.streamSeal, size);
         const openRow = row(config, OPS.streamOpen, size);
         try {

@@ -1,7 +1,7 @@
 import { NATIVE_IMPL } from './cases/engine.js';
 import { NOAES_IMPL } from './cases/noaes.js';
 import { PYCRYPTODOME_IMPL } from './python.js';
-import { OPS } from './cases/types.js';
+import { cliPath, OPS } from './cases/types.js';
 import { sizeLabel } from './report.js';
 import type { Result, TargetResult } from './results.js';
 
@@ -45,7 +45,7 @@ function ratioTarget(target: string, a: Result | undefined, b: Result | undefine
 }
 
 const pool = (engine: 'wasm' | 'native', workers: number, op: string, size: number): Pick => (r) =>
-  r.pool?.engine === engine && r.pool.workers === workers && r.op === op && r.size === size;
+  cliPath(r) && r.pool!.engine === engine && r.pool!.workers === workers && r.op === op && r.size === size;
 const eax = (impl: string | null, dir: 'enc' | 'dec', size: number): Pick => (r) =>
   r.kind === 'eax' && r.keyBits === 128 && r.direction === dir && r.size === size && (impl === null ? r.pureJs : r.impl === impl);
 const PY = PYCRYPTODOME_IMPL;

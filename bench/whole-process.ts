@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { openRaw } from '../src/formats/raw.js';
+import { openSealed } from '../src/formats/sealed.js';
 import { packageRoot } from '../src/paths.js';
 import { same } from './cases/check.js';
 import { random } from './cases/inputs.js';
@@ -20,7 +21,8 @@ import type { StartupFigures, TimedCommand, WholeProcess } from './results.js';
  */
 
 const BATCH = 100;
-const CLI = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
+/** The bundled CLI, as it ships (package.json bin). */
+const CLI = join(packageRoot, 'dist', 'cli', 'main.js');
 const SEED = join(packageRoot, 'bench', 'seed_encrypt.py');
 const PROBE = join(packageRoot, 'dist', 'bench', 'startup-probe.js');
 const run = promisify(execFile);
@@ -75,14 +77,16 @@ async function startupProbe(runs: number): Promise<StartupFigures> {
   };
 }
 
-/** Every file in `dir` ending in `suffix` must open under `key` to `image`. */
+/** Every file in `dir` ending in `suffix` must open under `key` to `image` (raw, or sealed for .sealed). */
 async function checkOutputs(dir: string, suffix: string, expected: number, key: Uint8Array, image: Uint8Array, who: string): Promise<string[]> {
   const files = (await readdir(dir)).filter((f) => f.endsWith(suffix));
   if (files.length !== expected) return [`${who}: wrote ${files.length} files, expected ${expected}`];
   const problems: string[] = [];
   for (const f of files) {
     try {
-      if (!same(openRaw(key, await readFile(join(dir, f)), { engine: 'native' }), image)) problems.push(`${who}: ${f} does not open to the image`);
+      const bytes = await readFile(join(dir, f));
+      const opened = f.endsWith('.sealed') ? openSealed(bytes, key, 'native').plaintext : openRaw(key, bytes, { engine: 'native' });
+      if (!same(opened, image)) problems.push(`${who}: ${f} does not open to the image`);
     } catch (e) {
       problems.push(`${who}: ${f}: ${(e as Error).message}`);
     }
@@ -153,6 +157,8 @@ export async function wholeProcess(plan: WholeProcessPlan): Promise<WholeProcess
       [
         { name: 'sealcam encrypt (1 image)', command: sealcam(imageFile, join(out.sealcam, 'image.jpg.enc')) },
         { name: 'seed script, pycryptodome (1 image)', command: seed(out.python, [imageFile]) },
+        // sealcam's own format (the default), which goes through the pool's code on the calling thread.
+        { name: 'sealcam encrypt (1 image, sealed)', command: `${node} ${CLI} encrypt ${imageFile} -o ${join(out.sealcam, 'image.jpg.sealed')} -k ${keyFile} --force` },
       ],
       plan.runs.single,
       2,
@@ -193,10 +199,12 @@ export async function wholeProcess(plan: WholeProcessPlan): Promise<WholeProcess
       if (t) result.comparisons.push({ what, ratio: t[a]!.meanMs / t[b]!.meanMs });
     };
     compare('one image: sealcam / seed script (wall time)', single, 0, 1);
+    compare('one image, sealed: sealcam / seed script (wall time)', single, 2, 1);
     compare(`${BATCH} images: sealcam / seed script (wall time)`, batchTimes, 0, 1);
     compare('start-up: sealcam --version / node -e 0', startup, 1, 0);
     result.disagreements.push(
       ...(await checkOutputs(out.sealcam, '.enc', 1, key, image, 'sealcam (1 image)')),
+      ...(await checkOutputs(out.sealcam, '.sealed', 1, key, image, 'sealcam (1 image, sealed)')),
       ...(await checkOutputs(out.python, '.enc', 1, key, image, 'seed script (1 image)')),
       ...(await checkOutputs(out.sealcamBatch, '', BATCH, key, image, `sealcam (${BATCH} images)`)),
       ...(await checkOutputs(out.pythonBatch, '.enc', BATCH, key, image, `seed script (${BATCH} images)`)),

@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { ENGINES, type EngineName } from './engine/types.js';
 import { SealcamError } from './errors.js';
-import { isSegmentSize, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE } from './formats/sealed.js';
+import { isSegmentSize, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE } from './formats/segment-size.js';
 import { KEY_PROVIDER_KINDS, type KeyProviderKind } from './keys/provider.js';
 import { DEVICE_ID, NOTIFY_KINDS, type NotifyKind } from './notify/notifier.js';
 import { tooManyJobs } from './pool/limits.js';

@@ -211,18 +211,22 @@ describe('peers the suite drives', () => {
     expect(noAesEnvironment('riscv64')).toBeNull();
   });
 
-  it('the streamed case seals and opens through a child process and checks the files', async () => {
+  it('the streamed case seals and opens through a child process on each of the three paths and checks the files', async () => {
     const size = 5 * 64 * KiB + 9;
     const rows = await runStreams({
       sizes: [size],
-      configs: () => [{ engine: 'wasm', workers: 1 }],
+      configs: () => (['files', 'main-thread I/O', 'Duplex'] as const).map((via) => ({ engine: 'wasm' as const, workers: 1, via })),
       inProcess: false,
       wanted: () => true,
       log: () => {},
     });
-    expect(rows.map((r) => [r.op, r.status])).toEqual([
-      ['sealed stream seal', 'ok'],
-      ['sealed stream open', 'ok'],
+    expect(rows.map((r) => [r.name, r.status])).toEqual([
+      ['sealcam WASM pool, 1 worker sealed stream seal', 'ok'],
+      ['sealcam WASM pool, 1 worker sealed stream open', 'ok'],
+      ['sealcam WASM pool, 1 worker, main-thread I/O sealed stream seal', 'ok'],
+      ['sealcam WASM pool, 1 worker, main-thread I/O sealed stream open', 'ok'],
+      ['sealcam WASM pool, 1 worker, Duplex sealed stream seal', 'ok'],
+      ['sealcam WASM pool, 1 worker, Duplex sealed stream open', 'ok'],
     ]);
     for (const r of rows) expect(r.peakRssMiB).toBeGreaterThan(0);
   });

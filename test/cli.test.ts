@@ -10,11 +10,12 @@ import { openRaw, sealRaw } from '../src/formats/raw.js';
 import { openSealed, parseHeader, sealBuffer } from '../src/formats/sealed.js';
 import { openSidecar, parseSidecarMetadata, sealSidecar, serializeSidecarMetadata } from '../src/formats/sidecar.js';
 import { same } from './helpers/bytes.js';
+import { packageRoot } from '../src/paths.js';
 import { cleanEnv, CLI, expectOk, expectOkCreatingKey, expectOneLineError, sealcam as run, type Run } from './helpers/cli.js';
 import { loadIdentity, loadRecipients } from '../src/keys/recipients.js';
 import { readSigningKeyFile } from '../src/keys/keypair-files.js';
 
-/** The built command line (node dist/src/cli/main.js), run as a user would run it. */
+/** The built command line (node dist/cli/main.js), run as a user would run it. */
 
 
 /** In the test's own directory, so a default keyring or config file lands (or is looked for) there. */
@@ -347,6 +348,40 @@ describe('sealcam encrypt / decrypt: layouts, engines and workers', () => {
     for (const [name, plain] of data) {
       expect(same(readFileSync(join(dir, 'opened', name)), plain), name).toBe(true);
       expect(mode(join(dir, 'opened', name))).toBe(0o600);
+    }
+  });
+
+  it('one camera image seals and opens on the calling thread (no worker started); a batch above 32 MiB starts --jobs workers', () => {
+    const key = keygen();
+    const counting = { cwd: dir, env: { NODE_OPTIONS: `--require ${join(packageRoot, 'test', 'helpers', 'count-workers.cjs')}` } };
+    const workers = (r: Run): string => {
+      expect(r.status, r.stderr).toBe(0);
+      return r.stderr;
+    };
+    const { path, data } = input(1_671_137);
+    expect(workers(run(['encrypt', path, '-o', join(dir, 'one.sealed'), '-k', key, '--jobs', '2'], counting))).toBe('workers started: 0\n');
+    expect(workers(run(['decrypt', join(dir, 'one.sealed'), '-o', join(dir, 'one'), '-k', key, '--jobs', '2'], counting))).toBe('workers started: 0\n');
+    expect(same(readFileSync(join(dir, 'one')), data)).toBe(true);
+
+    const MiB = 1 << 20;
+    const big = [input(17 * MiB, 'a.bin'), input(16 * MiB, 'b.bin')];
+    expect(workers(run(['encrypt', ...big.map((b) => b.path), '-o', join(dir, 'big'), '-k', key, '--jobs', '2'], counting))).toBe('workers started: 2\n');
+    expect(workers(run(['decrypt', join(dir, 'big', 'a.bin.sealed'), join(dir, 'big', 'b.bin.sealed'), '-o', join(dir, 'open'), '-k', key, '--jobs', '2'], counting))).toBe('workers started: 2\n');
+    for (const b of big) expect(same(readFileSync(join(dir, 'open', b.path.split('/').at(-1)!)), b.data)).toBe(true);
+  });
+
+  it('--version and encrypt of one image load no cloud SDK, transport, logger or piscina (the bundle keeps them lazy)', () => {
+    const key = keygen();
+    const { path } = input(100_000);
+    const lazy = /node_modules\/(@aws-sdk|@azure|aedes|azure-iot|mqtt|pino|piscina|sharp)/;
+    for (const args of [['--version'], ['encrypt', path, '-o', join(dir, 'x.sealed'), '-k', key], ['encrypt', path, '-o', join(dir, 'x.eax'), '--format', 'raw', '-k', key]]) {
+      const record = join(dir, 'imports.txt');
+      writeFileSync(record, '');
+      const r = run(args, { cwd: dir, env: { NODE_OPTIONS: `--import ${join(packageRoot, 'test', 'helpers', 'record-imports.mjs')}`, RECORD_IMPORTS: record } });
+      expect(r.status, r.stderr).toBe(0);
+      const loaded = readFileSync(record, 'utf8').split('\n').filter(Boolean);
+      expect(loaded.some((url) => url.endsWith('/dist/cli/main.js')), args.join(' ')).toBe(true);
+      expect(loaded.filter((url) => lazy.test(url)), args.join(' ')).toEqual([]);
     }
   });
 

@@ -9,9 +9,9 @@ import { parseListen, startDashboard, type Dashboard } from '../src/dashboard/se
 import { pathInside } from '../src/dashboard/thumbs.js';
 import { writeImageRecord } from '../src/fleet/records.js';
 import type { FleetSnapshot } from '../src/fleet/snapshot.js';
-import { packageRoot } from '../src/paths.js';
 import { imageFields } from './fixtures/fleet-records.js';
 import { receiveSample } from './fixtures/fleet-output.js';
+import { CLI } from './helpers/cli.js';
 
 /**
  * The dashboard server over real HTTP on 127.0.0.1: sign-in by token URL, session cookies, 401 on
@@ -19,7 +19,6 @@ import { receiveSample } from './fixtures/fleet-output.js';
  * made by sharp, and the CLI command that starts it.
  */
 
-const CLI = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 const TOKEN = 'test-token-0123456789abcdef';
 const root = mkdtempSync(join(tmpdir(), 'sealcam-dashboard-'));
 const output = join(root, 'out');

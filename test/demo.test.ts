@@ -6,14 +6,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatReport, type DemoReport } from '../src/demo/demo.js';
 import { sampleImages } from '../src/device/index.js';
-import { packageRoot } from '../src/paths.js';
 import { parseHeader } from '../src/formats/sealed.js';
 import { asV2 } from './helpers/sealed.js';
 import { outputFiles } from './helpers/output.js';
+import { CLI } from './helpers/cli.js';
 
 /** `sealcam demo` (npm start) as a user runs it: the built CLI, real sockets on 127.0.0.1. */
 
-const CLI = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 const root = mkdtempSync(join(tmpdir(), 'sealcam-demo-test-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 

@@ -188,7 +188,7 @@ describe('README.md runs as written', () => {
     expect(r).toEqual({ status: 0, out: `${JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')).version}\n` });
     // `npm link` / `npm install -g .` link or copy this checkout: the bin entry they install is the built CLI, with a node shebang.
     const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { bin: Record<string, string> };
-    expect(pkg.bin.sealcam).toBe('dist/src/cli/main.js');
+    expect(pkg.bin.sealcam).toBe('dist/cli/main.js');
     expect(readFileSync(join(packageRoot, pkg.bin.sealcam!), 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
   });
 

@@ -11,7 +11,8 @@ import { AuthenticationError, SealcamError } from '../src/errors.js';
 import { openBuffer, sealBuffer, TAG, type SealOptions } from '../src/formats/sealed.js';
 import { packageRoot } from '../src/paths.js';
 import { createOpenStream, createSealStream, SealPool, workerPath, type BufferIO, type Progress } from '../src/pool/index.js';
-import { fileIO } from '../src/io/file-io.js';
+import { fileIO, filesIO } from '../src/io/file-io.js';
+import type { RandomAccessIO } from '../src/io/buffer-io.js';
 import { same } from './helpers/bytes.js';
 
 /**
@@ -28,6 +29,13 @@ const kek = new Uint8Array(randomBytes(16));
 const fixed = { dek: new Uint8Array(randomBytes(16)), salt: new Uint8Array(randomBytes(16)), prefix: new Uint8Array(randomBytes(11)) };
 const sealOptions = (engine: EngineName, segmentSize = S): SealOptions => ({ kek, keyId: 'cam-key', keyVersion: '3', segmentSize, fixed, engine });
 const SIZES = [0, 1, S - 1, S, S + 1, 10 * S + 3, 20 * MiB];
+/** The pools most tests run on: both engines on 1 and 2 workers, and 3-segment tasks. */
+const POOL_CONFIGS = [
+  ...ENGINES.flatMap((engine) => [1, 2].map((jobs) => ({ jobs, engine, batchBytes: undefined as number | undefined }))),
+  { jobs: 2, engine: 'wasm' as EngineName, batchBytes: 3 * S },
+];
+/** Files around segment and task boundaries: 256-segment default tasks and 3-segment ones. */
+const IO_SIZES = [0, 1, S - 1, S, S + 1, 3 * S, 3 * S + 1, 6 * S, 10 * S + 3, MiB, MiB + 1, 5 * MiB + 7];
 
 
 function* pieces(data: Uint8Array, size: number): Generator<Uint8Array> {
@@ -113,12 +121,7 @@ describe('SealPool buffers', () => {
   };
 
   // Default tasks (256 segments of 4 KiB) and tiny ones (3 segments), so task boundaries fall everywhere.
-  const configs = [
-    ...ENGINES.flatMap((engine) => [1, 2].map((jobs) => ({ jobs, engine, batchBytes: undefined as number | undefined }))),
-    { jobs: 2, engine: 'wasm' as EngineName, batchBytes: 3 * S },
-  ];
-
-  for (const { jobs, engine, batchBytes } of configs) {
+  for (const { jobs, engine, batchBytes } of POOL_CONFIGS) {
     it(`${engine}, ${jobs} worker(s)${batchBytes ? ', 3-segment tasks' : ''}: seal gives sealBuffer's bytes and open gives the plaintext back`, async () => {
       const p = pool(jobs, engine, batchBytes);
       for (const n of SIZES) {
@@ -386,17 +389,10 @@ function memoryIO(input: Uint8Array, writeDelay = 0) {
 }
 
 describe('sealIO and openIO: reads into the task buffers and writes from them', () => {
-  const configs = [
-    ...ENGINES.flatMap((engine) => [1, 2].map((jobs) => ({ jobs, engine, batchBytes: undefined as number | undefined }))),
-    { jobs: 2, engine: 'wasm' as EngineName, batchBytes: 3 * S },
-  ];
-  // Around segment and task boundaries: 256-segment default tasks and 3-segment ones.
-  const sizes = [0, 1, S - 1, S, S + 1, 3 * S, 3 * S + 1, 6 * S, 10 * S + 3, MiB, MiB + 1, 5 * MiB + 7];
-
-  for (const { jobs, engine, batchBytes } of configs) {
+  for (const { jobs, engine, batchBytes } of POOL_CONFIGS) {
     it(`${engine}, ${jobs} worker(s)${batchBytes ? ', 3-segment tasks' : ''}: sealBuffer's bytes, and the plaintext back`, async () => {
       const p = pool(jobs, engine, batchBytes);
-      for (const n of sizes) {
+      for (const n of IO_SIZES) {
         const plaintext = new Uint8Array(randomBytes(n));
         const options = { ...sealOptions(engine), metadata: { originalSize: n } };
         const sealing = memoryIO(plaintext);
@@ -508,6 +504,170 @@ describe('sealIO and openIO: reads into the task buffers and writes from them', 
       new DataView(bad.buffer).setUint32(12, 0xffffffff);
       expect(((await attempt(bad)).error as Error).message).toMatch(/invalid header length 4294967295/);
     });
+  });
+});
+
+describe('between two files the workers read and write their segments themselves', () => {
+  /** fileIO between two paths; the main thread's read() is wrapped so a test can see what it was asked for. */
+  const between = async (from: string, to: string, work: (io: RandomAccessIO) => Promise<unknown>, reads?: number[]) => {
+    const input = await openFile(from, 'r');
+    const output = await openFile(to, 'w');
+    try {
+      const io = fileIO(input, output, { name: from, size: statSync(from).size });
+      const read = io.read;
+      await work({ ...io, read: (into) => (reads?.push(into.length), read(into)) });
+    } finally {
+      await input.close();
+      await output.close();
+    }
+  };
+
+  for (const { jobs, engine, batchBytes } of POOL_CONFIGS) {
+    it(`${engine}, ${jobs} worker(s)${batchBytes ? ', 3-segment tasks' : ''}: sealBuffer's bytes, and the plaintext back`, async () => {
+      const p = pool(jobs, engine, batchBytes);
+      for (const n of IO_SIZES) {
+        const plaintext = new Uint8Array(randomBytes(n));
+        const options = { ...sealOptions(engine), metadata: { originalSize: n } };
+        writeFileSync(join(dir, 'f-plain'), plaintext);
+        await between(join(dir, 'f-plain'), join(dir, 'f-sealed'), (io) => p.sealIO(io, options));
+        expect(same(readFileSync(join(dir, 'f-sealed')), sealBuffer(plaintext, options)), `size ${n}`).toBe(true);
+        await between(join(dir, 'f-sealed'), join(dir, 'f-opened'), (io) => p.openIO(io, { kek: () => kek, engine }));
+        expect(same(readFileSync(join(dir, 'f-opened')), plaintext), `size ${n}`).toBe(true);
+      }
+    });
+  }
+
+  it('the main thread reads no body: nothing when sealing, the header alone when opening', async () => {
+    const p = pool(2, 'wasm', 3 * S);
+    writeFileSync(join(dir, 'r-plain'), randomBytes(20 * S + 5));
+    const sealReads: number[] = [];
+    await between(join(dir, 'r-plain'), join(dir, 'r-sealed'), (io) => p.sealIO(io, sealOptions('wasm')), sealReads);
+    expect(sealReads).toEqual([]);
+    const openReads: number[] = [];
+    await between(join(dir, 'r-sealed'), join(dir, 'r-opened'), (io) => p.openIO(io, { kek }), openReads);
+    const headerLength = statSync(join(dir, 'r-sealed')).size - (20 * (S + TAG) + 5 + TAG);
+    expect(openReads).toEqual([16, headerLength - 16]);
+  });
+
+  it('a sink that is not a file (a pipe, stdout) leaves the I/O to the main thread, with the same bytes', async () => {
+    const p = pool(2, 'wasm', 3 * S);
+    const plaintext = new Uint8Array(randomBytes(20 * S + 5));
+    const options = { ...sealOptions('wasm'), metadata: { originalSize: plaintext.length } };
+    writeFileSync(join(dir, 'p-plain'), plaintext);
+    const input = await openFile(join(dir, 'p-plain'), 'r');
+    const parts: Uint8Array[] = [];
+    try {
+      const io = filesIO(input, { name: 'p-plain', size: plaintext.length }, { write: async (bytes) => void parts.push(bytes.slice()) });
+      expect(io.files).toBeUndefined();
+      await p.sealIO(io, options);
+    } finally {
+      await input.close();
+    }
+    expect(same(Buffer.concat(parts), sealBuffer(plaintext, options))).toBe(true);
+  });
+
+  it('an altered segment: the error names it, every range written is verified plaintext, and nothing is written after the error', async () => {
+    const p = pool(2, 'native', 2 * S);
+    const plaintext = new Uint8Array(randomBytes(40 * S + 3));
+    const sealed = sealBuffer(plaintext, sealOptions('native'));
+    const headerLength = sealed.length - (40 * (S + TAG) + 3 + TAG);
+    sealed[headerLength + 21 * (S + TAG) + 7]! ^= 1; // segment 21
+    writeFileSync(join(dir, 'x-sealed'), sealed);
+    // The output starts as a pattern no plaintext range matches, so what was written shows.
+    const marker = 0xa5;
+    let error: unknown;
+    await between(join(dir, 'x-sealed'), join(dir, 'x-opened'), async (io) => {
+      await io.writeAt(new Uint8Array(plaintext.length).fill(marker), 0);
+      error = await p.openIO(io, { kek }).then(() => undefined, (e: unknown) => e);
+    });
+    expect(error).toBeInstanceOf(AuthenticationError);
+    expect((error as Error).message).toMatch(/^segment 21 failed verification/);
+    const out = readFileSync(join(dir, 'x-opened'));
+    for (let i = 0; i < 40; i++) {
+      const segment = out.subarray(i * S, (i + 1) * S);
+      const written = !segment.every((b) => b === marker);
+      if (written) expect(same(segment, plaintext.subarray(i * S, (i + 1) * S)), `segment ${i}`).toBe(true);
+      // Segments 20-21 are one task: its run failed, so neither was written.
+      if (i === 20 || i === 21) expect(written, `segment ${i}`).toBe(false);
+    }
+  });
+});
+
+describe('small work on the calling thread, workers started lazily', () => {
+  it('a new pool starts no workers until a task needs them', async () => {
+    const p = pool(2, 'wasm');
+    expect(p.started).toBe(false);
+    await p.seal(new Uint8Array(10), sealOptions('wasm'));
+    expect(p.started).toBe(true);
+  });
+
+  for (const engine of ENGINES) {
+    it(`${engine}: buffers and files up to inlineBytes run here (no workers), with the workers' bytes; larger ones start the workers`, async () => {
+      // Opening judges the sealed input's size: 11 segments' room holds 10 and a bit, with header and tags.
+      const p = new SealPool({ jobs: 2, engine, inlineBytes: 11 * S });
+      pools.push(p);
+      for (const n of [0, 1, S, 10 * S + 3]) {
+        const plaintext = new Uint8Array(randomBytes(n));
+        const options = { ...sealOptions(engine), metadata: { originalSize: n } };
+        const sealed = await p.seal(plaintext, options);
+        expect(same(sealed, sealBuffer(plaintext, options)), `size ${n}`).toBe(true);
+        expect(same((await p.open(sealed, { kek })).plaintext, plaintext), `size ${n}`).toBe(true);
+      }
+      writeFileSync(join(dir, `i-${engine}`), randomBytes(10 * S + 3));
+      const input = await openFile(join(dir, `i-${engine}`), 'r');
+      const output = await openFile(join(dir, `i-${engine}.sealed`), 'w');
+      try {
+        await p.sealIO(fileIO(input, output, { name: 'i', size: 10 * S + 3 }), sealOptions(engine));
+      } finally {
+        await input.close();
+        await output.close();
+      }
+      expect(p.started).toBe(false);
+      await p.seal(new Uint8Array(11 * S + 1), sealOptions(engine));
+      expect(p.started).toBe(true);
+    });
+  }
+
+  it('a failure on the calling thread is the same named error as on a worker', async () => {
+    const p = new SealPool({ jobs: 1, inlineBytes: MiB });
+    pools.push(p);
+    const sealed = sealBuffer(new Uint8Array(5 * S), sealOptions('wasm'));
+    sealed[sealed.length - 3]! ^= 1;
+    const error = await p.open(sealed, { kek }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AuthenticationError);
+    expect((error as Error).message).toMatch(/^segment 4 \(the last\) failed verification/);
+    expect(p.started).toBe(false);
+  });
+});
+
+describe('sealInto and openInto: the caller\'s output buffer', () => {
+  it('seal and open into one reused buffer give seal()\'s and open()\'s results at its start', async () => {
+    const p = pool(2, 'wasm', 3 * S);
+    const out = new Uint8Array(MiB);
+    for (const n of [0, S + 1, 20 * S + 3]) {
+      const plaintext = new Uint8Array(randomBytes(n));
+      const options = { ...sealOptions('wasm'), metadata: { originalSize: n } };
+      const sealed = await p.sealInto(plaintext, out, options);
+      expect(sealed.buffer).toBe(out.buffer);
+      expect(same(sealed, sealBuffer(plaintext, options)), `size ${n}`).toBe(true);
+      const copy = sealed.slice();
+      const { plaintext: opened } = await p.openInto(copy, out, { kek });
+      expect(opened.buffer).toBe(out.buffer);
+      expect(same(opened, plaintext), `size ${n}`).toBe(true);
+    }
+  });
+
+  it('an output too small is refused with the size it needs; a failed open wipes what it wrote', async () => {
+    const p = pool(2, 'wasm', 3 * S);
+    const plaintext = new Uint8Array(randomBytes(10 * S));
+    const sealed = sealBuffer(plaintext, sealOptions('wasm'));
+    await expect(p.sealInto(plaintext, new Uint8Array(10 * S), sealOptions('wasm'))).rejects.toThrow(`the sealed file needs ${sealed.length} bytes; the output holds ${10 * S}`);
+    await expect(p.openInto(sealed, new Uint8Array(10 * S - 1), { kek })).rejects.toThrow(`the plaintext needs ${10 * S} bytes; the output holds ${10 * S - 1}`);
+    const altered = sealed.slice();
+    altered[altered.length - 1]! ^= 1;
+    const out = new Uint8Array(10 * S).fill(7);
+    await expect(p.openInto(altered, out, { kek })).rejects.toBeInstanceOf(AuthenticationError);
+    expect(out.every((b) => b === 0)).toBe(true);
   });
 });
 

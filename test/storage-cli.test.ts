@@ -1,5 +1,5 @@
 /**
- * `sealcam upload | download | ls | link` as a user runs them (node dist/src/cli/main.js), against
+ * `sealcam upload | download | ls | link` as a user runs them (node dist/cli/main.js), against
  * a local store, Azurite and s3rver on 127.0.0.1. The CLI is spawned asynchronously: s3rver runs
  * inside this process and must keep answering while a command waits for it.
  */

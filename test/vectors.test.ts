@@ -9,6 +9,7 @@ import { packageRoot, vectorsDir } from '../src/paths.js';
 import { encryptBlock, expandKey } from '../src/vectors/reference.js';
 import { listVectorFiles, loadVectorFile } from '../src/vectors/files.js';
 import { PUBLIC_KEY_VECTORS, runFile, type EaxVector, type VectorFile } from '../src/vectors/run.js';
+import { CLI } from './helpers/cli.js';
 
 /**
  * Driven by the files in vectors/: the list and the counts are read here, independently of the
@@ -126,13 +127,8 @@ describe('reference AES (test-only)', () => {
 });
 
 describe('sealcam vectors (built CLI)', () => {
-  const main = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
-
   function cli(args: string[], env: NodeJS.ProcessEnv = { ...process.env, SEALCAM_WASM: 'simd' }): { status: number | null; stdout: string; stderr: string } {
-    if (!existsSync(join(packageRoot, 'dist', 'src', 'cli', 'vectors.js'))) {
-      throw new Error('the CLI is not built: run npm run build first');
-    }
-    return spawnSync(process.execPath, [main, ...args], { cwd: packageRoot, env, encoding: 'utf8' });
+    return spawnSync(process.execPath, [CLI, ...args], { cwd: packageRoot, env, encoding: 'utf8' });
   }
 
   /** The table's rows by "file engine build". */
@@ -173,7 +169,7 @@ describe('sealcam vectors (built CLI)', () => {
 
   it('stops quietly, with the status of SIGPIPE, when the reader of its output has gone (sealcam vectors | true)', () => {
     // `true` exits at once, long before the first result line is written.
-    const r = spawnSync('bash', ['-c', `"$0" "$1" vectors | true; echo "exit $\{PIPESTATUS[0]}" >&2`, process.execPath, main], { cwd: packageRoot, env: { ...process.env, SEALCAM_WASM: 'simd' }, encoding: 'utf8' });
+    const r = spawnSync('bash', ['-c', `"$0" "$1" vectors | true; echo "exit $\{PIPESTATUS[0]}" >&2`, process.execPath, CLI], { cwd: packageRoot, env: { ...process.env, SEALCAM_WASM: 'simd' }, encoding: 'utf8' });
     expect(r.stderr).toBe('exit 141\n');
   });
 

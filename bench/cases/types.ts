@@ -10,10 +10,28 @@ export interface RowIdentity {
   direction: 'enc' | 'dec';
   /** EAX written in JavaScript: the pure-JS yardstick. */
   pureJs: boolean;
-  /** Pool rows: the engine and the number of workers (for the scaling chart and the targets). */
-  pool?: { engine: 'wasm' | 'native'; workers: number };
+  /**
+   * Pool rows: the engine and the number of workers (for the scaling chart and the targets), and
+   * for a streamed row that does not take the path `sealcam encrypt` takes, which one it takes.
+   */
+  pool?: { engine: 'wasm' | 'native'; workers: number; via?: StreamPath };
   /** AES block table rows: the kernel and how many independent blocks it keeps in flight. */
   blocks?: { kernel: string; inFlight: number };
+}
+
+/**
+ * How a streamed file goes through the pool: 'files' is SealPool.sealIO/openIO over fileIO, where
+ * the workers read and write their segments themselves (what `sealcam encrypt/decrypt` do);
+ * 'main-thread I/O' is the same pipeline over the same files with the main thread reading into and
+ * writing from the task buffers (how files went before the workers did their own I/O, and how
+ * pipes still go); 'Duplex' is createSealStream/createOpenStream between file streams (sockets,
+ * HTTP bodies, `upload`, the receiver).
+ */
+export type StreamPath = 'files' | 'main-thread I/O' | 'Duplex';
+
+/** A pool row on the path the CLI takes (buffers, or files through the workers): the rows targets and the scaling chart use. */
+export function cliPath(r: Pick<RowIdentity, 'pool'>): boolean {
+  return r.pool !== undefined && (r.pool.via ?? 'files') === 'files';
 }
 
 /**

@@ -5,7 +5,7 @@ import { formatRawLayout, NONCE_CIPHERTEXT_TAG, parseRawLayout, PYCRYPTODOME_LAY
 import type { SealedMetadata } from '../formats/sealed.js';
 import { fsError, resolveOutput, withSpool, type OutputTarget } from '../io/atomic.js';
 import { handleSink } from '../io/file-io.js';
-import { SealPool } from '../pool/pool.js';
+import { inlineBytesFor, SealPool } from '../pool/pool.js';
 import { CryptKeys } from './crypt-keys.js';
 import { createDirectory, readyOutputs, refuseInputs, runFrom, type CryptOptions, type Run } from './crypt.js';
 import { detectLayout, findMetadata, measureInput, openRawFile, openSidecarFile, readMetadata, sealSealedFile, type FileJob, type Input } from './layouts.js';
@@ -144,6 +144,8 @@ export async function convert(inputs: string[], opts: ConvertOptions): Promise<v
   // -k opens what the scripts wrote; the sealed files go under the keyring's key, so they open later without -k.
   const keys = { open: await CryptKeys.load(run.config, opts.keyFile, undefined), seal: await CryptKeys.load(run.config, undefined, opts.keyName) };
   let pool: SealPool | undefined;
+  // Sealing reads what was opened, about as large as the inputs.
+  const total = found.reduce((sum, item) => sum + item.input.size, 0);
   const counts = { converted: 0, skipped: unwalked.length, refused: 0 };
   try {
     for (const s of unwalked) {
@@ -154,7 +156,7 @@ export async function convert(inputs: string[], opts: ConvertOptions): Promise<v
     for (const [i, item] of found.entries()) {
       let outcome: Outcome;
       try {
-        outcome = await convertOne(run, item, targets[i]!, keys, orders, () => (pool ??= new SealPool({ jobs: run.jobs === 0 ? undefined : run.jobs, engine: run.engine })));
+        outcome = await convertOne(run, item, targets[i]!, keys, orders, () => (pool ??= new SealPool({ jobs: run.jobs === 0 ? undefined : run.jobs, engine: run.engine, inlineBytes: inlineBytesFor(total) })));
       } catch (err) {
         // A file that cannot be opened is that file's problem; the key provider or the disk failing is everyone's.
         if (!(err instanceof SealcamError) || !['EAUTH', 'EFORMAT', 'ENOKEY', 'EINPUT', 'ECHANGED', 'EKEYSIZE'].includes(err.code)) throw err;

@@ -5,7 +5,7 @@ import { ENGINES, type EngineName } from '../engine/types.js';
 import { AuthenticationError, SealcamError } from '../errors.js';
 import { PYCRYPTODOME_LAYOUT, parseRawLayout, type RawLayout } from '../formats/raw.js';
 import { fsError, refuseSameFile, resolveOutput, STDIO, sweepStaleTemps, type OutputTarget } from '../io/atomic.js';
-import { SealPool } from '../pool/pool.js';
+import { inlineBytesFor, SealPool } from '../pool/pool.js';
 import { CryptKeys } from './crypt-keys.js';
 import {
   detectLayout,
@@ -32,7 +32,8 @@ import { createProgress, type Progress } from './progress.js';
  * `sealcam encrypt` and `sealcam decrypt`. Everything that can fail cheaply (options, inputs,
  * layouts, outputs that exist or are the inputs themselves, keys) is checked for the whole batch
  * before the first byte is written. One pool serves the whole batch and is started only if a file
- * needs it (sealed). The key choice is in one place (crypt-keys.ts), so other kinds of key (-r
+ * needs it (sealed), and its workers only if the batch is large enough to pay for them
+ * (INLINE_BYTES). The key choice is in one place (crypt-keys.ts), so other kinds of key (-r
  * recipients, -i identities) slot in there.
  */
 
@@ -208,7 +209,8 @@ export async function runBatch(
   let next = 0;
   let failure: { error: unknown } | undefined;
   let pool: SealPool | undefined;
-  const poolFor = () => (pool ??= new SealPool({ jobs: run.jobs === 0 ? undefined : run.jobs, engine: run.engine }));
+  // A small invocation (one camera image) runs on this thread: the workers would cost more than they save.
+  const poolFor = () => (pool ??= new SealPool({ jobs: run.jobs === 0 ? undefined : run.jobs, engine: run.engine, inlineBytes: inlineBytesFor(total) }));
   const lane = async () => {
     while (failure === undefined && next < items.length) {
       const index = next++;

@@ -19,7 +19,7 @@ import {
 } from '../formats/sidecar.js';
 import { joinIO, type BufferIO, type ByteSink } from '../io/buffer-io.js';
 import { fsError, STDIO, withSpool, writeFileAtomic, writeTarget, type FileIdentity, type OutputTarget, type TargetWriteOptions } from '../io/atomic.js';
-import { fileReader, handleSink, rangesReader, streamReader, type StreamReader } from '../io/file-io.js';
+import { fileReader, filesIO, handleSink, rangesReader, streamReader, type StreamReader } from '../io/file-io.js';
 import type { SealPool } from '../pool/pool.js';
 
 /**
@@ -114,6 +114,19 @@ async function withReader<T>(job: FileJob, work: (read: BufferIO['read']) => Pro
 }
 
 /**
+ * Runs `work` on a way to join the whole input to a sink: stdin's reader, or a file's (filesIO:
+ * between two regular files the pool's workers then read and write their segments themselves).
+ */
+async function withSource<T>(job: FileJob, work: (through: (sink: ByteSink) => BufferIO) => Promise<T>): Promise<T> {
+  const { input } = job;
+  if (input.kind === 'stdin') {
+    const read = stdinReader(job.onBytes).read;
+    return work((sink) => joinIO(read, sink));
+  }
+  return withFile(input, (fd) => work((sink) => filesIO(fd, { name: input.path, size: input.size, onRead: job.onBytes }, sink)));
+}
+
+/**
  * Runs `work` on the input as a file at offsets: a file as it is, stdin copied to a private
  * spool first (a layout whose parts are out of reading order must be read at offsets).
  */
@@ -179,18 +192,18 @@ export function sidecarPath(ciphertextPath: string): string {
   return `${ciphertextPath}.json`;
 }
 
-// --- sealed: through the pool's own task buffers, so no chunk is allocated or copied on the main thread ---
+// --- sealed: between two files the workers do the I/O; otherwise through the pool's own task buffers, so no chunk is allocated or copied on the main thread ---
 
 export async function sealSealedFile(job: FileJob, keys: HeaderKeys, pool: SealPool, segmentSize: number, metadata: SealedMetadata = {}): Promise<void> {
   const recorded: SealedMetadata = job.input.kind === 'file' ? { originalName: basename(job.input.path), originalSize: job.input.size, ...metadata } : metadata;
   const options = { ...keys, segmentSize, engine: job.engine, metadata: recorded };
-  await withReader(job, (read) => writeOut(job, {}, (sink) => pool.sealIO(joinIO(read, sink), options)));
+  await withSource(job, (through) => writeOut(job, {}, (sink) => pool.sealIO(through(sink), options)));
 }
 
 export async function openSealedFile(job: FileJob, keys: Pick<OpenOptions, 'kek' | 'fileKey' | 'trust'>, pool: SealPool): Promise<void> {
   // Each run of segments is verified before it is written: straight into any target.
-  await withReader(job, (read) =>
-    writeOut(job, { mode: MODE_PLAINTEXT }, (sink) => pool.openIO(joinIO(read, sink), { ...keys, engine: job.engine }).then(() => undefined)),
+  await withSource(job, (through) =>
+    writeOut(job, { mode: MODE_PLAINTEXT }, (sink) => pool.openIO(through(sink), { ...keys, engine: job.engine }).then(() => undefined)),
   );
 }
 

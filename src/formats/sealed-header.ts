@@ -4,6 +4,9 @@ import { constantTimeEqual } from '../engine/run.js';
 import type { EngineName } from '../engine/types.js';
 import * as check from '../engine/validate.js';
 import { AuthenticationError, InputError, SealcamError } from '../errors.js';
+import { DEFAULT_SEGMENT_SIZE, isSegmentSize, MAX_EXP, MIN_EXP } from './segment-size.js';
+
+export { DEFAULT_SEGMENT_SIZE, isSegmentSize, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE } from './segment-size.js';
 
 /**
  * The `sealed` header, both versions (docs/FORMAT.md gives every byte). The header says how the
@@ -30,12 +33,6 @@ export const TAG = 16;
 export const PREFIX = 11;
 const SALT = 16;
 const MAC = 32;
-const MIN_EXP = 12;
-const MAX_EXP = 24;
-export const DEFAULT_SEGMENT_SIZE = 1 << 16;
-/** The segment sizes a file may declare: powers of two from 4 KiB to 16 MiB. */
-export const MIN_SEGMENT_SIZE = 1 << MIN_EXP;
-export const MAX_SEGMENT_SIZE = 1 << MAX_EXP;
 
 /** v2 limits: stanzas per file, a stanza type's length, a body's length, the device id's length. */
 export const MAX_STANZAS = 16;
@@ -174,12 +171,6 @@ const INFO = { 1: { header: 'sealcam v1 header', payload: 'sealcam v1 payload' }
 
 function dekLengthOf(algorithm: Algorithm): 16 | 32 {
   return algorithm === 'AES-128-EAX' ? 16 : 32;
-}
-
-/** True for a segment size a file may declare. */
-export function isSegmentSize(size: number): boolean {
-  const e = Math.log2(size);
-  return Number.isInteger(e) && e >= MIN_EXP && e <= MAX_EXP;
 }
 
 function segmentExponent(size: number): number {

@@ -9,6 +9,30 @@ export interface BufferIO {
   read(into: Uint8Array): Promise<number>;
   /** Write `bytes` after the last write. The buffer is reused once this resolves. */
   write(bytes: Uint8Array): Promise<void>;
+  /**
+   * Present when both ends are files open in this process: then whoever runs the work (the pool's
+   * workers) may read and write byte ranges of them itself instead of going through read/write.
+   */
+  readonly files?: FilePair;
+}
+
+/**
+ * Two open files by descriptor, for positional reads and writes from any thread of the process
+ * (worker threads share the descriptors): the input as measured when it was opened, and the output.
+ */
+export interface FilePair {
+  input: number;
+  output: number;
+  /** The input's name, for errors. */
+  name: string;
+  /** The input's size when it was opened: a read that finds another size means it changed. */
+  size: number;
+  /** Where the input's next byte is: where read() would read next. */
+  readAt(): number;
+  /** Where the output's next byte goes: where write() would write next. */
+  writeAt(): number;
+  /** Input bytes read, as they are read (for progress). */
+  onRead?: (bytes: number) => void;
 }
 
 /** Reads `input` from the start, in whatever sizes are asked for. */
@@ -48,6 +72,8 @@ export interface ByteSink {
   write(bytes: Uint8Array): Promise<void>;
   /** Present when the sink can seek (a file), absent for a pipe, a device or stdout. */
   writeAt?(bytes: Uint8Array, position: number): Promise<void>;
+  /** Present when the sink is a regular file open in this process: its descriptor and where write() goes next. */
+  readonly file?: { readonly fd: number; readonly next: number };
 }
 
 /** A reader and a sink as one BufferIO (with writeAt when the sink has it). */

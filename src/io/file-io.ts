@@ -1,7 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { SealcamError } from '../errors.js';
-import { joinIO, type BufferIO, type ByteSink, type RandomAccessIO } from './buffer-io.js';
+import { joinIO, type BufferIO, type ByteSink, type FilePair, type RandomAccessIO } from './buffer-io.js';
 import { writeAll } from './atomic.js';
 
 /**
@@ -20,7 +20,8 @@ export interface FileIOOptions {
   onRead?: (bytes: number) => void;
 }
 
-function inputChanged(name: string, size: number): SealcamError {
+/** The error of a read that found the input another size than it was measured at. */
+export function inputChanged(name: string, size: number): SealcamError {
   return new SealcamError('ECHANGED', `${name} changed while it was read (expected ${size} bytes)`);
 }
 
@@ -28,10 +29,10 @@ function inputChanged(name: string, size: number): SealcamError {
  * Positioned reads of `input` from `options.start`: each call fills `into` (fewer bytes only at the
  * end) and fails with ECHANGED once the file is seen to have grown or shrunk since it was measured.
  */
-export function fileReader(input: FileHandle, options: FileIOOptions): (into: Uint8Array) => Promise<number> {
+export function fileReader(input: FileHandle, options: FileIOOptions): BufferIO['read'] & { readonly at: number } {
   const { name, size } = options;
   let readAt = options.start ?? 0;
-  return async (into) => {
+  const read = async (into: Uint8Array): Promise<number> => {
     let n = 0;
     while (n < into.length) {
       const { bytesRead } = await input.read(into, n, into.length - n, readAt);
@@ -43,6 +44,7 @@ export function fileReader(input: FileHandle, options: FileIOOptions): (into: Ui
     options.onRead?.(n);
     return n;
   };
+  return Object.defineProperty(read, 'at', { get: () => readAt }) as BufferIO['read'] & { readonly at: number };
 }
 
 /**
@@ -83,16 +85,35 @@ export function handleSink(output: FileHandle): Required<ByteSink> {
       next += bytes.length;
     },
     writeAt: (bytes, position) => writeAll(output, bytes, position),
+    file: {
+      fd: output.fd,
+      get next() {
+        return next;
+      },
+    },
   };
 }
 
 /**
- * File to file for the pool (SealPool.sealIO/openIO) and the single-message layouts: fileReader
- * into the caller's buffers, and writes from them to `output` from offset 0 (or at an offset). No
- * chunk is allocated or copied here.
+ * fileReader() of `input` joined with `sink`; when the sink is a regular file too, `files` names
+ * both descriptors so the pool's workers can read and write their segments themselves (the main
+ * thread then reads and writes the header alone). The handles must stay open until the work is done.
+ */
+export function filesIO(input: FileHandle, options: FileIOOptions, sink: ByteSink): BufferIO & Pick<ByteSink, 'writeAt'> {
+  const read = fileReader(input, options);
+  const io = joinIO(read, sink);
+  const out = sink.file;
+  if (out === undefined) return io;
+  const files: FilePair = { input: input.fd, output: out.fd, name: options.name, size: options.size, readAt: () => read.at, writeAt: () => out.next, onRead: options.onRead };
+  return { ...io, files };
+}
+
+/**
+ * File to file for the pool (SealPool.sealIO/openIO) and the single-message layouts: filesIO with
+ * writes to `output` from offset 0 (or at an offset). No chunk is allocated or copied here.
  */
 export function fileIO(input: FileHandle, output: FileHandle, options: FileIOOptions): RandomAccessIO {
-  return joinIO(fileReader(input, options), handleSink(output)) as RandomAccessIO;
+  return filesIO(input, options, handleSink(output)) as RandomAccessIO;
 }
 
 /** A reader over a stream (stdin, a pipe) that can also look at its first bytes without taking them. */

@@ -8,7 +8,8 @@ import { packageRoot } from '../../src/paths.js';
 
 /** Running the built CLI as a user would, and what its output must look like. */
 
-export const CLI = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
+/** The bundled CLI that package.json's bin names (npm run build:cli), as it ships. */
+export const CLI = join(packageRoot, 'dist', 'cli', 'main.js');
 
 export interface Run {
   status: number | null;

@@ -35,6 +35,9 @@ export default function setup(): void {
       if (mtime(built) < mtime(source)) stale.push(relative(packageRoot, source));
     }
   }
+  // The CLI ships as one bundle (npm run build:cli) of everything under src/ it reaches.
+  const newestSource = Math.max(...[...files(join(packageRoot, 'src'), '.ts')].filter((f) => !f.startsWith(page)).map(mtime));
+  if (mtime(join(packageRoot, 'dist', 'cli', 'main.js')) < newestSource) stale.push('dist/cli (npm run build:cli)');
   const assembly = Math.max(...[...files(join(packageRoot, 'assembly'), '.ts')].map(mtime));
   for (const wasm of ['sealcam.wasm', 'sealcam-relaxed.wasm']) if (mtime(join(packageRoot, 'build', wasm)) < assembly) stale.push(`build/${wasm}`);
   if (stale.length > 0) {

@@ -1,5 +1,8 @@
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { SealcamError } from '../../errors.js';
+import { packageRoot } from '../../paths.js';
 
 interface BenchOptions {
   quick?: boolean;
@@ -13,10 +16,14 @@ interface BenchOptions {
   targets?: boolean;
 }
 
-/** The suite lives in dist/bench (a checkout's build); an installed package does not carry it. */
+/**
+ * The suite lives in dist/bench (a checkout's build); an installed package does not carry it. It is
+ * found under the package root at run time, so the bundled CLI (dist/cli) loads the same files.
+ */
 async function loadSuite(): Promise<{ run: typeof import('../../../bench/run.js'); plan: typeof import('../../../bench/plan.js') }> {
+  const suite = (name: string): string => pathToFileURL(join(packageRoot, 'dist', 'bench', name)).href;
   try {
-    return { run: await import('../../../bench/run.js'), plan: await import('../../../bench/plan.js') };
+    return { run: (await import(suite('run.js'))) as typeof import('../../../bench/run.js'), plan: (await import(suite('plan.js'))) as typeof import('../../../bench/plan.js') };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') {
       throw new SealcamError('ENOBENCH', 'the benchmark suite is not part of this installation: run it from a checkout (npm install && npm run bench)');
