@@ -10,8 +10,8 @@
 //
 // It only pays with eight independent blocks, which is what the four-message EAX kernel (four
 // segments' OMAC and CTR blocks per step) and CTR have; everything serial stays on aes.ts. Which
-// kernel runs those is chosen at start-up by the binding (src/engine/wasm.ts) from a short
-// calibration on the CPU at hand; both give identical results (the tests check both).
+// kernel runs those is chosen by the binding (src/engine/wasm.ts) from a short calibration on
+// the CPU at hand, once a thread has done enough work for it to pay; both give identical results (the tests check both).
 //
 // Layout: plane i holds bit i of every state byte of the eight blocks: byte j of plane i, bit b,
 // is bit i of state byte j (column-major, j = 4 * column + row) of block b. SubBytes is the

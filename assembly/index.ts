@@ -6,7 +6,8 @@
 // vector-permute (aes.ts), for everything, and bitsliced (bitsliced.ts), for eight independent
 // blocks only. Serial work (OMAC, single-message EAX, the key schedule) is always vector-permute;
 // the eight-block paths (four-message EAX, CTR, ECB) run the kernel selectAesKernel() chose.
-// The binding picks it once per thread by a short calibration of four-message EAX on each
+// The binding picks it once per thread, after its first 8 MiB on vector-permute, by a short
+// calibration of four-message EAX on each
 // (or SEALCAM_AES_KERNEL): vector-permute's byte shuffles are cheap where the CPU has several
 // shuffle ports and the relaxed build runs bare pshufb/tbl; bitsliced needs three shuffles per
 // register and round and wins where shuffles are the bottleneck (the baseline build, whose

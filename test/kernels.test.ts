@@ -1,4 +1,7 @@
 import { createCipheriv, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createBackend } from '../src/engine/eax.js';
 import {
@@ -12,6 +15,7 @@ import {
   type AesKernel,
   type WasmVariant,
 } from '../src/engine/wasm.js';
+import { packageRoot } from '../src/paths.js';
 import { listVectorFiles, loadVectorFile } from '../src/vectors/files.js';
 import type { BlockVector, CtrVector, EaxVector, Vector } from '../src/vectors/run.js';
 
@@ -288,6 +292,27 @@ describe('choosing the kernel', () => {
     } finally {
       if (saved !== undefined) process.env.SEALCAM_AES_KERNEL = saved;
     }
+  });
+
+  it('runs vperm uncalibrated until a thread has done CALIBRATE_AFTER_BYTES of four-message work, then calibrates once', async () => {
+    // A fresh thread, so that no earlier test has chosen; the built module, as workers load it.
+    const script = `
+      const { parentPort } = await import('node:worker_threads');
+      const { WasmBackend, kernelChoice, CALIBRATE_AFTER_BYTES } = await import(${JSON.stringify(pathToFileURL(join(packageRoot, 'dist', 'src', 'engine', 'wasm.js')).href)});
+      const backend = new WasmBackend(new Uint8Array(16));
+      const run = (n) => backend.encryptRun(new Uint8Array(16), [0, 1, 2, 3].map((i) => ({ nonce: new Uint8Array(16).fill(i), data: new Uint8Array(n), tag: new Uint8Array(16) })));
+      run(1 << 20);
+      const afterOneImage = kernelChoice() ?? null;
+      for (let done = 4 << 20; done <= CALIBRATE_AFTER_BYTES; done += 4 << 20) run(1 << 20);
+      parentPort.postMessage({ afterOneImage, afterThreshold: kernelChoice() ?? null });
+    `;
+    const env = { ...process.env };
+    delete env.SEALCAM_AES_KERNEL;
+    const worker = new Worker(script, { eval: true, env });
+    const result = await new Promise<{ afterOneImage: unknown; afterThreshold: { how: string } | null }>((done, fail) => worker.once('message', done).once('error', fail));
+    await worker.terminate();
+    expect(result.afterOneImage).toBeNull();
+    expect(result.afterThreshold?.how).toBe('calibrated');
   });
 
   it('SEALCAM_AES_KERNEL names the kernel, and anything else is refused with the allowed values', () => {

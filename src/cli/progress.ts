@@ -1,4 +1,5 @@
-import { Presets, SingleBar } from 'cli-progress';
+import type { SingleBar } from 'cli-progress';
+import { createRequire } from 'node:module';
 
 /**
  * Progress for long work: a bar on stderr when it is a terminal, otherwise one plain line when the
@@ -26,6 +27,9 @@ export interface ProgressOptions {
 
 const MB = 1e6;
 
+/** cli-progress, loaded only when a bar is drawn: a command off a terminal never pays for it. */
+const loadBars = () => createRequire(import.meta.url)('cli-progress') as typeof import('cli-progress');
+
 function amount(n: number, unit: 'bytes' | 'items'): string {
   return unit === 'bytes' ? `${(n / MB).toFixed(1)} MB` : String(n);
 }
@@ -39,6 +43,7 @@ export function createProgress(options: ProgressOptions): Progress {
   let total = options.total;
   let bar: SingleBar | undefined;
   if (interactive) {
+    const { Presets, SingleBar } = loadBars();
     bar = new SingleBar(
       {
         format: `${options.label} [{bar}] {percentage}% {shown} | {rate}`,

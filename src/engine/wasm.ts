@@ -393,7 +393,7 @@ export class WasmBackend implements CipherBackend {
   private together(op: 'encrypt' | 'decrypt', header: Uint8Array, group: readonly RunMessage[]): Uint8Array[] {
     const r = rt();
     const k = this.slot();
-    if (group.length === 4) aesKernel();
+    if (group.length === 4) kernelForRun(group.length * group[0]!.data.length);
     const states = group.map((m) => new WasmEax(this, m.nonce));
     try {
       for (const s of states) s.header(header);
@@ -437,6 +437,15 @@ export const KERNEL_LANES: readonly (readonly [AesKernel, BlocksInFlight])[] = [
 ];
 
 let kernel: AesKernel | undefined;
+let howChosen: KernelChoice | undefined;
+
+/**
+ * Four-message bytes a thread runs on vperm (the engine's default kernel) before it calibrates:
+ * the calibration itself runs about 1 MiB of AES, as much as one camera image, so a process that
+ * seals one image would spend half its crypto choosing. Past this much work it has paid for itself.
+ */
+export const CALIBRATE_AFTER_BYTES = 8 << 20;
+let runBeforeChoice = 0;
 
 /** Run the eight-block paths (four-message EAX, CTR, ECB) of this thread's engine on `choice`. */
 export function selectAesKernel(choice: AesKernel): void {
@@ -450,6 +459,19 @@ export function aesKernel(): AesKernel {
   return kernel ?? chooseAesKernel().kernel;
 }
 
+/** What chooseAesKernel chose on this thread; undefined while it still runs vperm uncalibrated. */
+export function kernelChoice(): KernelChoice | undefined {
+  return howChosen;
+}
+
+/** Before a four-message run of `bytes`: SEALCAM_AES_KERNEL at once, a calibration only once enough work has come. */
+function kernelForRun(bytes: number): void {
+  if (kernel !== undefined) return;
+  runBeforeChoice += bytes;
+  const wanted = platform.setting('SEALCAM_AES_KERNEL');
+  if ((wanted !== undefined && wanted !== '') || runBeforeChoice > CALIBRATE_AFTER_BYTES) chooseAesKernel();
+}
+
 export interface KernelChoice {
   kernel: AesKernel;
   /** 'env' (SEALCAM_AES_KERNEL), or 'calibrated' with the MB/s each kernel reached. */
@@ -458,7 +480,8 @@ export interface KernelChoice {
 }
 
 /**
- * Choose this thread's eight-block kernel: SEALCAM_AES_KERNEL=vperm|bitsliced if set, else a
+ * Choose this thread's eight-block kernel (four-message runs call it once SEALCAM_AES_KERNEL is set
+ * or CALIBRATE_AFTER_BYTES have run): SEALCAM_AES_KERNEL=vperm|bitsliced if set, else a
  * calibration of a few milliseconds: four-message EAX over 4 x 16 KiB on each kernel, alternately,
  * the fastest of seven runs each after two to warm up; bitsliced only if it is at least 3% faster (either is constant
  * time and gives the same bytes, so noise can only cost speed). The inputs are fixed public bytes.
@@ -470,12 +493,12 @@ export function chooseAesKernel(): KernelChoice {
       throw new SealcamError('EINPUT', `SEALCAM_AES_KERNEL must be 'vperm' or 'bitsliced', got '${wanted}'`);
     }
     selectAesKernel(wanted as AesKernel);
-    return { kernel: wanted as AesKernel, how: 'env' };
+    return (howChosen = { kernel: wanted as AesKernel, how: 'env' });
   }
   const mbps = calibrate();
-  const choice: AesKernel = mbps.bitsliced >= 1.03 * mbps.vperm ? 'bitsliced' : 'vperm';
-  selectAesKernel(choice);
-  return { kernel: choice, how: 'calibrated', mbps };
+  const fastest: AesKernel = mbps.bitsliced >= 1.03 * mbps.vperm ? 'bitsliced' : 'vperm';
+  selectAesKernel(fastest);
+  return (howChosen = { kernel: fastest, how: 'calibrated', mbps });
 }
 
 function calibrate(): Record<AesKernel, number> {
