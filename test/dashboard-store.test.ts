@@ -221,6 +221,7 @@ describe('a store that cannot be reached yet', () => {
       output: storeOutput(store, 'images/', 's3://dash-late/images/'),
       token: TOKEN,
       pollMs: 50,
+      fullScanMs: 200, // a new camera is found by a full listing
       retryMaxMs: 400,
       onWarning: (message, about) => warnings.push([about, message]),
     });
