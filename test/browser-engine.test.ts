@@ -82,7 +82,7 @@ describe.skipIf(!haveChromium)('sealcam/browser in Chromium', () => {
     file('encrypted_image.bin', sidecar.ciphertext);
     file('encryption_metadata.json', serializeSidecarMetadata(sidecar.metadata));
 
-    dashboard = await startDashboard({ listen: '127.0.0.1:0', root: join(dir, 'output'), token: TOKEN });
+    dashboard = await startDashboard({ listen: '127.0.0.1:0', output: join(dir, 'output'), token: TOKEN });
     ({ context, page } = await launchChromium(join(dir, 'profile')));
     problems = pageProblems(page);
     page.on('request', (r) => requests.push(r));

@@ -64,7 +64,7 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     await writeQuarantineRecord(output, quarantineFields('cam-entrance', 'bad', now - 60_000, { reason: 'the SHA-256 differs from the event: <img src=x id=injected>' }));
     await writeReceiverStatus(output, statusFields('rx-1', now, { opened: 36, duplicates: 2, redeliveries: 1, quarantined: 1, bytes: 1_080_000, recent: throughput.recent(now) }));
 
-    dashboard = await startDashboard({ listen: '127.0.0.1:0', root: output, token: TOKEN, pollMs: 100, quietAfterMs: 5 * 60_000 });
+    dashboard = await startDashboard({ listen: '127.0.0.1:0', output: output, token: TOKEN, pollMs: 100, quietAfterMs: 5 * 60_000 });
     ({ context, page } = await launchChromium(join(root, 'profile')));
     page.on('request', (r) => requests.push(r.url()));
     problems = pageProblems(page);

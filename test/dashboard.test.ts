@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cookieValue, DashboardAuth } from '../src/dashboard/auth.js';
 import { parseListen, startDashboard, type Dashboard } from '../src/dashboard/server.js';
-import { pathInside } from '../src/dashboard/thumbs.js';
+import { pathInside } from '../src/receiver/output.js';
 import { writeImageRecord } from '../src/fleet/records.js';
 import type { FleetSnapshot } from '../src/fleet/snapshot.js';
 import { imageFields } from './fixtures/fleet-records.js';
@@ -27,7 +27,7 @@ let dashboard: Dashboard;
 beforeAll(async () => {
   mkdirSync(output);
   await receiveSample(output, 'cam-1', 'street-dusk.jpg', Date.now() - 2000);
-  dashboard = await startDashboard({ listen: '127.0.0.1:0', root: output, token: TOKEN, pollMs: 50 });
+  dashboard = await startDashboard({ listen: '127.0.0.1:0', output, token: TOKEN, pollMs: 50 });
 });
 afterAll(async () => {
   await dashboard?.close();
@@ -235,7 +235,7 @@ describe('dashboard thumbnails', () => {
     const day = imageFields('cam-link', 'link.jpg', Date.now() - 1000).outputPath.split('/')[1]!;
     mkdirSync(join(output2, 'cam-link', day), { recursive: true });
     symlinkSync(join(root, 'secret.jpg'), join(output2, 'cam-link', day, 'link.jpg'));
-    dash = await startDashboard({ listen: '127.0.0.1:0', root: output2, token: TOKEN });
+    dash = await startDashboard({ listen: '127.0.0.1:0', output: output2, token: TOKEN });
     cookie = (await fetch(`${dash.origin}/?token=${TOKEN}`, { redirect: 'manual' })).headers.getSetCookie()[0]!.split(';')[0]!;
   });
   afterAll(() => dash.close());

@@ -14,6 +14,7 @@ import {
 } from '../src/fleet/records.js';
 import { directoryRecords, type RecordSource } from '../src/fleet/store.js';
 import { FleetView, type FleetViewOptions } from '../src/fleet/view.js';
+import { SealcamError } from '../src/errors.js';
 import { imageFields, iso, quarantineFields, statusFields } from './fixtures/fleet-records.js';
 
 /**
@@ -343,6 +344,24 @@ describe('FleetView reading incrementally', () => {
     await writeImageRecord(dir, imageFields('cam-2', 'a.jpg', NOW - 500));
     await view.refresh({ full: true });
     expect(view.snapshot().devices.map((d) => d.id)).toEqual(['cam-1', 'cam-2']);
+  });
+
+  it('reads again on the next poll a record the source failed to deliver, instead of skipping it', async () => {
+    const dir = freshRoot();
+    await writeImageRecord(dir, imageFields('cam-1', 'a.jpg', NOW - 1000));
+    // The directory's records, failing the first read of b as an unreachable Azure or S3 endpoint does.
+    const inner = directoryRecords(dir);
+    let failures = 0;
+    const flaky: RecordSource = {
+      list: (p) => inner.list(p),
+      read: (name, max) => (name.endsWith('/b.jpg.json') && failures++ === 0 ? Promise.reject(new SealcamError('EUNREACHABLE', 'cannot reach the store')) : inner.read(name, max)),
+    };
+    const { view, warnings } = await viewOn(flaky);
+    await writeImageRecord(dir, imageFields('cam-1', 'b.jpg', NOW - 500));
+    await expect(view.refresh()).rejects.toMatchObject({ code: 'EUNREACHABLE' });
+    expect(await view.refresh()).toBe(true);
+    expect(view.snapshot().devices[0]!.imagesToday).toBe(2);
+    expect([view.snapshot().skipped.count, warnings]).toEqual([0, []]);
   });
 
   it('emits change while polling by itself', async () => {

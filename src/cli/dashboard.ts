@@ -1,17 +1,18 @@
 import { isIP } from 'node:net';
-import { resolve } from 'node:path';
 import { checkToken } from '../dashboard/auth.js';
-import { parseListen, startDashboard, type Dashboard } from '../dashboard/server.js';
-import { SealcamError } from '../errors.js';
-import { describeOutput, parseOutputLocation } from '../receiver/location.js';
+import { parseListen, startDashboard, type Dashboard, type DashboardOutput } from '../dashboard/server.js';
+import { openOutput } from '../receiver/output.js';
 import { configFromOptions, durationFlag } from './options.js';
 
 /**
  * `sealcam dashboard`: serves the dashboard until SIGINT or SIGTERM (`sealcam demo --dashboard`
  * serves it the same way, through serveDashboard). The token comes from
  * SEALCAM_DASHBOARD_TOKEN (and is then never printed) or is generated, and its sign-in URL is
- * printed once: it is the only place the token appears. Skipped records are reported on stderr,
- * the first few in full.
+ * printed once: it is the only place the token appears. It reads receiver.output as the receivers
+ * write it, a directory or a store location, opened by the receiver's own openOutput (the same
+ * store.* settings and credentials); the location is printed as the receivers print it, never a
+ * connection string or SAS. Skipped records are reported on stderr, the first few in full; a store
+ * that cannot be read is reported once, and again when it can.
  */
 
 export interface DashboardCommandOptions {
@@ -37,21 +38,23 @@ const toTerminal: DashboardPrinter = {
 };
 
 /**
- * Starts the dashboard on `root` (a receiver output directory) and prints its sign-in URL once, as
- * `sealcam dashboard` and `sealcam demo --dashboard` both do: the token from SEALCAM_DASHBOARD_TOKEN
- * (then never printed) or generated, records it skips reported, the first few in full.
+ * Starts the dashboard on `output` (a receiver output directory, or the Output of a store location)
+ * and prints its sign-in URL once, as `sealcam dashboard` and `sealcam demo --dashboard` both do:
+ * the token from SEALCAM_DASHBOARD_TOKEN (then never printed) or generated, records it skips
+ * reported, the first few in full, and every change in whether the records can be read.
  */
-export async function serveDashboard(options: { listen: string; root: string; quietAfterMs?: number; fullScanMs?: number; print?: DashboardPrinter }): Promise<Dashboard> {
+export async function serveDashboard(options: { listen: string; output: string | DashboardOutput; quietAfterMs?: number; fullScanMs?: number; print?: DashboardPrinter }): Promise<Dashboard> {
   const print = options.print ?? toTerminal;
   const { host } = parseListen(options.listen);
   const envToken = process.env[TOKEN_ENV] ? checkToken(process.env[TOKEN_ENV], TOKEN_ENV) : undefined;
-  let warnings = 0;
-  const onWarning = (message: string) => {
-    if (++warnings <= WARNINGS_PRINTED) print.note(`sealcam dashboard: ${message}`);
-    else if (warnings === WARNINGS_PRINTED + 1) print.note('sealcam dashboard: more records skipped; the dashboard counts them');
+  let skipped = 0;
+  const onWarning = (message: string, about: 'record' | 'source') => {
+    if (about === 'source' || ++skipped <= WARNINGS_PRINTED) print.note(`sealcam dashboard: ${message}`);
+    else if (skipped === WARNINGS_PRINTED + 1) print.note('sealcam dashboard: more records skipped; the dashboard counts them');
   };
-  const dashboard = await startDashboard({ listen: options.listen, root: options.root, token: envToken, quietAfterMs: options.quietAfterMs, fullScanMs: options.fullScanMs, onWarning });
-  print.note(`sealcam dashboard: fleet records from ${options.root}`);
+  const where = typeof options.output === 'string' ? options.output : options.output.where;
+  print.note(`sealcam dashboard: fleet records from ${where}`);
+  const dashboard = await startDashboard({ listen: options.listen, output: options.output, token: envToken, quietAfterMs: options.quietAfterMs, fullScanMs: options.fullScanMs, onWarning });
   if (!isLoopback(host)) print.note(`sealcam dashboard: listening on ${host}, beyond this machine, over plain HTTP: put TLS in front of it`);
   if (envToken) print.url(`dashboard at ${dashboard.origin}/ (sign in with ${dashboard.origin}/?token=<${TOKEN_ENV}>)`);
   else print.url(`dashboard at ${dashboard.url}`);
@@ -77,13 +80,11 @@ export function untilStopped(): Promise<void> {
 export async function run(opts: DashboardCommandOptions): Promise<void> {
   parseListen(opts.listen);
   const quietAfterMs = durationFlag(opts.quietAfter, '--quiet-after') * 1000;
-  const location = parseOutputLocation(configFromOptions(opts).receiver.output);
-  if (location.kind !== 'directory') {
-    throw new SealcamError('EUSAGE', `the dashboard reads a receiver output directory; ${describeOutput(location)} is a store location (run the dashboard where a receiver writes a directory, or sync the store's .sealcam/ records and images to one)`);
-  }
+  // The receivers' own way to their output: a directory, or the store of an azure:// or s3:// location.
+  const output = await openOutput(configFromOptions(opts));
   // Listening for the signals before printing the URL: whoever reads it may stop us at once.
   const stopped = untilStopped();
-  const dashboard = await serveDashboard({ listen: opts.listen, root: resolve(location.dir), quietAfterMs });
+  const dashboard = await serveDashboard({ listen: opts.listen, output, quietAfterMs });
   await stopped;
   await dashboard.close();
 }

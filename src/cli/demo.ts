@@ -62,7 +62,7 @@ export async function demo(opts: DemoCommandOptions): Promise<void> {
         progress.update(received);
       },
       onReceiverReady: async (root) => {
-        if (dashboardModule !== undefined) dashboard = await dashboardModule.serveDashboard({ listen: listen!, root, print, fullScanMs: DEMO_FULL_SCAN_MS });
+        if (dashboardModule !== undefined) dashboard = await dashboardModule.serveDashboard({ listen: listen!, output: root, print, fullScanMs: DEMO_FULL_SCAN_MS });
       },
       afterReport: async (r) => {
         progress?.finish();

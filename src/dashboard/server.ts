@@ -3,9 +3,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { isIP, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { SealcamError } from '../errors.js';
-import type { RecordSource } from '../fleet/store.js';
-import { FleetView } from '../fleet/view.js';
+import { FleetView, type FleetViewOptions } from '../fleet/view.js';
 import { packageRoot } from '../paths.js';
+import { directoryOutput, type Output } from '../receiver/output.js';
 import { checkToken, DashboardAuth, generateToken } from './auth.js';
 import { Thumbnails } from './thumbs.js';
 import { vectorIndex, vectorFile } from './vector-files.js';
@@ -26,10 +26,11 @@ import { vectorIndex, vectorFile } from './vector-files.js';
 export interface DashboardOptions {
   /** host:port ([v6]:port for IPv6); default 127.0.0.1:8787. Port 0 picks a free port. */
   listen?: string;
-  /** The receivers' output root: records under <root>/.sealcam/, images for thumbnails. */
-  root: string;
-  /** Where the records are, when not <root>/.sealcam/ (a BlobStore-backed source). */
-  source?: RecordSource;
+  /**
+   * What the receivers write to: an output directory, or any receiver Output (a store prefix,
+   * receiver/output.ts openOutput): the records under its `.sealcam/`, the images for thumbnails.
+   */
+  output: string | DashboardOutput;
   /** The bearer token; default a generated one (see Dashboard.url). */
   token?: string;
   /** A camera is flagged quiet after this long without an image (default 5 min). */
@@ -37,9 +38,14 @@ export interface DashboardOptions {
   /** How often the records are polled (default 2 s), and fully listed (default 30 s). */
   pollMs?: number;
   fullScanMs?: number;
-  /** Skipped records and failed polls, one escaped line each (never a request or a token). */
-  onWarning?: (message: string) => void;
+  /** While the records cannot be read, how far the retries back off (default 30 s). */
+  retryMaxMs?: number;
+  /** Skipped records, and records that cannot be read (then can again), one escaped line each (never a request or a token): FleetViewOptions.onWarning. */
+  onWarning?: FleetViewOptions['onWarning'];
 }
+
+/** The part of a receiver output the dashboard reads. */
+export type DashboardOutput = Pick<Output, 'where' | 'records' | 'read'>;
 
 export interface Dashboard {
   /** The login URL, token included: print it once, for the operator to open. */
@@ -130,14 +136,16 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     assets.set(path, bytes);
   }
   const vectors = vectorIndex();
+  const output = typeof options.output === 'string' ? directoryOutput(options.output) : options.output;
   const view = await FleetView.open({
-    source: options.source ?? options.root,
+    source: output.records,
     quietAfterMs: options.quietAfterMs,
     pollMs: options.pollMs,
     fullScanMs: options.fullScanMs,
+    retryMaxMs: options.retryMaxMs,
     onWarning: options.onWarning,
   });
-  const thumbs = new Thumbnails(options.root);
+  const thumbs = new Thumbnails(output);
   const streams = new Set<ServerResponse>();
   let auth: DashboardAuth | undefined;
 
@@ -167,7 +175,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
 
   async function thumbnail(req: IncomingMessage, res: ServerResponse, deviceId: string): Promise<void> {
     const latest = view.latestImage(deviceId);
-    const made = latest && (await thumbs.get(latest.outputPath));
+    const made = latest && (await thumbs.get(latest.outputPath, latest.sha256));
     if (!latest || !made) return text(res, 404, 'no thumbnail for this camera');
     const etag = `"${latest.sha256.slice(0, 32)}"`;
     const headers = { ETag: etag, 'Cache-Control': 'private, no-cache' };

@@ -1,11 +1,14 @@
-import { realpath, stat } from 'node:fs/promises';
-import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { createHash } from 'node:crypto';
+import type { Output } from '../receiver/output.js';
 
 /**
  * Thumbnails of opened images, scaled down on the server with sharp (libvips) so the page loads a
- * few kilobytes per camera instead of full frames. Paths come from records, so each is resolved
- * strictly inside the output root, symbolic links included. Made thumbnails are kept (keyed by
- * path, size and modification time) in a small least-recently-used cache; sharp loads on first use.
+ * few kilobytes per camera instead of full frames. The image is read through the output it was
+ * published to (a directory or a store prefix: `Output.read`, which refuses names that would leave
+ * it), at most MAX_SOURCE_BYTES, and used only when its SHA-256 is the one its record gives: so a
+ * thumbnail shows exactly the bytes the receiver recorded, and made thumbnails can be kept by name
+ * and hash in a small least-recently-used cache without asking the output again. sharp loads on
+ * first use.
  */
 
 export const THUMB_WIDTH = 320;
@@ -13,6 +16,11 @@ export const THUMB_HEIGHT = 240;
 const CACHED = 256;
 /** Larger images get no thumbnail: libvips would decode them, but a dashboard need not. */
 const MAX_PIXELS = 16384 * 16384;
+/** Nor do larger files (a camera frame is a few megabytes; a store output holds at most 256 MiB per image). */
+export const MAX_SOURCE_BYTES = 64 * 1024 * 1024;
+
+/** Where the images are: a receiver output, or anything that reads published names the same way. */
+export type ImageReader = Pick<Output, 'read'>;
 
 type Sharp = import('sharp').SharpConstructor;
 let sharpModule: Promise<Sharp> | undefined;
@@ -20,43 +28,26 @@ let sharpModule: Promise<Sharp> | undefined;
 function loadSharp(): Promise<Sharp> {
   return (sharpModule ??= import('sharp').then((m) => {
     const sharp = m.default;
-    sharp.cache(false); // this module caches the results; libvips need not hold files open
+    sharp.cache(false); // this module caches the results; libvips need not hold anything
     return sharp;
   }));
-}
-
-/** `relativePath` inside `root`, or undefined when it would leave it (by '..', an absolute path or a link). */
-export async function pathInside(root: string, relativePath: string): Promise<string | undefined> {
-  if (isAbsolute(relativePath) || relativePath.split(/[\\/]/).some((part) => part === '..' || part === '')) return undefined;
-  const path = resolve(root, relativePath);
-  const inside = (base: string, p: string) => {
-    const rel = relative(base, p);
-    return rel !== '' && !rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel);
-  };
-  if (!inside(resolve(root), path)) return undefined;
-  try {
-    const [realRoot, realPath] = await Promise.all([realpath(root), realpath(path)]);
-    return inside(realRoot, realPath) ? realPath : undefined;
-  } catch {
-    return undefined; // missing
-  }
 }
 
 export class Thumbnails {
   private readonly cache = new Map<string, Promise<Buffer | undefined>>();
 
-  constructor(private readonly root: string) {}
+  constructor(private readonly images: ImageReader) {}
 
-  /** A JPEG thumbnail of the image at `outputPath` (relative to the root); undefined when it is missing, outside the root or not decodable. */
-  async get(outputPath: string): Promise<Buffer | undefined> {
-    const path = await pathInside(this.root, outputPath);
-    if (path === undefined) return undefined;
-    const info = await stat(path).catch(() => undefined);
-    if (!info?.isFile()) return undefined;
-    const key = `${path}\0${info.size}\0${info.mtimeMs}`;
+  /**
+   * A JPEG thumbnail of the image published as `outputPath` whose SHA-256 is `sha256`; undefined
+   * when it is missing, outside the output, too large, not those bytes or not decodable (and then
+   * asked for again next time: the output may have been unreachable).
+   */
+  async get(outputPath: string, sha256: string): Promise<Buffer | undefined> {
+    const key = `${outputPath}\0${sha256}`;
     let thumb = this.cache.get(key);
     if (thumb === undefined) {
-      thumb = this.make(path);
+      thumb = this.make(outputPath, sha256);
       thumb.then((made) => made === undefined && this.cache.delete(key));
     } else this.cache.delete(key); // re-inserted below: most recently used last
     this.cache.set(key, thumb);
@@ -64,10 +55,12 @@ export class Thumbnails {
     return thumb;
   }
 
-  private async make(path: string): Promise<Buffer | undefined> {
+  private async make(outputPath: string, sha256: string): Promise<Buffer | undefined> {
+    const bytes = await this.images.read(outputPath, MAX_SOURCE_BYTES).catch(() => undefined);
+    if (bytes === undefined || createHash('sha256').update(bytes).digest('hex') !== sha256) return undefined;
     const sharp = await loadSharp();
     try {
-      return await sharp(path, { limitInputPixels: MAX_PIXELS, failOn: 'none' })
+      return await sharp(bytes, { limitInputPixels: MAX_PIXELS, failOn: 'none' })
         .rotate() // EXIF orientation
         .resize(THUMB_WIDTH, THUMB_HEIGHT, { fit: 'inside', withoutEnlargement: true })
         .flatten({ background: '#ffffff' })

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { InputError } from '../errors.js';
+import { InputError, isTransient } from '../errors.js';
+import { backoffDelay } from '../retry.js';
 import { summarize } from '../stats.js';
 import { BUCKET_SECONDS, MAX_RECORD_BYTES, parseRecord, recordName, RECENT_SECONDS, type FleetRecord, type ImageRecord, type QuarantineRecord, type ReceiverStatus } from './records.js';
 import type { DeviceCard, FleetSnapshot, QuarantineRow, ReceiverRow } from './snapshot.js';
@@ -12,6 +13,11 @@ import { directoryRecords, type RecordSource } from './store.js';
  * and backlog filed under older capture days. Only the last `historyDays` are read, plus each
  * device's newest day, so a camera that went quiet long ago still has a card. A file that is not a
  * valid record, or not where its content says it belongs, is skipped and counted, never trusted.
+ *
+ * The source may be a store across a network. A poll that fails (the store unreachable, a record
+ * that could not be fetched) changes nothing it has not read, is reported once per outage (and
+ * once more when the source answers again), and is retried with backoff; the view keeps serving
+ * what it has meanwhile, from its very first poll on.
  */
 
 export interface FleetViewOptions {
@@ -22,14 +28,16 @@ export interface FleetViewOptions {
   /** Poll interval (default 2 s) and full-listing interval (default 30 s). */
   pollMs?: number;
   fullScanMs?: number;
+  /** While the source fails, polls back off (full jitter) from pollMs up to this (default 30 s). */
+  retryMaxMs?: number;
   /** Days of records read (default 7). */
   historyDays?: number;
   /** A receiver status older than this is shown as stale (default 30 s). */
   staleAfterMs?: number;
   /** Epoch milliseconds; tests pass a clock. */
   now?: () => number;
-  /** Skipped records and failed polls, one escaped line each. */
-  onWarning?: (message: string) => void;
+  /** Skipped records (`record`), and a source that stopped or started answering again (`source`), one escaped line each. */
+  onWarning?: (message: string, about: 'record' | 'source') => void;
 }
 
 /** Latency percentiles and the sparkline cover a device's last this many images. */
@@ -144,10 +152,11 @@ export class FleetView extends EventEmitter<{ change: [] }> {
   private readonly quietAfterMs: number;
   private readonly pollMs: number;
   private readonly fullScanMs: number;
+  private readonly retryMaxMs: number;
   private readonly historyDays: number;
   private readonly staleAfterMs: number;
   private readonly now: () => number;
-  private readonly onWarning: (message: string) => void;
+  private readonly onWarning: (message: string, about: 'record' | 'source') => void;
 
   private readonly seen = new Set<string>();
   private readonly devices = new Map<string, DeviceState>();
@@ -158,6 +167,10 @@ export class FleetView extends EventEmitter<{ change: [] }> {
   private readonly skippedRecent: string[] = [];
   private skippedCount = 0;
   private lastFullScan = -Infinity;
+  /** Polls failed in a row (0: the source answers), for the backoff and so an outage is reported once. */
+  private failures = 0;
+  /** Records applied since the last poll that reported a change (a poll that failed midway applied some). */
+  private unreported = false;
   /** What the last snapshot showed that time alone changes: the day, and which devices are quiet or receivers stale. */
   private clockState = '';
   private timer: NodeJS.Timeout | undefined;
@@ -170,17 +183,29 @@ export class FleetView extends EventEmitter<{ change: [] }> {
     this.quietAfterMs = positive(options.quietAfterMs, 300_000, 'quietAfterMs');
     this.pollMs = positive(options.pollMs, 2000, 'pollMs');
     this.fullScanMs = positive(options.fullScanMs, 30_000, 'fullScanMs');
+    this.retryMaxMs = positive(options.retryMaxMs, 30_000, 'retryMaxMs');
     this.historyDays = positive(options.historyDays, 7, 'historyDays');
     this.staleAfterMs = positive(options.staleAfterMs, 30_000, 'staleAfterMs');
     this.now = options.now ?? Date.now;
     this.onWarning = options.onWarning ?? (() => undefined);
   }
 
-  /** A view that has read what is there now and keeps polling until close(); `poll: false` leaves polling to refresh(). */
+  /**
+   * A view that has read what is there now and keeps polling until close(); `poll: false` leaves
+   * polling to refresh() (and a first poll that fails rejects). With polling, a source that cannot
+   * be read yet is reported and retried: the view opens empty.
+   */
   static async open(options: FleetViewOptions & { poll?: boolean }): Promise<FleetView> {
     const view = new FleetView(options);
-    await view.refresh({ full: true });
-    if (options.poll !== false) view.schedule();
+    if (options.poll === false) {
+      await view.refresh({ full: true });
+      return view;
+    }
+    await view.refresh({ full: true }).then(
+      () => view.answered(),
+      (err: unknown) => view.failed(err),
+    );
+    view.schedule();
     return view;
   }
 
@@ -230,23 +255,38 @@ export class FleetView extends EventEmitter<{ change: [] }> {
 
   // --- Polling -----------------------------------------------------------------------------------
 
+  /** The next poll after pollMs, or, while the source fails, after a backoff that grows to at most retryMaxMs. */
   private schedule(): void {
     if (this.closed) return;
+    const delay = this.failures === 0 ? this.pollMs : Math.max(this.pollMs, backoffDelay(this.failures, { baseMs: this.pollMs, maxMs: this.retryMaxMs, attempts: Infinity }));
     this.timer = setTimeout(() => {
-      this.refresh().then(
-        (changed) => changed && !this.closed && this.emit('change'),
-        (err: Error) => this.onWarning(`fleet records: ${String(err?.message ?? err).split('\n')[0]}`),
-      ).finally(() => this.schedule());
-    }, this.pollMs);
+      this.refresh()
+        .then(
+          (changed) => {
+            this.answered();
+            if (changed && !this.closed) this.emit('change');
+          },
+          (err: unknown) => this.failed(err),
+        )
+        .finally(() => this.schedule());
+    }, delay);
     this.timer.unref();
+  }
+
+  private failed(err: unknown): void {
+    if (this.failures++ === 0) this.onWarning(`fleet records cannot be read (retrying until they can): ${String((err as Error)?.message ?? err).split('\n')[0]}`, 'source');
+  }
+
+  private answered(): void {
+    if (this.failures > 0) this.onWarning('fleet records can be read again', 'source');
+    this.failures = 0;
   }
 
   private async poll(full: boolean): Promise<boolean> {
     const nowMs = this.now();
-    let changed = await this.readStatuses();
+    if (await this.readStatuses()) this.unreported = true;
     const names: string[] = [];
     if (full) {
-      this.lastFullScan = nowMs;
       names.push(...this.withinHistory(await this.source.list('records/'), nowMs));
     } else {
       const days = [dayOf(nowMs), dayOf(nowMs - DAY_MS)];
@@ -257,11 +297,14 @@ export class FleetView extends EventEmitter<{ change: [] }> {
     for (const name of fresh) this.seen.add(name);
     await eachLimited(fresh, READS_AT_ONCE, async (name) => {
       const record = await this.load(name);
-      if (record && this.apply(record)) changed = true;
+      if (record && this.apply(record)) this.unreported = true;
     });
+    // Only a full listing that was read through counts: after a failed one, the next poll lists all again.
+    if (full) this.lastFullScan = nowMs;
     const clock = this.clockStateAt(nowMs);
-    if (clock !== this.clockState) changed = true;
+    const changed = this.unreported || clock !== this.clockState;
     this.clockState = clock;
+    this.unreported = false;
     return changed;
   }
 
@@ -293,6 +336,7 @@ export class FleetView extends EventEmitter<{ change: [] }> {
     }
     await eachLimited(names, READS_AT_ONCE, async (name) => {
       const bytes = await this.source.read(name, MAX_RECORD_BYTES).catch((err: Error) => {
+        if (isTransient(err)) throw err; // the source is failing, not the record: the poll fails, and is retried
         this.skip(name, `cannot be read: ${err.message}`);
         return undefined;
       });
@@ -308,12 +352,18 @@ export class FleetView extends EventEmitter<{ change: [] }> {
   }
 
   private async load(name: string): Promise<FleetRecord | undefined> {
+    let bytes: Uint8Array;
     try {
-      return this.check(name, await this.source.read(name, MAX_RECORD_BYTES));
+      bytes = await this.source.read(name, MAX_RECORD_BYTES);
     } catch (err) {
+      if (isTransient(err)) {
+        this.seen.delete(name); // read it again next poll
+        throw err;
+      }
       this.skip(name, `cannot be read: ${(err as Error).message}`);
       return undefined;
     }
+    return this.check(name, bytes);
   }
 
   /** The record in `bytes`, if valid and filed under its own name. */
@@ -338,7 +388,7 @@ export class FleetView extends EventEmitter<{ change: [] }> {
     const message = `skipped record ${quoted(name)}: ${problem}`;
     this.skippedRecent.unshift(message);
     this.skippedRecent.splice(SKIPPED_SHOWN);
-    this.onWarning(message);
+    this.onWarning(message, 'record');
   }
 
   private device(id: string): DeviceState {

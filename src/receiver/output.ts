@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { link, lstat, mkdir, open, readdir, unlink } from 'node:fs/promises';
+import { link, lstat, mkdir, open, readdir, realpath, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { SealcamError } from '../errors.js';
 import { directoryRecords, RECORDS_DIR, storeRecords, type RecordSink, type RecordSource } from '../fleet/store.js';
@@ -9,7 +9,7 @@ import { fsError, writeStreamAtomic } from '../io/atomic.js';
 import { checkImage, type ImageCheck, type ImageCheckOptions } from '../io/image-check.js';
 import { DEVICE_ID } from '../notify/notifier.js';
 import type { SealcamConfig } from '../config.js';
-import { checkFolder, createStore } from '../storage/index.js';
+import { checkFolder, checkName, createStore } from '../storage/index.js';
 import type { BlobStore } from '../storage/store.js';
 import { describeOutput, outputProblem, parseOutputLocation } from './location.js';
 
@@ -26,6 +26,9 @@ import { describeOutput, outputProblem, parseOutputLocation } from './location.j
  * error: the open stream errors on the first segment that fails, so nothing unverified is ever
  * published, and no directory is created for an image that did not open. Quarantined blobs use the
  * same staging, named by blob and content.
+ *
+ * What is published can be read back by name (`read`, the dashboard's thumbnails), only strictly
+ * inside the output: names come from records, which anyone who can write the output can forge.
  */
 
 /** Opened images are plaintext: owner and group only (the umask may narrow it further). */
@@ -96,6 +99,12 @@ export interface Output {
   create(name: string, data: Uint8Array, contentType?: string): Promise<Published>;
   /** The fleet records receivers keep beside the images (`.sealcam/`), for the dashboard. */
   readonly records: RecordSource & RecordSink;
+  /**
+   * The bytes published under `name` (a '/'-separated relative name, as records give it), or
+   * undefined when there is none or the name would leave the output ('..', an absolute path, a
+   * link out of a directory output). More than `maxBytes` is refused (ETOOLARGE) before it is read.
+   */
+  read(name: string, maxBytes: number): Promise<Uint8Array | undefined>;
   /** The output for a subfolder (`<prefix>/`), such as the quarantine of a store output. */
   under(prefix: string): Output;
   /** Removes staging a receiver that died left behind. */
@@ -130,6 +139,28 @@ async function syncDirectory(dir: string): Promise<void> {
     }
   } catch {
     /* some platforms cannot open a directory: best effort, as io/atomic.ts */
+  }
+}
+
+/** A relative '/'-separated name with no empty, '.' or '..' part and no backslash: the only names `read` looks up. */
+const relativeName = (name: string) => name !== '' && !name.includes('\\') && name.split('/').every((part) => part !== '' && part !== '.' && part !== '..');
+
+const tooLarge = (name: string, size: number, maxBytes: number) => new SealcamError('ETOOLARGE', `${name} is ${size} bytes, more than the ${maxBytes} read back from an output`);
+
+/** `name` inside `root`, or undefined when it would leave it (by '..', an absolute path or a link) or is missing. */
+export async function pathInside(root: string, name: string): Promise<string | undefined> {
+  if (!relativeName(name) || isAbsolute(name)) return undefined;
+  const path = resolve(root, ...name.split('/'));
+  const inside = (base: string, p: string) => {
+    const rel = relative(base, p);
+    return rel !== '' && !rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel);
+  };
+  if (!inside(resolve(root), path)) return undefined;
+  try {
+    const [realRoot, realPath] = await Promise.all([realpath(root), realpath(path)]);
+    return inside(realRoot, realPath) ? realPath : undefined;
+  } catch {
+    return undefined; // missing
   }
 }
 
@@ -193,6 +224,26 @@ export function directoryOutput(root: string): Output {
     async create(name, data) {
       const staged = await output.stage([data]);
       return staged.publish(name);
+    },
+
+    async read(name, maxBytes) {
+      const path = await pathInside(base, name);
+      if (path === undefined) return undefined;
+      const fd = await open(path, 'r').catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT' || err.code === 'EISDIR') return undefined;
+        throw fsError(err, 'read', path);
+      });
+      if (fd === undefined) return undefined;
+      try {
+        const info = await fd.stat();
+        if (!info.isFile()) return undefined;
+        if (info.size > maxBytes) throw tooLarge(name, info.size, maxBytes);
+        const data = new Uint8Array(info.size);
+        const { bytesRead } = await fd.read(data, 0, info.size, 0);
+        return data.subarray(0, bytesRead);
+      } finally {
+        await fd.close();
+      }
     },
 
     records: directoryRecords(base),
@@ -267,6 +318,33 @@ export function storeOutput(store: BlobStore, prefix: string, where: string): Ou
     async create(name, data, contentType) {
       const staged = await output.stage([data]);
       return staged.publish(name, contentType ? { contentType } : {});
+    },
+
+    async read(name, maxBytes) {
+      const full = `${prefix}${name}`;
+      if (!relativeName(name)) return undefined;
+      try {
+        checkName(full);
+      } catch {
+        return undefined; // not a name sealcam writes: nothing it published is there
+      }
+      const info = await store.head(full);
+      if (info === undefined) return undefined;
+      if (info.size > maxBytes) throw tooLarge(name, info.size, maxBytes);
+      const chunks: Uint8Array[] = [];
+      let size = 0;
+      try {
+        for await (const chunk of await store.get(full)) {
+          size += (chunk as Uint8Array).length;
+          // The blob may have been replaced by a larger one since the head.
+          if (size > maxBytes) throw tooLarge(name, size, maxBytes);
+          chunks.push(chunk as Uint8Array);
+        }
+      } catch (err) {
+        if ((err as SealcamError).code === 'ENOENT') return undefined;
+        throw err;
+      }
+      return Buffer.concat(chunks, size);
     },
 
     records: storeRecords(store, prefix),

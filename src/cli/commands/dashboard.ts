@@ -7,7 +7,7 @@ export function registerDashboardCommands(program: Command): void {
     program
       .command('dashboard')
       .description(
-        'serve a web dashboard of the fleet from what receivers record in <output dir>/.sealcam: cameras, latest images, latency, throughput, quarantine. ' +
+        'serve a web dashboard of the fleet from what receivers record in their output (a directory, azure:// or s3://, under .sealcam/): cameras, latest images, latency, throughput, quarantine. ' +
           'The token comes from SEALCAM_DASHBOARD_TOKEN, else one is generated and its sign-in URL printed once',
       )
       .option('--listen <host:port>', 'address to serve on (another than loopback only when named here)', '127.0.0.1:8787')
