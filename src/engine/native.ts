@@ -1,5 +1,5 @@
 import { createCipheriv, type Cipher } from 'node:crypto';
-import { SealcamError } from '../errors.js';
+import { InputError, SealcamError } from '../errors.js';
 import { decryptEach, encryptEach } from './run.js';
 import type { CipherBackend, EaxState, RunMessage } from './types.js';
 
@@ -218,6 +218,8 @@ export class NativeBackend implements CipherBackend {
 
   encryptBlocks(blocks: Uint8Array): Uint8Array {
     this.live();
+    // A partial block would stay behind in the shared context and shift every later call.
+    if (blocks.length % 16 !== 0) throw new InputError(`ECB takes whole 16-byte blocks, got ${blocks.length} bytes`);
     // ECB has no chain: one context serves every call (whole blocks come out of update() at once).
     this.ecb ??= createCipheriv(this.ecbName, this.key, null).setAutoPadding(false);
     const out = this.ecb.update(blocks);
