@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createCipheriv, createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -100,6 +100,17 @@ describe('engine selection', () => {
   it("an unknown engine name ('gpu') is an InputError naming it", () => {
     expectInputError(() => createEax(KEY, { engine: 'gpu' as EngineName }), /engine.*gpu/);
     expectInputError(() => createBackend(KEY, 'gpu' as EngineName), /engine.*gpu/);
+  });
+});
+
+describe('the native engine\'s shared contexts', () => {
+  it('ECB refuses a partial block (it would stay in the key\'s one ECB context), and whole blocks after it still encipher right', () => {
+    withBackend('native', (backend) => {
+      expectInputError(() => backend.encryptBlocks(new Uint8Array(20)), /whole 16-byte blocks, got 20 bytes/);
+      const blocks = Uint8Array.from({ length: 48 }, (_, i) => i);
+      const ecb = createCipheriv('aes-128-ecb', KEY, null).setAutoPadding(false);
+      expect(Buffer.from(backend.encryptBlocks(blocks)).toString('hex')).toBe(ecb.update(blocks).toString('hex'));
+    });
   });
 });
 

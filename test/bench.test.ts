@@ -20,6 +20,7 @@ import { runBench } from '../bench/run.js';
 import { runStreams } from '../bench/stream.js';
 import { evaluateTargets } from '../bench/targets.js';
 import { packageRoot } from '../src/paths.js';
+import { sealcam, type Run } from './helpers/cli.js';
 
 /**
  * The benchmark suite's own parts: the cross-checks catch wrong implementations and make the run
@@ -160,6 +161,38 @@ describe('a run', () => {
     expect(() => parseBenchArgs(['--compare', 'a.json'])).toThrow(/two result files/);
     expect(() => parseBenchArgs(['--sizes', '12 parsecs'])).toThrow(/cannot read size/);
     expect(parseBenchArgs(['--quick', '--sizes', '1_671_137,16MiB'])).toMatchObject({ quick: true, sizes: [1_671_137, 16 * 1024 * KiB] });
+  });
+});
+
+describe('sealcam bench (the CLI)', () => {
+  // The smallest run the suite offers: one single-thread row at the tiny sizes, nothing streamed.
+  const oneRow = (dir: string, ...extra: string[]): Run =>
+    sealcam(['bench', '--tiny', '--no-hyperfine', '--filter', '^sealcam native \\(node:crypto\\) AES-128-EAX encrypt$', '--out', dir, ...extra], { timeout: 120_000 });
+  const TARGETS_TABLE = /^target\s+measured\s+needed\s+result$/m;
+
+  it('--targets reaches the suite: the targets table is printed and goes into the markdown', () => {
+    const dir = mkdtempSync(join(out, 'cli-targets-'));
+    const run = oneRow(dir, '--targets');
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(TARGETS_TABLE);
+    const md = readdirSync(dir).find((f) => f.endsWith('.md'))!;
+    expect(readFileSync(join(dir, md), 'utf8')).toContain('## Targets');
+  });
+
+  it('without --targets neither the console nor the markdown has the targets table', () => {
+    const dir = mkdtempSync(join(out, 'cli-plain-'));
+    const run = oneRow(dir);
+    expect(run.status).toBe(0);
+    expect(run.stdout).not.toMatch(TARGETS_TABLE);
+    const md = readdirSync(dir).find((f) => f.endsWith('.md'))!;
+    expect(readFileSync(join(dir, md), 'utf8')).not.toContain('## Targets');
+  });
+
+  it('its help says where the results go', () => {
+    const help = sealcam(['bench', '--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout.replace(/\s+/g, ' ')).toMatch(/writes? .*\.json, \.md and \.svg .*bench\/out\//);
   });
 });
 

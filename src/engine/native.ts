@@ -1,12 +1,18 @@
 import { createCipheriv, type Cipher } from 'node:crypto';
-import { SealcamError } from '../errors.js';
+import { InputError, SealcamError } from '../errors.js';
 import { decryptEach, encryptEach } from './run.js';
 import type { CipherBackend, EaxState, RunMessage } from './types.js';
 
 /**
  * The node:crypto twin: CTR from aes-*-ctr (OpenSSL increments the whole 16-byte block, as EAX
- * requires) and OMAC from aes-*-cbc with a zero IV plus the CMAC subkeys. It is the reference the
- * WASM engine is checked and benchmarked against. It uses AES-NI where OpenSSL does.
+ * requires) and OMAC from aes-*-cbc plus the CMAC subkeys. It is the reference the WASM engine is
+ * checked and benchmarked against. It uses AES-NI where OpenSSL does.
+ *
+ * node:crypto cannot give a context a new IV, and a context costs a key schedule and a few objects
+ * to make, so a key keeps one CBC context (CbcChain) for all its OMACs, and one ECB context; only
+ * CTR, whose IV is each message's N, gets a context per message. Every update() still returns a
+ * fresh Buffer (node:crypto has no way to write into the caller's), which is why a message's
+ * ciphertext is copied into place and the CBC output is wiped and dropped.
  */
 
 const ZERO_BLOCK = new Uint8Array(16);
@@ -20,9 +26,49 @@ export function dbl(block: Uint8Array): Uint8Array {
   return out;
 }
 
-class NativeOmac {
+/**
+ * One CBC context serving any number of CBC-MACs under its key, interleaved as they come. A CBC
+ * context always chains from the last block it output; a MAC whose own chain stands at S continues
+ * by feeding its next block XORed with S ^ that last block, so the context computes
+ * E(block ^ S) as if it were the MAC's alone (a MAC starts at S = 0, the zero IV). XOR only: no
+ * branch or index depends on the data.
+ */
+class CbcChain {
   private readonly cbc: Cipher;
-  private pending = new Uint8Array(16);
+  /** The context's chaining value: the last block it output. */
+  private readonly last = new Uint8Array(16);
+  private readonly first = new Uint8Array(16);
+
+  constructor(name: string, key: Uint8Array) {
+    this.cbc = createCipheriv(name, key, ZERO_BLOCK).setAutoPadding(false);
+  }
+
+  /** Continues the MAC whose chain is `state` over `block` (16 bytes), then `rest` (whole blocks); `state` becomes its new chain value. */
+  absorb(state: Uint8Array, block: Uint8Array, rest?: Uint8Array): void {
+    for (let i = 0; i < 16; i++) this.first[i] = block[i]! ^ state[i]! ^ this.last[i]!;
+    let out = this.cbc.update(this.first);
+    if (rest !== undefined && rest.length > 0) {
+      out.fill(0);
+      out = this.cbc.update(rest);
+    }
+    const tail = out.subarray(out.length - 16);
+    state.set(tail);
+    this.last.set(tail);
+    out.fill(0);
+    this.first.fill(0);
+  }
+
+  /** Frees the context (and its key schedule) now rather than at garbage collection. */
+  dispose(): void {
+    this.cbc.final();
+    this.last.fill(0);
+  }
+}
+
+class NativeOmac {
+  /** This MAC's CBC chaining value. */
+  private readonly state = new Uint8Array(16);
+  private readonly pending = new Uint8Array(16);
   private pendingLength: number;
 
   /** `tweak` is EAX's t (0, 1, 2), or -1 for plain CMAC with no tweak block. */
@@ -30,7 +76,6 @@ class NativeOmac {
     private readonly backend: NativeBackend,
     tweak: number,
   ) {
-    this.cbc = createCipheriv(backend.cbcName, backend.key, ZERO_BLOCK).setAutoPadding(false);
     if (tweak >= 0) {
       this.pending[15] = tweak;
       this.pendingLength = 16;
@@ -43,11 +88,10 @@ class NativeOmac {
     let offset = 0;
     while (offset < data.length) {
       if (this.pendingLength === 16) {
-        // More data follows, so the pending block is not the last one: chain it through CBC,
-        // with every whole block but the last of the data straight after it (no copy).
+        // More data follows, so the pending block is not the last one: chain it, with every whole
+        // block but the last of the data straight after it (no copy).
         const run = data.length - offset > 16 ? (data.length - offset - 1) & ~15 : 0;
-        this.cbc.update(this.pending).fill(0);
-        if (run > 0) this.cbc.update(data.subarray(offset, offset + run)).fill(0);
+        this.backend.chain().absorb(this.state, this.pending, data.subarray(offset, offset + run));
         offset += run;
         this.pendingLength = 0;
       }
@@ -69,10 +113,11 @@ class NativeOmac {
       last[this.pendingLength] = 0x80;
       for (let i = 0; i < 16; i++) last[i]! ^= k2[i]!;
     }
-    const mac = new Uint8Array(this.cbc.update(last));
-    this.cbc.final();
+    this.backend.chain().absorb(this.state, last);
+    const mac = this.state.slice();
     last.fill(0);
     this.pending.fill(0);
+    this.state.fill(0);
     return mac;
   }
 }
@@ -137,6 +182,8 @@ export class NativeBackend implements CipherBackend {
   readonly ctrName: string;
   private readonly ecbName: string;
   private k1k2: [Uint8Array, Uint8Array] | undefined;
+  private cbc: CbcChain | undefined;
+  private ecb: Cipher | undefined;
   private disposed = false;
 
   constructor(key: Uint8Array) {
@@ -153,6 +200,11 @@ export class NativeBackend implements CipherBackend {
     if (this.disposed) throw new SealcamError('EDISPOSED', 'this key was disposed');
   }
 
+  /** The CBC context every OMAC under this key chains through. */
+  chain(): CbcChain {
+    return (this.cbc ??= new CbcChain(this.cbcName, this.key));
+  }
+
   /** CMAC subkeys K1 = dbl(L), K2 = dbl(K1) with L = E_K(0^128). */
   subkeys(): [Uint8Array, Uint8Array] {
     if (!this.k1k2) {
@@ -166,10 +218,14 @@ export class NativeBackend implements CipherBackend {
 
   encryptBlocks(blocks: Uint8Array): Uint8Array {
     this.live();
-    const ecb = createCipheriv(this.ecbName, this.key, null).setAutoPadding(false);
-    const out = new Uint8Array(ecb.update(blocks));
-    ecb.final();
-    return out;
+    // A partial block would stay behind in the shared context and shift every later call.
+    if (blocks.length % 16 !== 0) throw new InputError(`ECB takes whole 16-byte blocks, got ${blocks.length} bytes`);
+    // ECB has no chain: one context serves every call (whole blocks come out of update() at once).
+    this.ecb ??= createCipheriv(this.ecbName, this.key, null).setAutoPadding(false);
+    const out = this.ecb.update(blocks);
+    const blocksOut = new Uint8Array(out);
+    out.fill(0);
+    return blocksOut;
   }
 
   ctr(counter: Uint8Array, data: Uint8Array): Uint8Array {
@@ -201,8 +257,11 @@ export class NativeBackend implements CipherBackend {
   }
 
   dispose(): void {
+    if (this.disposed) return;
     this.disposed = true;
     this.key.fill(0);
     if (this.k1k2) for (const k of this.k1k2) k.fill(0);
+    this.cbc?.dispose();
+    this.ecb?.final();
   }
 }

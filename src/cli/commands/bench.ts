@@ -58,7 +58,7 @@ async function bench(opts: BenchOptions): Promise<void> {
 export function registerBenchCommands(program: Command): void {
   program
     .command('bench')
-    .description('run the benchmark suite (from a checkout, after npm run build:bench); see bench/README.md')
+    .description('run the benchmark suite (from a checkout, after npm run build:bench); writes a .json, .md and .svg of the run to bench/out/ (git ignores it; --out to choose); see bench/README.md')
     .option('--quick', 'about 2 minutes (118 s on a shared 2-core VM, up to 700 MB of memory): 2 sizes, short time boxes, one 256 MiB stream, no whole-process timings')
     .option('--tiny', 'tiny sizes that only prove the suite and its cross-checks run (CI under emulation)')
     .option('--filter <regex>', 'only rows whose "implementation operation" matches (case-insensitive)')
