@@ -263,7 +263,7 @@ export async function runBench(args: BenchArgs, hooks: BenchHooks = {}): Promise
       notes,
     },
     results,
-    targets: evaluateTargets(results),
+    targets: evaluateTargets(results, whole),
     wholeProcess: whole,
   };
   printReport(record, args.targets === true, log);
