@@ -370,6 +370,38 @@ describe('sealcam encrypt / decrypt: layouts, engines and workers', () => {
     for (const b of big) expect(same(readFileSync(join(dir, 'open', b.path.split('/').at(-1)!)), b.data)).toBe(true);
   });
 
+  it('a raw batch above 32 MiB seals and opens a file per worker: the same files as the library reads, in either layout, and a tampered one refused', () => {
+    const key = keygen();
+    const keyBytes = readFileSync(key);
+    const counting = { cwd: dir, env: { NODE_OPTIONS: `--require ${join(packageRoot, 'test', 'helpers', 'count-workers.cjs')}` } };
+    const images = Array.from({ length: 24 }, (_, i) => input(1_671_137 + i, `cam-${i}.jpg`));
+    for (const layout of ['nonce,tag,ciphertext', 'nonce,ciphertext,tag']) {
+      const sealedDir = join(dir, `raw-${layout}`);
+      const openedDir = join(dir, `open-${layout}`);
+      const flags = ['--format', 'raw', '--layout', layout, '-k', key, '--jobs', '2'];
+      const sealing = run(['encrypt', ...images.map((i) => i.path), '-o', `${sealedDir}/`, ...flags], counting);
+      expect(sealing.status, sealing.stderr).toBe(0);
+      expect(sealing.stderr).toBe('workers started: 2\n');
+      for (const { path, data } of images) {
+        const file = readFileSync(join(sealedDir, `${path.split('/').at(-1)}.eax`));
+        // openRaw reads nonce || tag || ciphertext: put the other layout's tag back in that place.
+        const canonical = layout === 'nonce,tag,ciphertext' ? file : Buffer.concat([file.subarray(0, 16), file.subarray(file.length - 16), file.subarray(16, file.length - 16)]);
+        expect(same(openRaw(keyBytes, canonical), data), path).toBe(true);
+      }
+      const sealedFiles = images.map((i) => join(sealedDir, `${i.path.split('/').at(-1)}.eax`));
+      const opening = run(['decrypt', ...sealedFiles, '-o', `${openedDir}/`, ...flags], counting);
+      expect(opening.status, opening.stderr).toBe(0);
+      for (const { path, data } of images) expect(same(readFileSync(join(openedDir, path.split('/').at(-1)!)), data), path).toBe(true);
+    }
+    const victim = join(dir, 'raw-nonce,tag,ciphertext', 'cam-5.jpg.eax');
+    const bytes = readFileSync(victim);
+    bytes[100]! ^= 1;
+    writeFileSync(victim, bytes);
+    const files = images.map((i) => join(dir, 'raw-nonce,tag,ciphertext', `${i.path.split('/').at(-1)}.eax`));
+    expectOneLineError(run(['decrypt', ...files, '-o', join(dir, 'refused/'), '--format', 'raw', '-k', key, '--jobs', '2'], { cwd: dir }), /cam-5\.jpg\.eax.*does not verify/);
+    expect(existsSync(join(dir, 'refused', 'cam-5.jpg'))).toBe(false);
+  });
+
   it('--version and encrypt of one image load no cloud SDK, transport, logger, piscina or progress bar off a terminal (the bundle keeps them lazy)', () => {
     const key = keygen();
     const { path } = input(100_000);

@@ -20,6 +20,7 @@ import {
 import { joinIO, type BufferIO, type ByteSink } from '../io/buffer-io.js';
 import { fsError, STDIO, withSpool, writeFileAtomic, writeTarget, type FileIdentity, type OutputTarget, type TargetWriteOptions } from '../io/atomic.js';
 import { fileReader, filesIO, handleSink, rangesReader, streamReader, type StreamReader } from '../io/file-io.js';
+import { RAW_TASK_MAX_BYTES } from '../pool/messages.js';
 import type { SealPool } from '../pool/pool.js';
 
 /**
@@ -209,13 +210,47 @@ export async function openSealedFile(job: FileJob, keys: Pick<OpenOptions, 'kek'
 
 // --- raw: nonce(16) || tag(16) || ciphertext, or the three in another order ---
 
-export async function sealRawFile(job: FileJob, key: Uint8Array, layout: RawLayout = PYCRYPTODOME_LAYOUT): Promise<void> {
+/**
+ * The file whole, when a worker of `pool` should seal or open it (a file of at most
+ * RAW_TASK_MAX_BYTES in a batch that runs on workers); undefined when it streams on this thread.
+ */
+async function wholeForWorker(job: FileJob, pool: SealPool | undefined): Promise<Uint8Array | undefined> {
+  const { input } = job;
+  if (pool === undefined || input.kind !== 'file' || input.size > RAW_TASK_MAX_BYTES || pool.runsInline(input.size)) return undefined;
+  return withFile(input, async (fd) => {
+    const read = fileReader(fd, { name: input.path, size: input.size, onRead: job.onBytes });
+    const bytes = new Uint8Array(input.size);
+    await read(bytes);
+    await read(new Uint8Array(1)); // a file that grew since it was measured is refused (ECHANGED)
+    return bytes;
+  });
+}
+
+/** Seals a raw file: on a worker of `pool` when the batch runs on workers (SealPool.runRaw), else streamed here. */
+export async function sealRawFile(job: FileJob, key: Uint8Array, layout: RawLayout = PYCRYPTODOME_LAYOUT, pool?: SealPool): Promise<void> {
+  const whole = await wholeForWorker(job, pool);
+  if (whole !== undefined) {
+    const sealed = await pool!.runRaw({ op: 'seal', engine: job.engine, key, layout, input: whole, name: job.input.name });
+    await writeOut(job, {}, (sink) => sink.write(sealed));
+    return;
+  }
   await withReader(job, (read) =>
     writeOut(job, { positional: rawSealNeedsSeek(layout) }, (sink) => sealRawIO(joinIO(read, sink), key, { engine: job.engine, layout })),
   );
 }
 
-export async function openRawFile(job: FileJob, key: Uint8Array, layout: RawLayout = PYCRYPTODOME_LAYOUT): Promise<void> {
+/** Opens a raw file: on a worker of `pool` (verified there before anything is written) or streamed here into a temp file. */
+export async function openRawFile(job: FileJob, key: Uint8Array, layout: RawLayout = PYCRYPTODOME_LAYOUT, pool?: SealPool): Promise<void> {
+  const whole = await wholeForWorker(job, pool);
+  if (whole !== undefined) {
+    const plaintext = await pool!.runRaw({ op: 'open', engine: job.engine, key, layout, input: whole, name: job.input.name });
+    try {
+      await writeOut(job, { mode: MODE_PLAINTEXT }, (sink) => sink.write(plaintext));
+    } finally {
+      plaintext.fill(0);
+    }
+    return;
+  }
   await withPositional(job, (fd, size, name) => {
     const read = rangesReader(fd, rawReadRanges(layout, size), { name, size, onRead: job.input.kind === 'file' ? job.onBytes : undefined });
     return writeOut(job, { mode: MODE_PLAINTEXT, unverified: true }, (sink) => openRawIO(joinIO(read, sink), key, { engine: job.engine, name: job.input.name }));

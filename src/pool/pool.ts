@@ -11,6 +11,7 @@ import { memoryIO, type BufferIO } from '../io/buffer-io.js';
 import { packageRoot } from '../paths.js';
 import { openThrough, sealThrough, type PipelineOptions, type ProgressOptions, type TaskRunner } from './pipeline.js';
 import { tooManyJobs } from './limits.js';
+import type { RawTask } from './messages.js';
 import { runTask, type SegmentTask, type TaskFailure, type TaskOutput } from './segments.js';
 import type { PoolWorkerData } from './worker.js';
 
@@ -78,7 +79,7 @@ export class SealPool implements TaskRunner {
   readonly engine: EngineName;
   readonly batchBytes: number;
   readonly inlineBytes: number;
-  private piscina: Promise<Piscina<SegmentTask, TaskOutput | TaskFailure>> | undefined;
+  private piscina: Promise<Piscina<SegmentTask | RawTask, TaskOutput | TaskFailure>> | undefined;
   private closed = false;
   /** The same tasks on the calling thread, for work up to inlineBytes. */
   private readonly inline: TaskRunner;
@@ -117,11 +118,11 @@ export class SealPool implements TaskRunner {
   }
 
   /** The workers, started on first use (piscina itself is loaded only then). */
-  private workers(): Promise<Piscina<SegmentTask, TaskOutput | TaskFailure>> {
+  private workers(): Promise<Piscina<SegmentTask | RawTask, TaskOutput | TaskFailure>> {
     return (this.piscina ??= import('piscina').then(({ Piscina }) => {
       // Compile the engine once here; every worker instantiates the same module.
       const workerData: PoolWorkerData = this.engine === 'wasm' ? { module: wasmModule(), variant: wasmVariant() } : {};
-      return new Piscina<SegmentTask, TaskOutput | TaskFailure>({
+      return new Piscina<SegmentTask | RawTask, TaskOutput | TaskFailure>({
         filename: workerPath,
         minThreads: this.jobs,
         maxThreads: this.jobs,
@@ -147,10 +148,28 @@ export class SealPool implements TaskRunner {
     return failed(await piscina.run(task, { transferList }));
   }
 
+  /** Whether work on `bytes` runs on the calling thread (inlineBytes), not on the workers. */
+  runsInline(bytes: number): boolean {
+    return bytes <= this.inlineBytes;
+  }
+
+  /**
+   * Seal or open one whole raw file on a worker (messages.ts): its input buffer is transferred
+   * (detached here), the output comes back whole, an opened one only once its tag verified.
+   */
+  async runRaw(task: Omit<RawTask, 'kind'>): Promise<Uint8Array> {
+    if (this.closed) throw new InputError('this SealPool was closed');
+    const piscina = await this.workers();
+    // Only a buffer of its own can move; a view into a larger one (a pooled Buffer) is copied.
+    const input = task.input.byteOffset === 0 && task.input.byteLength === task.input.buffer.byteLength ? task.input : task.input.slice();
+    const raw: RawTask = { ...task, kind: 'raw', key: task.key.slice(), input };
+    return failed(await piscina.run(raw, { transferList: [input.buffer as ArrayBuffer] })) as Uint8Array;
+  }
+
   /** Who runs a body of `bytes` (unknown for a stream): the calling thread up to inlineBytes, else the workers. */
   private runnerFor(bytes: number | undefined): TaskRunner {
     if (this.closed) throw new InputError('this SealPool was closed');
-    return bytes !== undefined && bytes <= this.inlineBytes ? this.inline : this;
+    return bytes !== undefined && this.runsInline(bytes) ? this.inline : this;
   }
 
   /** Seal a whole buffer: the same bytes as sealBuffer() for the same header randomness. */

@@ -11,6 +11,6 @@ const handler: Promise<Worker['default']> = import('./worker.js').then((m: Worke
 // Reported with the first task; the worker must not die of an unhandled rejection before that.
 handler.catch(() => undefined);
 
-module.exports = async function run(task: Parameters<Worker['default']>[0]): Promise<ReturnType<Worker['default']>> {
+module.exports = async function run(task: Parameters<Worker['default']>[0]): Promise<Awaited<ReturnType<Worker['default']>>> {
   return (await handler)(task);
 };

@@ -1,11 +1,13 @@
 import { move, workerData } from 'piscina';
 import { useWasmModule, type WasmVariant } from '../engine/wasm.js';
+import { runRawTask, type RawTask } from './messages.js';
 import { runTask, type SegmentTask, type TaskFailure } from './segments.js';
 
 /**
- * The piscina worker: runs one task (segments.ts) and hands a buffered task's buffer back by
- * transfer. Node 20 cannot load .ts workers, so the pool always runs the compiled copy
- * (dist/src/pool/worker.js, through the CommonJS shim worker-entry.cts).
+ * The piscina worker: runs one task (a run of segments, segments.ts, or a whole raw file,
+ * messages.ts) and hands a buffered task's buffer back by transfer. Node 20 cannot load .ts
+ * workers, so the pool always runs the compiled copy (dist/src/pool/worker.js, through the
+ * CommonJS shim worker-entry.cts).
  */
 
 export interface PoolWorkerData {
@@ -18,7 +20,7 @@ const data = workerData as PoolWorkerData | undefined;
 if (data?.module !== undefined && data.variant !== undefined) useWasmModule(data.module, data.variant);
 
 /** The task handler: a buffered task's output is transferred back; a file task returns the bytes it covered. */
-export default function run(task: SegmentTask): ReturnType<typeof move> | number | TaskFailure {
-  const out = runTask(task);
+export default async function run(task: SegmentTask | RawTask): Promise<ReturnType<typeof move> | number | TaskFailure> {
+  const out = 'kind' in task ? await runRawTask(task) : runTask(task);
   return out instanceof Uint8Array ? move(out) : out;
 }
