@@ -402,6 +402,33 @@ describe('sealcam encrypt / decrypt: layouts, engines and workers', () => {
     expect(existsSync(join(dir, 'refused', 'cam-5.jpg'))).toBe(false);
   });
 
+  it('a sidecar batch above 32 MiB seals and opens a file per worker: what the library reads, the reference scripts\' metadata too, and a tampered one refused', () => {
+    const key = keygen();
+    const keyBytes = readFileSync(key);
+    const counting = { cwd: dir, env: { NODE_OPTIONS: `--require ${join(packageRoot, 'test', 'helpers', 'count-workers.cjs')}` } };
+    const images = Array.from({ length: 24 }, (_, i) => input(1_671_137 + i, `side-${i}.jpg`));
+    const sealedDir = join(dir, 'side-sealed');
+    const sealing = run(['encrypt', ...images.map((i) => i.path), '-o', `${sealedDir}/`, '--format', 'sidecar', '-k', key, '--jobs', '2'], counting);
+    expect(sealing.status, sealing.stderr).toBe(0);
+    expect(sealing.stderr).toBe('workers started: 2\n');
+    const sealedFiles = images.map((i) => join(sealedDir, `${i.path.split('/').at(-1)}.eax`));
+    images.forEach(({ data }, i) => expect(same(openSidecar(keyBytes, readFileSync(sealedFiles[i]!), readFileSync(`${sealedFiles[i]}.json`, 'utf8')), data), sealedFiles[i]).toBe(true));
+    // Half of them described as a reference script would: the nonce and tag only, and a field of its own.
+    for (const file of sealedFiles.slice(12)) {
+      const { nonce, tag } = JSON.parse(readFileSync(`${file}.json`, 'utf8')) as { nonce: string; tag: string };
+      writeFileSync(`${file}.json`, JSON.stringify({ nonce, tag, camera: 'cam-7' }));
+    }
+    const opening = run(['decrypt', ...sealedFiles, '-o', join(dir, 'side-open/'), '-k', key, '--jobs', '2'], counting);
+    expect(opening.status, opening.stderr).toBe(0);
+    expect(opening.stderr).toBe('workers started: 2\n');
+    for (const { path, data } of images) expect(same(readFileSync(join(dir, 'side-open', path.split('/').at(-1)!)), data), path).toBe(true);
+    const bytes = readFileSync(sealedFiles[20]!);
+    bytes[1000]! ^= 1;
+    writeFileSync(sealedFiles[20]!, bytes);
+    expectOneLineError(run(['decrypt', ...sealedFiles, '-o', join(dir, 'side-refused/'), '-k', key, '--jobs', '2'], { cwd: dir }), /does not verify/);
+    expect(existsSync(join(dir, 'side-refused', 'side-20.jpg'))).toBe(false);
+  });
+
   it('--version and encrypt of one image load no cloud SDK, transport, logger, piscina or progress bar off a terminal (the bundle keeps them lazy)', () => {
     const key = keygen();
     const { path } = input(100_000);

@@ -268,7 +268,7 @@ export async function encrypt(inputs: string[], opts: CryptOptions): Promise<voi
       async (job, pool) => {
         if (layout === 'sealed') await sealSealedFile(job, header!, pool(), run.config.seal.segmentSize);
         else if (layout === 'raw') await sealRawFile(job, rawKey!, rawLayout, pool());
-        else await sealSidecarFile(job, kek!);
+        else await sealSidecarFile(job, kek!, pool());
       },
       keys,
     );
@@ -332,7 +332,7 @@ export async function decrypt(inputs: string[], opts: CryptOptions): Promise<voi
         const layout = layouts[index]!;
         if (layout === 'sealed') await openSealedFile(job, sealedKeys, pool());
         else if (layout === 'raw') await openRawFile(job, keys.fileKey('raw'), rawLayout, pool());
-        else await openSidecarFile(job, keys, metadataFiles[index]!);
+        else await openSidecarFile(job, keys, metadataFiles[index]!, pool());
       },
       keys,
     );

@@ -20,7 +20,7 @@ import {
 import { joinIO, type BufferIO, type ByteSink } from '../io/buffer-io.js';
 import { fsError, STDIO, withSpool, writeFileAtomic, writeTarget, type FileIdentity, type OutputTarget, type TargetWriteOptions } from '../io/atomic.js';
 import { fileReader, filesIO, handleSink, rangesReader, streamReader, type StreamReader } from '../io/file-io.js';
-import { RAW_TASK_MAX_BYTES } from '../pool/messages.js';
+import { MESSAGE_TASK_MAX_BYTES, type SealedSidecar } from '../pool/messages.js';
 import type { SealPool } from '../pool/pool.js';
 
 /**
@@ -212,11 +212,11 @@ export async function openSealedFile(job: FileJob, keys: Pick<OpenOptions, 'kek'
 
 /**
  * The file whole, when a worker of `pool` should seal or open it (a file of at most
- * RAW_TASK_MAX_BYTES in a batch that runs on workers); undefined when it streams on this thread.
+ * MESSAGE_TASK_MAX_BYTES in a batch that runs on workers); undefined when it streams on this thread.
  */
 async function wholeForWorker(job: FileJob, pool: SealPool | undefined): Promise<Uint8Array | undefined> {
   const { input } = job;
-  if (pool === undefined || input.kind !== 'file' || input.size > RAW_TASK_MAX_BYTES || pool.runsInline(input.size)) return undefined;
+  if (pool === undefined || input.kind !== 'file' || input.size > MESSAGE_TASK_MAX_BYTES || pool.runsInline(input.size)) return undefined;
   return withFile(input, async (fd) => {
     const read = fileReader(fd, { name: input.path, size: input.size, onRead: job.onBytes });
     const bytes = new Uint8Array(input.size);
@@ -226,11 +226,20 @@ async function wholeForWorker(job: FileJob, pool: SealPool | undefined): Promise
   });
 }
 
+/** Writes plaintext a worker verified (nothing unverified, so no spool), then wipes it. */
+async function writeVerified(job: FileJob, plaintext: Uint8Array): Promise<void> {
+  try {
+    await writeOut(job, { mode: MODE_PLAINTEXT }, (sink) => sink.write(plaintext));
+  } finally {
+    plaintext.fill(0);
+  }
+}
+
 /** Seals a raw file: on a worker of `pool` when the batch runs on workers (SealPool.runRaw), else streamed here. */
 export async function sealRawFile(job: FileJob, key: Uint8Array, layout: RawLayout = PYCRYPTODOME_LAYOUT, pool?: SealPool): Promise<void> {
   const whole = await wholeForWorker(job, pool);
   if (whole !== undefined) {
-    const sealed = await pool!.runRaw({ op: 'seal', engine: job.engine, key, layout, input: whole, name: job.input.name });
+    const sealed = (await pool!.runMessage({ kind: 'raw', op: 'seal', engine: job.engine, key, layout, input: whole, name: job.input.name })) as Uint8Array;
     await writeOut(job, {}, (sink) => sink.write(sealed));
     return;
   }
@@ -243,12 +252,7 @@ export async function sealRawFile(job: FileJob, key: Uint8Array, layout: RawLayo
 export async function openRawFile(job: FileJob, key: Uint8Array, layout: RawLayout = PYCRYPTODOME_LAYOUT, pool?: SealPool): Promise<void> {
   const whole = await wholeForWorker(job, pool);
   if (whole !== undefined) {
-    const plaintext = await pool!.runRaw({ op: 'open', engine: job.engine, key, layout, input: whole, name: job.input.name });
-    try {
-      await writeOut(job, { mode: MODE_PLAINTEXT }, (sink) => sink.write(plaintext));
-    } finally {
-      plaintext.fill(0);
-    }
+    await writeVerified(job, (await pool!.runMessage({ kind: 'raw', op: 'open', engine: job.engine, key, layout, input: whole, name: job.input.name })) as Uint8Array);
     return;
   }
   await withPositional(job, (fd, size, name) => {
@@ -259,17 +263,25 @@ export async function openRawFile(job: FileJob, key: Uint8Array, layout: RawLayo
 
 // --- sidecar: ciphertext file + <file>.json (sealcam's schema, or a reference script's) ---
 
-export async function sealSidecarFile(job: FileJob, kek: SealingKey): Promise<void> {
+/** Seals a sidecar pair: the ciphertext on a worker of `pool` when the batch runs on workers, else streamed here; then its .json. */
+export async function sealSidecarFile(job: FileJob, kek: SealingKey, pool?: SealPool): Promise<void> {
   if (job.output.kind !== 'file') throw new SealcamError('EUSAGE', `--format sidecar writes two files (the ciphertext and its .json), so -o must name a file, not ${job.output.name}`);
   const output = job.output;
   const metadataPath = sidecarPath(output.path);
   let metadata: SidecarMetadata | undefined;
   const fields = { keyName: kek.name, keyVersion: kek.version, originalName: job.input.kind === 'file' ? basename(job.input.path) : 'stdin', engine: job.engine };
-  await withReader(job, (read) =>
-    writeTarget(output, { force: job.force }, async (sink: ByteSink) => {
-      metadata = await sealSidecarIO(joinIO(read, sink), kek.key, fields);
-    }),
-  );
+  const whole = await wholeForWorker(job, pool);
+  if (whole !== undefined) {
+    const sealed = (await pool!.runMessage({ kind: 'sidecar', op: 'seal', engine: job.engine, key: kek.key, fields, input: whole, name: job.input.name })) as SealedSidecar;
+    metadata = sealed.metadata;
+    await writeTarget(output, { force: job.force }, (sink: ByteSink) => sink.write(sealed.ciphertext));
+  } else {
+    await withReader(job, (read) =>
+      writeTarget(output, { force: job.force }, async (sink: ByteSink) => {
+        metadata = await sealSidecarIO(joinIO(read, sink), kek.key, fields);
+      }),
+    );
+  }
   try {
     await writeFileAtomic(metadataPath, new TextEncoder().encode(serializeSidecarMetadata(metadata!)), { force: job.force });
   } catch (err) {
@@ -296,13 +308,18 @@ export interface SidecarKeys {
   fileKey: (why: string) => Uint8Array;
 }
 
-export async function openSidecarFile(job: FileJob, keys: SidecarKeys, metadataPath: string): Promise<void> {
+export async function openSidecarFile(job: FileJob, keys: SidecarKeys, metadataPath: string, pool?: SealPool): Promise<void> {
   const metadata = await readMetadata(metadataPath);
   const key =
     metadata.kind === 'sealcam'
       ? await keys.lookup(metadata.metadata.keyName, metadata.metadata.keyVersion)
       : keys.fileKey(`${job.input.name} is described by ${metadataPath}, which records no key name, so opening it`);
   const options = { engine: job.engine, metadataName: metadataPath };
+  const whole = await wholeForWorker(job, pool);
+  if (whole !== undefined) {
+    await writeVerified(job, (await pool!.runMessage({ kind: 'sidecar', op: 'open', engine: job.engine, key, metadata, metadataName: metadataPath, input: whole, name: job.input.name })) as Uint8Array);
+    return;
+  }
   await withReader(job, (read) =>
     writeOut(job, { mode: MODE_PLAINTEXT, unverified: true }, (sink) =>
       metadata.kind === 'sealcam' ? openSidecarIO(joinIO(read, sink), key, metadata.metadata, options) : openForeignIO(joinIO(read, sink), key, metadata.metadata, options),

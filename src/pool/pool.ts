@@ -11,7 +11,7 @@ import { memoryIO, type BufferIO } from '../io/buffer-io.js';
 import { packageRoot } from '../paths.js';
 import { openThrough, sealThrough, type PipelineOptions, type ProgressOptions, type TaskRunner } from './pipeline.js';
 import { tooManyJobs } from './limits.js';
-import type { RawTask } from './messages.js';
+import type { MessageTask, SealedSidecar } from './messages.js';
 import { runTask, type SegmentTask, type TaskFailure, type TaskOutput } from './segments.js';
 import type { PoolWorkerData } from './worker.js';
 
@@ -79,7 +79,7 @@ export class SealPool implements TaskRunner {
   readonly engine: EngineName;
   readonly batchBytes: number;
   readonly inlineBytes: number;
-  private piscina: Promise<Piscina<SegmentTask | RawTask, TaskOutput | TaskFailure>> | undefined;
+  private piscina: Promise<Piscina<SegmentTask | MessageTask, TaskOutput | SealedSidecar | TaskFailure>> | undefined;
   private closed = false;
   /** The same tasks on the calling thread, for work up to inlineBytes. */
   private readonly inline: TaskRunner;
@@ -118,11 +118,11 @@ export class SealPool implements TaskRunner {
   }
 
   /** The workers, started on first use (piscina itself is loaded only then). */
-  private workers(): Promise<Piscina<SegmentTask | RawTask, TaskOutput | TaskFailure>> {
+  private workers(): Promise<Piscina<SegmentTask | MessageTask, TaskOutput | SealedSidecar | TaskFailure>> {
     return (this.piscina ??= import('piscina').then(({ Piscina }) => {
       // Compile the engine once here; every worker instantiates the same module.
       const workerData: PoolWorkerData = this.engine === 'wasm' ? { module: wasmModule(), variant: wasmVariant() } : {};
-      return new Piscina<SegmentTask | RawTask, TaskOutput | TaskFailure>({
+      return new Piscina<SegmentTask | MessageTask, TaskOutput | SealedSidecar | TaskFailure>({
         filename: workerPath,
         minThreads: this.jobs,
         maxThreads: this.jobs,
@@ -145,7 +145,8 @@ export class SealPool implements TaskRunner {
     if (this.closed) throw new InputError('this SealPool was closed');
     const piscina = await this.workers();
     const transferList = task.input ? [task.input.buffer as ArrayBuffer] : [];
-    return failed(await piscina.run(task, { transferList }));
+    // A segment task's answer is its output or a failure, never a message task's.
+    return failed((await piscina.run(task, { transferList })) as TaskOutput | TaskFailure);
   }
 
   /** Whether work on `bytes` runs on the calling thread (inlineBytes), not on the workers. */
@@ -154,16 +155,18 @@ export class SealPool implements TaskRunner {
   }
 
   /**
-   * Seal or open one whole raw file on a worker (messages.ts): its input buffer is transferred
-   * (detached here), the output comes back whole, an opened one only once its tag verified.
+   * Seal or open one whole raw or sidecar file on a worker (messages.ts): its input buffer is
+   * transferred (detached here), the output comes back whole, an opened one only once it verified.
    */
-  async runRaw(task: Omit<RawTask, 'kind'>): Promise<Uint8Array> {
+  async runMessage(task: MessageTask): Promise<Uint8Array | SealedSidecar> {
     if (this.closed) throw new InputError('this SealPool was closed');
     const piscina = await this.workers();
     // Only a buffer of its own can move; a view into a larger one (a pooled Buffer) is copied.
     const input = task.input.byteOffset === 0 && task.input.byteLength === task.input.buffer.byteLength ? task.input : task.input.slice();
-    const raw: RawTask = { ...task, kind: 'raw', key: task.key.slice(), input };
-    return failed(await piscina.run(raw, { transferList: [input.buffer as ArrayBuffer] })) as Uint8Array;
+    const result = await piscina.run({ ...task, key: task.key.slice(), input }, { transferList: [input.buffer as ArrayBuffer] });
+    if (result instanceof Uint8Array || (typeof result === 'object' && 'ciphertext' in result)) return result;
+    const failure = result as TaskFailure;
+    throw errorFromCode(failure.code, failure.message);
   }
 
   /** Who runs a body of `bytes` (unknown for a stream): the calling thread up to inlineBytes, else the workers. */

@@ -1,11 +1,11 @@
 import { move, workerData } from 'piscina';
 import { useWasmModule, type WasmVariant } from '../engine/wasm.js';
-import { runRawTask, type RawTask } from './messages.js';
+import { runMessageTask, type MessageTask, type SealedSidecar } from './messages.js';
 import { runTask, type SegmentTask, type TaskFailure } from './segments.js';
 
 /**
- * The piscina worker: runs one task (a run of segments, segments.ts, or a whole raw file,
- * messages.ts) and hands a buffered task's buffer back by transfer. Node 20 cannot load .ts
+ * The piscina worker: runs one task (a run of segments, segments.ts, or a whole raw or sidecar
+ * file, messages.ts) and hands a buffered task's buffer back by transfer. Node 20 cannot load .ts
  * workers, so the pool always runs the compiled copy (dist/src/pool/worker.js, through the
  * CommonJS shim worker-entry.cts).
  */
@@ -20,7 +20,7 @@ const data = workerData as PoolWorkerData | undefined;
 if (data?.module !== undefined && data.variant !== undefined) useWasmModule(data.module, data.variant);
 
 /** The task handler: a buffered task's output is transferred back; a file task returns the bytes it covered. */
-export default async function run(task: SegmentTask | RawTask): Promise<ReturnType<typeof move> | number | TaskFailure> {
-  const out = 'kind' in task ? await runRawTask(task) : runTask(task);
+export default async function run(task: SegmentTask | MessageTask): Promise<ReturnType<typeof move> | number | SealedSidecar | TaskFailure> {
+  const out = 'kind' in task ? await runMessageTask(task) : runTask(task);
   return out instanceof Uint8Array ? move(out) : out;
 }
