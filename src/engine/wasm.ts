@@ -468,8 +468,13 @@ export function kernelChoice(): KernelChoice | undefined {
 function kernelForRun(bytes: number): void {
   if (kernel !== undefined) return;
   runBeforeChoice += bytes;
+  if (kernelSetting() !== undefined || runBeforeChoice > CALIBRATE_AFTER_BYTES) chooseAesKernel();
+}
+
+/** SEALCAM_AES_KERNEL when it is set to anything (checked by chooseAesKernel), else undefined. */
+function kernelSetting(): string | undefined {
   const wanted = platform.setting('SEALCAM_AES_KERNEL');
-  if ((wanted !== undefined && wanted !== '') || runBeforeChoice > CALIBRATE_AFTER_BYTES) chooseAesKernel();
+  return wanted === '' ? undefined : wanted;
 }
 
 export interface KernelChoice {
@@ -487,8 +492,8 @@ export interface KernelChoice {
  * time and gives the same bytes, so noise can only cost speed). The inputs are fixed public bytes.
  */
 export function chooseAesKernel(): KernelChoice {
-  const wanted = platform.setting('SEALCAM_AES_KERNEL');
-  if (wanted !== undefined && wanted !== '') {
+  const wanted = kernelSetting();
+  if (wanted !== undefined) {
     if (!AES_KERNELS.includes(wanted as AesKernel)) {
       throw new SealcamError('EINPUT', `SEALCAM_AES_KERNEL must be 'vperm' or 'bitsliced', got '${wanted}'`);
     }

@@ -1,9 +1,8 @@
 import type { EngineName } from '../engine/types.js';
-import { SealcamError } from '../errors.js';
 import { openRawIO, RAW_OVERHEAD, rawReadRanges, sealRawIO, type RawLayout } from '../formats/raw.js';
 import { openForeignIO, openSidecarIO, sealSidecarIO, type AnyMetadata, type SealSidecarOptions, type SidecarMetadata } from '../formats/sidecar.js';
 import { memoryReader, type BufferIO } from '../io/buffer-io.js';
-import type { TaskFailure } from './segments.js';
+import { taskFailure, type TaskFailure } from './segments.js';
 
 /**
  * The other kind of pool task: one whole raw or sidecar file (a single EAX message, so it cannot
@@ -101,8 +100,7 @@ export async function runMessageTask(task: MessageTask): Promise<Uint8Array | Se
     if (task.kind === 'sidecar') return await sidecar(task);
     return await (task.op === 'seal' ? seal(task) : open(task));
   } catch (err) {
-    if (err instanceof SealcamError) return { code: err.code, message: err.message };
-    return { code: 'EWORKER', message: `worker failed: ${err instanceof Error ? err.message : String(err)}` };
+    return taskFailure(err);
   } finally {
     task.key.fill(0);
     if (task.op === 'seal') task.input.fill(0); // the only copy of the plaintext (the caller's was transferred)

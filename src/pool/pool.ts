@@ -12,7 +12,7 @@ import { packageRoot } from '../paths.js';
 import { openThrough, sealThrough, type PipelineOptions, type ProgressOptions, type TaskRunner } from './pipeline.js';
 import { tooManyJobs } from './limits.js';
 import type { MessageTask, SealedSidecar } from './messages.js';
-import { runTask, type SegmentTask, type TaskFailure, type TaskOutput } from './segments.js';
+import { isTaskFailure, runTask, type SegmentTask, type TaskFailure, type TaskOutput } from './segments.js';
 import type { PoolWorkerData } from './worker.js';
 
 /**
@@ -69,9 +69,10 @@ export interface PoolOptions {
   inlineBytes?: number;
 }
 
-function failed(result: TaskOutput | TaskFailure): TaskOutput {
-  if (result instanceof Uint8Array || typeof result === 'number') return result;
-  throw errorFromCode(result.code, result.message);
+/** A task's answer, or its failure thrown as the error it stands for. */
+function failed<T>(result: T | TaskFailure): T {
+  if (isTaskFailure(result)) throw errorFromCode(result.code, result.message);
+  return result;
 }
 
 export class SealPool implements TaskRunner {
@@ -164,9 +165,7 @@ export class SealPool implements TaskRunner {
     // Only a buffer of its own can move; a view into a larger one (a pooled Buffer) is copied.
     const input = task.input.byteOffset === 0 && task.input.byteLength === task.input.buffer.byteLength ? task.input : task.input.slice();
     const result = await piscina.run({ ...task, key: task.key.slice(), input }, { transferList: [input.buffer as ArrayBuffer] });
-    if (result instanceof Uint8Array || (typeof result === 'object' && 'ciphertext' in result)) return result;
-    const failure = result as TaskFailure;
-    throw errorFromCode(failure.code, failure.message);
+    return failed(result) as Uint8Array | SealedSidecar;
   }
 
   /** Who runs a body of `bytes` (unknown for a stream): the calling thread up to inlineBytes, else the workers. */

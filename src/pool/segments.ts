@@ -60,6 +60,17 @@ export interface TaskFailure {
   message: string;
 }
 
+/** `err` as the failure a task hands back: a SealcamError's code and message, anything else EWORKER. */
+export function taskFailure(err: unknown): TaskFailure {
+  if (err instanceof SealcamError) return { code: err.code, message: err.message };
+  return { code: 'EWORKER', message: `worker failed: ${err instanceof Error ? err.message : String(err)}` };
+}
+
+/** Whether a task's answer is a failure (every output is bytes, a count or an object without a code). */
+export function isTaskFailure(result: unknown): result is TaskFailure {
+  return typeof result === 'object' && result !== null && !(result instanceof Uint8Array) && typeof (result as TaskFailure).code === 'string';
+}
+
 /** A buffered task's output (in its own buffer), or the plaintext bytes a file task covered. */
 export type TaskOutput = Uint8Array | number;
 
@@ -153,8 +164,7 @@ export function runTask(task: SegmentTask): TaskOutput | TaskFailure {
     const input = task.input;
     return task.op === 'seal' ? runInPlace(task, backend, withRoomForTags(input, task.context.segmentSize), input.length) : runInPlace(task, backend, input, input.length);
   } catch (err) {
-    if (err instanceof SealcamError) return { code: err.code, message: err.message };
-    return { code: 'EWORKER', message: `worker failed: ${err instanceof Error ? err.message : String(err)}` };
+    return taskFailure(err);
   } finally {
     task.payloadKey.fill(0);
   }
